@@ -1,0 +1,369 @@
+//! The source catalog: one TOML file per care-provider source in a folder (`sources/` in the
+//! repository holds the demo's). A file that cannot be used stops startup with a message naming
+//! the file and the field.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::domain::{Domain, HsaId, Organisation};
+use crate::sources::SourceInfo;
+
+/// One catalog file, as written.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceFile {
+    /// Our id of the source: lowercase letters, digits and `-`; unique in the catalog.
+    pub id: String,
+    /// Display name shown to users, e.g. "Akademiska sjukhuset".
+    pub name: String,
+    /// How to reach it. Only `fhir-r4` for now.
+    pub protocol: Protocol,
+    /// The record system behind it, e.g. "Cosmic" (shown in provenance).
+    #[serde(default)]
+    pub system: Option<String>,
+    /// The FHIR base URL. Required unless the demo simulator serves the source.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// The care provider (vårdgivare) whose system this is.
+    pub care_provider: OrganisationFile,
+    /// The care unit to name for records that do not say.
+    #[serde(default)]
+    pub care_unit: Option<OrganisationFile>,
+    /// The domains to ask this source for; all seven (and the patient's name) when left out.
+    #[serde(default)]
+    pub domains: Option<Vec<DomainName>>,
+    /// Time limit for one call to this source; the engine default when left out.
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+    /// Served by the built-in simulator in demo mode, from these files.
+    #[serde(default)]
+    pub simulator: Option<SimulatorFile>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+pub enum Protocol {
+    #[serde(rename = "fhir-r4")]
+    FhirR4,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrganisationFile {
+    pub name: String,
+    #[serde(default)]
+    pub hsa_id: Option<HsaId>,
+}
+
+impl From<&OrganisationFile> for Organisation {
+    fn from(o: &OrganisationFile) -> Self {
+        Organisation {
+            name: Some(o.name.clone()),
+            hsa_id: o.hsa_id.clone(),
+        }
+    }
+}
+
+/// The catalog's names for domains.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DomainName {
+    Patient,
+    Contacts,
+    CarePlans,
+    Agreements,
+    Medications,
+    Measurements,
+    LabResults,
+    Bookings,
+}
+
+impl From<DomainName> for Domain {
+    fn from(d: DomainName) -> Self {
+        match d {
+            DomainName::Patient => Domain::Patient,
+            DomainName::Contacts => Domain::Contacts,
+            DomainName::CarePlans => Domain::CarePlans,
+            DomainName::Agreements => Domain::Agreements,
+            DomainName::Medications => Domain::Medications,
+            DomainName::Measurements => Domain::Measurements,
+            DomainName::LabResults => Domain::LabResults,
+            DomainName::Bookings => Domain::Bookings,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimulatorFile {
+    /// Folder of FHIR Bundles, one per patient, named by the patient's 12-digit personnummer
+    /// (`191212121212.json`); relative to the catalog folder.
+    pub data: PathBuf,
+    /// Artificial latency added to every answer.
+    #[serde(default, with = "humantime_serde")]
+    pub latency: Option<Duration>,
+}
+
+/// A catalog entry after checking, with paths resolved.
+#[derive(Clone, Debug)]
+pub struct SourceEntry {
+    pub file: PathBuf,
+    pub info: SourceInfo,
+    pub protocol: Protocol,
+    pub base_url: Option<String>,
+    pub domains: Vec<Domain>,
+    pub timeout: Option<Duration>,
+    pub simulator: Option<SimulatorEntry>,
+}
+
+#[derive(Clone, Debug)]
+pub struct SimulatorEntry {
+    pub data_dir: PathBuf,
+    pub latency: Duration,
+}
+
+/// Why the catalog could not be loaded. Every message names the file, and the field where one
+/// is at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("cannot read the source catalog folder {}: {source}", path.display())]
+    Folder {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read source file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("source file {}: {message}", path.display())]
+    Invalid { path: PathBuf, message: String },
+    #[error("the source catalog {} holds no source files (*.toml)", path.display())]
+    Empty { path: PathBuf },
+}
+
+fn invalid(path: &Path, message: impl Into<String>) -> CatalogError {
+    CatalogError::Invalid {
+        path: path.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// Parses one catalog file's text; `path` is used for messages and to resolve relative paths.
+pub fn parse_source_file(path: &Path, text: &str) -> Result<SourceEntry, CatalogError> {
+    let file: SourceFile = toml::from_str(text).map_err(|e| {
+        // toml's message names the field and shows the line; keep it on one line.
+        let msg = e.message().to_owned();
+        let at = e
+            .span()
+            .map(|span| {
+                let line = text[..span.start].matches('\n').count() + 1;
+                format!(" (line {line})")
+            })
+            .unwrap_or_default();
+        invalid(path, format!("{msg}{at}"))
+    })?;
+
+    if file.id.is_empty()
+        || !file
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(invalid(
+            path,
+            "field `id`: use lowercase letters, digits and `-` only",
+        ));
+    }
+    if file.name.trim().is_empty() {
+        return Err(invalid(path, "field `name`: must not be empty"));
+    }
+    if let Some(url) = &file.base_url {
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|e| invalid(path, format!("field `base_url`: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(invalid(path, "field `base_url`: must be an http or https URL"));
+        }
+    }
+    if file.base_url.is_none() && file.simulator.is_none() {
+        return Err(invalid(
+            path,
+            "field `base_url`: required (only simulated demo sources may leave it out)",
+        ));
+    }
+    if file.timeout == Some(Duration::ZERO) {
+        return Err(invalid(path, "field `timeout`: must be more than zero"));
+    }
+    let domains = match &file.domains {
+        None => Domain::ALL.to_vec(),
+        Some(list) if list.is_empty() => {
+            return Err(invalid(path, "field `domains`: list at least one domain"));
+        }
+        Some(list) => {
+            let mut v: Vec<Domain> = list.iter().copied().map(Domain::from).collect();
+            v.sort();
+            v.dedup();
+            v
+        }
+    };
+    let folder = path.parent().unwrap_or(Path::new("."));
+    let simulator = file.simulator.as_ref().map(|s| SimulatorEntry {
+        data_dir: folder.join(&s.data),
+        latency: s.latency.unwrap_or(Duration::ZERO),
+    });
+    Ok(SourceEntry {
+        file: path.to_owned(),
+        info: SourceInfo {
+            id: file.id.clone(),
+            name: file.name.clone(),
+            system: file.system.clone(),
+            care_provider: Organisation::from(&file.care_provider),
+            default_care_unit: file.care_unit.as_ref().map(Organisation::from),
+        },
+        protocol: file.protocol,
+        base_url: file.base_url.clone(),
+        domains,
+        timeout: file.timeout,
+        simulator,
+    })
+}
+
+/// Loads every `*.toml` file in `dir`, in file-name order, and checks that ids are unique.
+pub fn load_catalog(dir: &Path) -> Result<Vec<SourceEntry>, CatalogError> {
+    let read = std::fs::read_dir(dir).map_err(|source| CatalogError::Folder {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let mut paths = Vec::new();
+    for entry in read {
+        let entry = entry.map_err(|source| CatalogError::Folder {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "toml") && path.is_file() {
+            paths.push(path);
+        }
+    }
+    paths.sort();
+    if paths.is_empty() {
+        return Err(CatalogError::Empty {
+            path: dir.to_owned(),
+        });
+    }
+    let mut entries: Vec<SourceEntry> = Vec::with_capacity(paths.len());
+    for path in paths {
+        let text = std::fs::read_to_string(&path).map_err(|source| CatalogError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let entry = parse_source_file(&path, &text)?;
+        if let Some(other) = entries.iter().find(|e| e.info.id == entry.info.id) {
+            return Err(invalid(
+                &path,
+                format!(
+                    "field `id`: \"{}\" is already used by {}",
+                    entry.info.id,
+                    other.file.display()
+                ),
+            ));
+        }
+        entries.push(entry);
+    }
+    Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+id = "akademiska"
+name = "Akademiska sjukhuset"
+protocol = "fhir-r4"
+system = "Cosmic"
+base_url = "https://fhir.example.org/r4"
+timeout = "1500ms"
+domains = ["medications", "lab-results"]
+
+[care_provider]
+name = "Region Uppsala"
+hsa_id = "SE2321000024-0001"
+"#;
+
+    #[test]
+    fn a_complete_file_parses() {
+        let e = parse_source_file(Path::new("sources/a.toml"), GOOD).unwrap();
+        assert_eq!(e.info.id, "akademiska");
+        assert_eq!(e.timeout, Some(Duration::from_millis(1500)));
+        assert_eq!(e.domains, vec![Domain::Medications, Domain::LabResults]);
+        assert_eq!(
+            e.info.care_provider.hsa_id.as_ref().unwrap().as_str(),
+            "SE2321000024-0001"
+        );
+    }
+
+    fn error_of(text: &str) -> String {
+        parse_source_file(Path::new("sources/bad.toml"), text)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn an_unknown_field_names_the_file_and_the_field() {
+        let msg = error_of(&format!("{GOOD}\nbase_ulr = \"x\"\n"));
+        assert!(msg.contains("sources/bad.toml"), "{msg}");
+        assert!(msg.contains("base_ulr"), "{msg}");
+    }
+
+    #[test]
+    fn a_bad_hsa_id_names_the_field() {
+        let msg = error_of(&GOOD.replace("SE2321000024-0001", "SE23-nope"));
+        assert!(msg.contains("HSA-id"), "{msg}");
+        assert!(msg.contains("line"), "{msg}");
+    }
+
+    #[test]
+    fn a_bad_duration_names_the_field() {
+        let msg = error_of(&GOOD.replace("1500ms", "soon"));
+        assert!(msg.contains("sources/bad.toml"), "{msg}");
+        assert!(msg.contains("line 7"), "{msg}");
+    }
+
+    #[test]
+    fn a_missing_base_url_is_refused_for_real_sources() {
+        let msg = error_of(&GOOD.replace("base_url = \"https://fhir.example.org/r4\"", ""));
+        assert!(msg.contains("`base_url`"), "{msg}");
+    }
+
+    #[test]
+    fn a_non_http_base_url_is_refused() {
+        let msg = error_of(&GOOD.replace("https://fhir.example.org/r4", "file:///etc/passwd"));
+        assert!(msg.contains("`base_url`"), "{msg}");
+    }
+
+    #[test]
+    fn an_unknown_protocol_is_refused() {
+        let msg = error_of(&GOOD.replace("fhir-r4", "hl7v2"));
+        assert!(msg.contains("hl7v2"), "{msg}");
+    }
+
+    #[test]
+    fn duplicate_ids_name_both_files() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.toml"), GOOD).unwrap();
+        std::fs::write(dir.path().join("b.toml"), GOOD).unwrap();
+        let msg = load_catalog(dir.path()).unwrap_err().to_string();
+        assert!(msg.contains("b.toml") && msg.contains("a.toml"), "{msg}");
+    }
+
+    #[test]
+    fn an_empty_folder_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            load_catalog(dir.path()),
+            Err(CatalogError::Empty { .. })
+        ));
+    }
+}

@@ -1,0 +1,3 @@
+//! Configuration: the service's settings and the source catalog.
+
+pub mod catalog;

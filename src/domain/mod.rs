@@ -1,0 +1,11 @@
+//! The care-overview domain: identifiers that are valid by construction and normalised items.
+
+mod hsa_id;
+mod items;
+mod person_id;
+
+pub use hsa_id::{HsaId, HsaIdError};
+pub use items::*;
+pub use person_id::{
+    PERSONNUMMER_SYSTEM, PersonId, PersonIdError, PersonIdKind, SAMORDNINGSNUMMER_SYSTEM,
+};

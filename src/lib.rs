@@ -1,0 +1,14 @@
+//! Överblick: one current overview of a person's care, gathered concurrently from every
+//! care-provider source that holds a piece of it, merged, de-duplicated and served over GraphQL.
+//!
+//! The modules follow the path of a request (see README, "Architecture"):
+//! `http` (the edge) → `auth` (who asks) → `graphql` (the schema) → `engine` (fan-out under
+//! deadlines, with `cache`) → `sources` (protocol adapters) → `merge` (pure de-duplication) →
+//! `audit` (one record per access). `config` loads settings and the source catalog; `simulator`
+//! is the built-in FHIR server the demo and the tests run against.
+
+pub mod config;
+pub mod domain;
+pub mod merge;
+pub mod simulator;
+pub mod sources;

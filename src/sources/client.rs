@@ -1,0 +1,125 @@
+//! The HTTP client shared by every adapter: connection pool, connect timeout, response-size cap,
+//! and the mapping of transport failures to [`SourceError`]s. Adapters only build requests and
+//! read answers.
+
+use std::time::Duration;
+
+use reqwest::header::{ACCEPT, HeaderValue};
+
+use super::SourceError;
+
+/// Settings for the shared client.
+#[derive(Clone, Debug)]
+pub struct HttpSettings {
+    /// How long to wait for a TCP (and TLS) connection.
+    pub connect_timeout: Duration,
+    /// The largest response body accepted from a source.
+    pub max_body_bytes: usize,
+    /// Idle connections kept per source host.
+    pub pool_max_idle_per_host: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            connect_timeout: Duration::from_secs(2),
+            max_body_bytes: 32 * 1024 * 1024,
+            pool_max_idle_per_host: 64,
+        }
+    }
+}
+
+/// A cheap-to-clone client; one per process.
+#[derive(Clone, Debug)]
+pub struct HttpClient {
+    client: reqwest::Client,
+    max_body_bytes: usize,
+}
+
+/// A response whose status and whole body (within the cap) have been read.
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
+impl HttpClient {
+    pub fn new(settings: &HttpSettings) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(settings.connect_timeout)
+            .pool_max_idle_per_host(settings.pool_max_idle_per_host)
+            .tcp_nodelay(true)
+            // Sources are configured by address; following redirects elsewhere would send the
+            // patient's identifier to a host nobody configured.
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .build()?;
+        Ok(HttpClient {
+            client,
+            max_body_bytes: settings.max_body_bytes,
+        })
+    }
+
+    /// The underlying client, for adapters that need a request shape `get` does not cover.
+    pub fn inner(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// GETs `url` with the given `Accept` header and reads the whole body, refusing bodies over
+    /// the cap without reading them into memory first.
+    pub async fn get(&self, url: &str, accept: &'static str) -> Result<HttpResponse, SourceError> {
+        let request = self
+            .client
+            .get(url)
+            .header(ACCEPT, HeaderValue::from_static(accept));
+        self.send(request).await
+    }
+
+    /// Sends a prepared request and reads the whole body under the cap.
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<HttpResponse, SourceError> {
+        let mut response = request.send().await.map_err(transport_error)?;
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let limit = self.max_body_bytes;
+        if response.content_length().is_some_and(|len| len > limit as u64) {
+            return Err(SourceError::TooLarge { limit_bytes: limit });
+        }
+        let mut body = Vec::with_capacity(
+            response
+                .content_length()
+                .map_or(8 * 1024, |len| len as usize),
+        );
+        while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
+            if body.len() + chunk.len() > limit {
+                return Err(SourceError::TooLarge { limit_bytes: limit });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(HttpResponse {
+            status,
+            content_type,
+            body,
+        })
+    }
+}
+
+/// Describes a transport failure without the URL (which carries the patient's identifier).
+fn transport_error(err: reqwest::Error) -> SourceError {
+    let err = err.without_url();
+    if err.is_connect() {
+        SourceError::Connect("could not connect".into())
+    } else if err.is_timeout() {
+        SourceError::Connect("the connection timed out".into())
+    } else if err.is_body() || err.is_decode() {
+        SourceError::Connect("the connection broke off while reading the answer".into())
+    } else if err.is_request() {
+        SourceError::Connect("the request could not be sent".into())
+    } else {
+        SourceError::Connect("the exchange failed".into())
+    }
+}

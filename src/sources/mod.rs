@@ -1,0 +1,101 @@
+//! Source adapters: one per protocol, each turning a care-provider system's answers into
+//! normalised items. Adapters know nothing of GraphQL, caching, deadlines or other sources; the
+//! engine wraps those policies around them from outside.
+
+pub mod fhir;
+pub mod client;
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+
+use crate::domain::{Domain, DomainItems, Organisation, PersonId};
+
+/// What a source is, as the catalog describes it; shared by every item's provenance.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SourceInfo {
+    /// Our id of the source, unique in the catalog.
+    pub id: String,
+    /// Display name, e.g. "Akademiska sjukhuset".
+    pub name: String,
+    /// The record system, e.g. "Cosmic".
+    pub system: Option<String>,
+    /// The care provider (vårdgivare) whose system this is.
+    pub care_provider: Organisation,
+    /// The care unit to name when a record does not say which unit it belongs to.
+    pub default_care_unit: Option<Organisation>,
+}
+
+/// Why one call to one source gave no data. The variants are the precise causes; [`code`]
+/// groups them into the stable codes clients see.
+///
+/// [`code`]: SourceError::code
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The call did not finish within its time limit (the per-source timeout or what was left of
+    /// the request's deadline).
+    #[error("did not answer within {limit_ms} ms")]
+    Timeout { limit_ms: u64 },
+    /// The connection could not be made or broke off.
+    #[error("connection failed: {0}")]
+    Connect(String),
+    /// The source answered with a non-success HTTP status.
+    #[error("answered HTTP {status}{}", outcome.as_ref().map(|o| format!(": {o}")).unwrap_or_default())]
+    Status {
+        status: u16,
+        /// The FHIR OperationOutcome (or SOAP fault) the body carried, summarised.
+        outcome: Option<String>,
+    },
+    /// The source answered 2xx with an OperationOutcome (or SOAP fault) reporting an error.
+    #[error("reported an error: {0}")]
+    Reported(String),
+    /// The answer could not be understood (not JSON, not a Bundle, ...).
+    #[error("sent an answer that could not be read: {0}")]
+    InvalidResponse(String),
+    /// The answer was larger than the configured cap.
+    #[error("sent more than {limit_bytes} bytes")]
+    TooLarge { limit_bytes: usize },
+    /// The source does not offer this domain.
+    #[error("does not offer {0}")]
+    Unsupported(&'static str),
+}
+
+impl SourceError {
+    /// The stable error code clients see in `extensions.code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SourceError::Timeout { .. } => "SOURCE_TIMEOUT",
+            _ => "SOURCE_ERROR",
+        }
+    }
+
+    /// A short, stable label for logs and metrics (no patient data, no upstream text).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SourceError::Timeout { .. } => "timeout",
+            SourceError::Connect(_) => "connect",
+            SourceError::Status { .. } => "status",
+            SourceError::Reported(_) => "reported",
+            SourceError::InvalidResponse(_) => "invalid_response",
+            SourceError::TooLarge { .. } => "too_large",
+            SourceError::Unsupported(_) => "unsupported",
+        }
+    }
+}
+
+/// One care-provider source, reachable over one protocol.
+pub trait SourceAdapter: Send + Sync {
+    /// What the source is.
+    fn info(&self) -> &Arc<SourceInfo>;
+
+    /// Which domains this source can answer; the engine asks only for these.
+    fn domains(&self) -> &[Domain];
+
+    /// Fetches everything the source holds for `patient` in `domain`. Implementations do not
+    /// time themselves out: the engine cancels the future when the call's time is up.
+    fn fetch<'a>(
+        &'a self,
+        patient: &'a PersonId,
+        domain: Domain,
+    ) -> BoxFuture<'a, Result<DomainItems, SourceError>>;
+}
