@@ -4,11 +4,18 @@
 //! The modules follow the path of a request (see README, "Architecture"):
 //! `http` (the edge) → `auth` (who asks) → `graphql` (the schema) → `engine` (fan-out under
 //! deadlines, with `cache`) → `sources` (protocol adapters) → `merge` (pure de-duplication) →
-//! `audit` (one record per access). `config` loads settings and the source catalog; `simulator`
-//! is the built-in FHIR server the demo and the tests run against.
+//! `audit` (one record per access). `config` loads settings and the source catalog; `app` puts
+//! them together; `simulator` is the built-in FHIR server the demo and the tests run against.
 
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod cache;
 pub mod config;
 pub mod domain;
+pub mod engine;
+pub mod graphql;
+pub mod http;
 pub mod merge;
 pub mod simulator;
 pub mod sources;

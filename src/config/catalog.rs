@@ -183,7 +183,10 @@ pub fn parse_source_file(path: &Path, text: &str) -> Result<SourceEntry, Catalog
         let parsed = reqwest::Url::parse(url)
             .map_err(|e| invalid(path, format!("field `base_url`: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(invalid(path, "field `base_url`: must be an http or https URL"));
+            return Err(invalid(
+                path,
+                "field `base_url`: must be an http or https URL",
+            ));
         }
     }
     if file.base_url.is_none() && file.simulator.is_none() {

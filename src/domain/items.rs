@@ -472,3 +472,34 @@ impl DomainItems {
         self.len() == 0
     }
 }
+
+/// An item type that belongs to exactly one domain, so generic code can pick its list out of a
+/// source's answer.
+pub trait DomainItem: Sized {
+    const DOMAIN: Domain;
+    /// This domain's items in `items`; empty when `items` is another domain's answer.
+    fn slice(items: &DomainItems) -> &[Sourced<Self>];
+}
+
+macro_rules! domain_item {
+    ($ty:ty, $variant:ident) => {
+        impl DomainItem for $ty {
+            const DOMAIN: Domain = Domain::$variant;
+            fn slice(items: &DomainItems) -> &[Sourced<Self>] {
+                match items {
+                    DomainItems::$variant(v) => v,
+                    _ => &[],
+                }
+            }
+        }
+    };
+}
+
+domain_item!(PatientRecord, Patient);
+domain_item!(Contact, Contacts);
+domain_item!(CarePlan, CarePlans);
+domain_item!(Agreement, Agreements);
+domain_item!(Medication, Medications);
+domain_item!(Measurement, Measurements);
+domain_item!(LabResult, LabResults);
+domain_item!(Booking, Bookings);

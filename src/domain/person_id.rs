@@ -185,7 +185,10 @@ mod tests {
         assert_eq!(a.to_string(), "19121212-1212");
         assert_eq!(a.digits(), "191212121212");
         assert_eq!(a.kind(), PersonIdKind::Personnummer);
-        assert_eq!(a.birth_date(), NaiveDate::from_ymd_opt(1912, 12, 12).unwrap());
+        assert_eq!(
+            a.birth_date(),
+            NaiveDate::from_ymd_opt(1912, 12, 12).unwrap()
+        );
         assert_eq!(a.age_on(today()), 113);
     }
 
@@ -199,7 +202,10 @@ mod tests {
         // 1990-01-01 as samordningsnummer: day 61; check digit computed over 900161 + 123.
         let id = PersonId::parse_on("199001612382", today()).unwrap();
         assert_eq!(id.kind(), PersonIdKind::Samordningsnummer);
-        assert_eq!(id.birth_date(), NaiveDate::from_ymd_opt(1990, 1, 1).unwrap());
+        assert_eq!(
+            id.birth_date(),
+            NaiveDate::from_ymd_opt(1990, 1, 1).unwrap()
+        );
         assert_eq!(id.identifier_system(), SAMORDNINGSNUMMER_SYSTEM);
     }
 

@@ -77,7 +77,10 @@ impl HttpClient {
     }
 
     /// Sends a prepared request and reads the whole body under the cap.
-    pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<HttpResponse, SourceError> {
+    pub async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<HttpResponse, SourceError> {
         let mut response = request.send().await.map_err(transport_error)?;
         let status = response.status().as_u16();
         let content_type = response
@@ -86,7 +89,10 @@ impl HttpClient {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let limit = self.max_body_bytes;
-        if response.content_length().is_some_and(|len| len > limit as u64) {
+        if response
+            .content_length()
+            .is_some_and(|len| len > limit as u64)
+        {
             return Err(SourceError::TooLarge { limit_bytes: limit });
         }
         let mut body = Vec::with_capacity(

@@ -2,8 +2,8 @@
 //! normalised items. Adapters know nothing of GraphQL, caching, deadlines or other sources; the
 //! engine wraps those policies around them from outside.
 
-pub mod fhir;
 pub mod client;
+pub mod fhir;
 
 use std::sync::Arc;
 

@@ -1,0 +1,273 @@
+//! The source cache: each source's answer per (patient, source, domain), kept for a TTL, with
+//! concurrent identical misses coalesced into one upstream call and a stale copy kept for a while
+//! longer to serve when the source fails.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use moka::future::Cache;
+
+use crate::config::CacheSettings;
+use crate::domain::{Domain, DomainItems, PersonId};
+use crate::sources::SourceError;
+
+/// What the cache is keyed by. The source is its index in the engine's source list: cheaper to
+/// hash than its id, and stable for the life of the process.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CacheKey {
+    pub patient: PersonId,
+    pub source: usize,
+    pub domain: Domain,
+}
+
+/// One source's answer, as cached.
+#[derive(Debug)]
+pub struct Answer {
+    pub items: DomainItems,
+    /// Wall-clock time the answer arrived (shown to users).
+    pub fetched_at: DateTime<Utc>,
+    /// Monotonic time the answer arrived (used for ages).
+    pub arrived: Instant,
+}
+
+/// How a lookup was served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Served {
+    /// This request's own call to the source, or a call another request made concurrently for
+    /// the same key that this request waited on: either way, fetched while this request waited.
+    Fetched,
+    /// An answer fetched before this request began, still within its TTL.
+    Cached,
+    /// The source failed; this is an older answer within the stale window.
+    Stale,
+}
+
+/// The cache, or a pass-through when caching is off.
+pub struct SourceCache {
+    inner: Option<Inner>,
+}
+
+struct Inner {
+    /// Answers younger than the TTL. `try_get_with` on it coalesces concurrent misses.
+    fresh: Cache<CacheKey, Arc<Answer>>,
+    /// The same answers kept for TTL + stale window, read only when the source fails.
+    stale: Cache<CacheKey, Arc<Answer>>,
+    stale_limit: std::time::Duration,
+}
+
+impl SourceCache {
+    pub fn new(settings: &CacheSettings) -> Self {
+        if !settings.enabled || settings.ttl.is_zero() {
+            return SourceCache { inner: None };
+        }
+        let fresh = Cache::builder()
+            .max_capacity(settings.max_entries)
+            .time_to_live(settings.ttl)
+            .build();
+        let stale_limit = settings.ttl + settings.stale_window;
+        let stale = Cache::builder()
+            .max_capacity(settings.max_entries)
+            .time_to_live(stale_limit)
+            .build();
+        SourceCache {
+            inner: Some(Inner {
+                fresh,
+                stale,
+                stale_limit,
+            }),
+        }
+    }
+
+    /// Returns the cached answer for `key`, or runs `fetch` (once, however many requests ask at
+    /// the same time) and caches its answer. On failure, returns a stale answer if one is within
+    /// the stale window, together with the error that made it stale.
+    pub async fn get_or_fetch<F>(
+        &self,
+        key: CacheKey,
+        fetch: F,
+    ) -> Result<(Arc<Answer>, Served), (Arc<SourceError>, Option<Arc<Answer>>)>
+    where
+        F: Future<Output = Result<Arc<Answer>, SourceError>> + Send,
+    {
+        let Some(inner) = &self.inner else {
+            return fetch
+                .await
+                .map(|a| (a, Served::Fetched))
+                .map_err(|e| (Arc::new(e), None));
+        };
+        let asked_at = Instant::now();
+        let ran_here = AtomicBool::new(false);
+        let stale = &inner.stale;
+        let result = inner
+            .fresh
+            .try_get_with_by_ref(&key, async {
+                ran_here.store(true, Ordering::Relaxed);
+                let answer = fetch.await?;
+                stale.insert(key.clone(), answer.clone()).await;
+                Ok::<_, SourceError>(answer)
+            })
+            .await;
+        match result {
+            Ok(answer) => {
+                let served = if ran_here.load(Ordering::Relaxed) || answer.arrived >= asked_at {
+                    Served::Fetched
+                } else {
+                    Served::Cached
+                };
+                Ok((answer, served))
+            }
+            Err(error) => {
+                let fallback = inner
+                    .stale
+                    .get(&key)
+                    .await
+                    .filter(|a| a.arrived.elapsed() <= inner.stale_limit);
+                Err((error, fallback))
+            }
+        }
+    }
+
+    /// How many answers are cached (approximate; for metrics and tests).
+    pub fn len(&self) -> u64 {
+        self.inner.as_ref().map_or(0, |i| i.fresh.entry_count())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+    use std::time::Duration;
+
+    use super::*;
+
+    fn key() -> CacheKey {
+        CacheKey {
+            patient: PersonId::parse("191212121212").unwrap(),
+            source: 0,
+            domain: Domain::Medications,
+        }
+    }
+
+    fn answer() -> Arc<Answer> {
+        Arc::new(Answer {
+            items: DomainItems::empty(Domain::Medications),
+            fetched_at: Utc::now(),
+            arrived: Instant::now(),
+        })
+    }
+
+    fn settings(ttl_ms: u64, stale_ms: u64) -> CacheSettings {
+        CacheSettings {
+            enabled: true,
+            ttl: Duration::from_millis(ttl_ms),
+            stale_window: Duration::from_millis(stale_ms),
+            max_entries: 100,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_second_lookup_within_the_ttl_is_served_from_the_cache() {
+        let cache = SourceCache::new(&settings(60_000, 0));
+        let calls = AtomicUsize::new(0);
+        for expected in [Served::Fetched, Served::Cached] {
+            let (_, served) = cache
+                .get_or_fetch(key(), async {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    Ok(answer())
+                })
+                .await
+                .unwrap();
+            assert_eq!(served, expected);
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn concurrent_misses_make_one_call() {
+        let cache = SourceCache::new(&settings(60_000, 0));
+        let calls = AtomicUsize::new(0);
+        let lookups = (0..20).map(|_| {
+            cache.get_or_fetch(key(), async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                Ok(answer())
+            })
+        });
+        let results = futures::future::join_all(lookups).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert!(
+            results
+                .iter()
+                .all(|r| matches!(r, Ok((_, Served::Fetched))))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_source_is_answered_from_the_stale_copy_within_the_window() {
+        let cache = SourceCache::new(&settings(20, 60_000));
+        cache
+            .get_or_fetch(key(), async { Ok(answer()) })
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        let err = cache
+            .get_or_fetch(key(), async { Err(SourceError::Connect("refused".into())) })
+            .await
+            .unwrap_err();
+        assert!(err.1.is_some(), "a stale answer is offered");
+    }
+
+    #[tokio::test]
+    async fn nothing_stale_is_offered_after_the_window() {
+        let cache = SourceCache::new(&settings(10, 10));
+        cache
+            .get_or_fetch(key(), async { Ok(answer()) })
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        let err = cache
+            .get_or_fetch(key(), async { Err(SourceError::Connect("refused".into())) })
+            .await
+            .unwrap_err();
+        assert!(err.1.is_none());
+    }
+
+    #[tokio::test]
+    async fn errors_are_not_cached() {
+        let cache = SourceCache::new(&settings(60_000, 0));
+        let _ = cache
+            .get_or_fetch(key(), async { Err(SourceError::Connect("refused".into())) })
+            .await;
+        let (_, served) = cache
+            .get_or_fetch(key(), async { Ok(answer()) })
+            .await
+            .unwrap();
+        assert_eq!(served, Served::Fetched);
+    }
+
+    #[tokio::test]
+    async fn with_the_cache_off_every_lookup_calls_the_source() {
+        let cache = SourceCache::new(&CacheSettings {
+            enabled: false,
+            ..CacheSettings::default()
+        });
+        let calls = AtomicUsize::new(0);
+        for _ in 0..3 {
+            cache
+                .get_or_fetch(key(), async {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    Ok(answer())
+                })
+                .await
+                .unwrap();
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+}

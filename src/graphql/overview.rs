@@ -1,0 +1,468 @@
+//! The `Overview` object: the merged lists, their filters and order, and each source's status.
+//! Everything was gathered before this object exists; resolving a list only merges (once per
+//! domain) and filters.
+
+use std::sync::OnceLock;
+
+use async_graphql::{Context, Enum, ErrorExtensions, Object, Result};
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+
+use super::scalars::{Date, PersonIdScalar};
+use super::types::{ContactRole, Domain as DomainEnum, SourceState};
+use super::{coded_error, codes};
+use crate::domain::{
+    Agreement, AgreementStatus, Booking, CarePlan, Contact, Domain, DomainItem, LabResult,
+    Measurement, Medication, MedicationStatus, Merged, PersonId, PlanStatus,
+};
+use crate::engine::{FetchState, Gathered, SourceOutcome};
+use crate::merge::{self, Mergeable};
+
+/// Which items to include by whether they are still in effect.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum ActivityFilter {
+    /// In effect now (or not known to have ended).
+    Active,
+    /// Ended, completed, cancelled or revoked.
+    Ended,
+    All,
+}
+
+/// Which bookings to include by time.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum BookingFilter {
+    /// Starting now or later.
+    Upcoming,
+    /// Started before now.
+    Past,
+    All,
+}
+
+/// The care overview of one person.
+pub struct Overview {
+    patient: PersonId,
+    gathered: Gathered,
+    now: DateTime<Utc>,
+    contacts: OnceLock<Vec<Merged<Contact>>>,
+    care_plans: OnceLock<Vec<Merged<CarePlan>>>,
+    agreements: OnceLock<Vec<Merged<Agreement>>>,
+    medications: OnceLock<Vec<Merged<Medication>>>,
+    measurements: OnceLock<Vec<Merged<Measurement>>>,
+    lab_results: OnceLock<Vec<Merged<LabResult>>>,
+    bookings: OnceLock<Vec<Merged<Booking>>>,
+}
+
+impl Overview {
+    pub fn new(patient: PersonId, gathered: Gathered) -> Self {
+        Overview {
+            patient,
+            gathered,
+            now: Utc::now(),
+            contacts: OnceLock::new(),
+            care_plans: OnceLock::new(),
+            agreements: OnceLock::new(),
+            medications: OnceLock::new(),
+            measurements: OnceLock::new(),
+            lab_results: OnceLock::new(),
+            bookings: OnceLock::new(),
+        }
+    }
+
+    fn today(&self) -> NaiveDate {
+        self.now.date_naive()
+    }
+
+    /// One domain's items from every source, merged once per request.
+    fn merged<'a, T: DomainItem + Mergeable>(
+        &'a self,
+        cell: &'a OnceLock<Vec<Merged<T>>>,
+    ) -> &'a [Merged<T>] {
+        cell.get_or_init(|| {
+            merge::merge(
+                self.gathered
+                    .for_domain(T::DOMAIN)
+                    .filter_map(SourceOutcome::items)
+                    .flat_map(T::slice),
+            )
+        })
+    }
+
+    /// Adds one GraphQL error per source that could not give fresh data for `domain`, at the
+    /// path of the list being resolved, so clients see exactly what is missing or stale.
+    fn report_failures(&self, ctx: &Context<'_>, domain: Domain) {
+        for outcome in self.gathered.for_domain(domain) {
+            let Some(error) = &outcome.error else {
+                continue;
+            };
+            let stale = outcome.state == FetchState::StaleSourceFailed;
+            let message = match (stale, outcome.fetched_at()) {
+                (true, Some(at)) => format!(
+                    "{} {}; showing its data as fetched at {}",
+                    outcome.source.name,
+                    error,
+                    at.format("%Y-%m-%d %H:%M:%S UTC")
+                ),
+                _ => format!(
+                    "{} {}; its {} are missing",
+                    outcome.source.name,
+                    error,
+                    domain_words(domain)
+                ),
+            };
+            let err = async_graphql::Error::new(message).extend_with(|_, e| {
+                e.set("code", error.code());
+                e.set("source", outcome.source.id.as_str());
+                e.set("domain", domain_code(domain));
+                e.set("stale", stale);
+            });
+            ctx.add_error(ctx.set_error_path(err.into_server_error(ctx.item.pos)));
+        }
+    }
+}
+
+fn domain_words(domain: Domain) -> &'static str {
+    match domain {
+        Domain::Patient => "patient details",
+        Domain::Contacts => "contacts",
+        Domain::CarePlans => "care plans",
+        Domain::Agreements => "agreements",
+        Domain::Medications => "medications",
+        Domain::Measurements => "measurements",
+        Domain::LabResults => "lab results",
+        Domain::Bookings => "bookings",
+    }
+}
+
+fn domain_code(domain: Domain) -> &'static str {
+    match domain {
+        Domain::Patient => "PATIENT",
+        Domain::Contacts => "CONTACTS",
+        Domain::CarePlans => "CARE_PLANS",
+        Domain::Agreements => "AGREEMENTS",
+        Domain::Medications => "MEDICATIONS",
+        Domain::Measurements => "MEASUREMENTS",
+        Domain::LabResults => "LAB_RESULTS",
+        Domain::Bookings => "BOOKINGS",
+    }
+}
+
+/// A checked `from`/`to` pair: `from` inclusive, `to` exclusive.
+#[derive(Clone, Copy)]
+struct Range {
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+}
+
+impl Range {
+    fn new(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Result<Range> {
+        if let (Some(f), Some(t)) = (from, to)
+            && f >= t
+        {
+            return Err(coded_error(
+                codes::INVALID_ARGUMENT,
+                "`from` must be earlier than `to`",
+            ));
+        }
+        Ok(Range { from, to })
+    }
+
+    fn is_open(&self) -> bool {
+        self.from.is_none() && self.to.is_none()
+    }
+
+    /// Whether an instant lies in the range. Items without a time are only shown when no range
+    /// is given: we cannot tell whether they belong in it.
+    fn contains(&self, time: Option<DateTime<Utc>>) -> bool {
+        match time {
+            None => self.is_open(),
+            Some(t) => self.from.is_none_or(|f| t >= f) && self.to.is_none_or(|to| t < to),
+        }
+    }
+
+    /// Whether a period of whole days (open ends unbounded) overlaps the range.
+    fn overlaps(&self, start: Option<NaiveDate>, end: Option<NaiveDate>) -> bool {
+        let start = start.map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc());
+        let end_exclusive =
+            end.map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc() + TimeDelta::days(1));
+        self.to.is_none_or(|to| start.is_none_or(|s| s < to))
+            && self
+                .from
+                .is_none_or(|from| end_exclusive.is_none_or(|e| e > from))
+    }
+}
+
+/// The signed-in patient as the overview shows them.
+pub struct PatientHeader<'a> {
+    overview: &'a Overview,
+}
+
+/// Who the overview is about.
+#[Object(name = "Patient")]
+impl PatientHeader<'_> {
+    async fn person_id(&self) -> PersonIdScalar {
+        PersonIdScalar(Ok(self.overview.patient.clone()))
+    }
+
+    /// The date of birth, from the personnummer.
+    async fn birth_date(&self) -> Date {
+        Date(self.overview.patient.birth_date())
+    }
+
+    /// The name as the sources have it; null when no source answered with one.
+    async fn name(&self, ctx: &Context<'_>) -> Option<String> {
+        self.overview.report_failures(ctx, Domain::Patient);
+        self.overview
+            .gathered
+            .for_domain(Domain::Patient)
+            .filter_map(SourceOutcome::items)
+            .flat_map(crate::domain::PatientRecord::slice)
+            .find_map(|r| r.item.name.clone())
+    }
+}
+
+/// What happened when one source was asked for one domain.
+pub struct SourceStatus<'a>(&'a SourceOutcome);
+
+#[Object]
+impl SourceStatus<'_> {
+    /// Överblick's id of the source.
+    async fn source(&self) -> &str {
+        &self.0.source.id
+    }
+
+    /// The source's name.
+    async fn source_name(&self) -> &str {
+        &self.0.source.name
+    }
+
+    async fn domain(&self) -> DomainEnum {
+        self.0.domain.into()
+    }
+
+    async fn state(&self) -> SourceState {
+        self.0.state.into()
+    }
+
+    /// Items this source contributed before merging (including stale ones served).
+    async fn item_count(&self) -> usize {
+        self.0.items().map_or(0, |i| i.len())
+    }
+
+    /// Time this request spent on the source, in milliseconds.
+    async fn latency_ms(&self) -> u64 {
+        self.0.latency.as_millis() as u64
+    }
+
+    /// When the data shown was fetched from the source; null when there is none.
+    async fn fetched_at(&self) -> Option<DateTime<Utc>> {
+        self.0.fetched_at()
+    }
+
+    /// What went wrong, when something did.
+    async fn message(&self) -> Option<String> {
+        self.0
+            .error
+            .as_ref()
+            .map(|e| format!("{} {e}", self.0.source.name))
+    }
+}
+
+/// The overview. Lists are merged across sources (one item per real-world record, with every
+/// source in `provenance`) and come in the documented order.
+#[Object]
+impl Overview {
+    async fn patient(&self) -> PatientHeader<'_> {
+        PatientHeader { overview: self }
+    }
+
+    /// Named contacts and the care network, ordered by role (named doctor, named care contact,
+    /// municipal care contact, others), then name.
+    async fn contacts(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only contacts with this role.")] role: Option<ContactRole>,
+        #[graphql(
+            default_with = "ActivityFilter::Active",
+            desc = "ACTIVE (default): contacts not known to have ended."
+        )]
+        status: ActivityFilter,
+    ) -> Vec<&Merged<Contact>> {
+        self.report_failures(ctx, Domain::Contacts);
+        let today = self.today();
+        self.merged(&self.contacts)
+            .iter()
+            .filter(|c| role.is_none_or(|r| crate::domain::ContactRole::from(r) == c.item.role))
+            .filter(|c| {
+                let ended = c.item.end.is_some_and(|e| e < today);
+                match status {
+                    ActivityFilter::Active => !ended,
+                    ActivityFilter::Ended => ended,
+                    ActivityFilter::All => true,
+                }
+            })
+            .collect()
+    }
+
+    /// Care plans (vårdplaner, SIP...): active ones first, then newest start first.
+    async fn care_plans(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default_with = "ActivityFilter::All")] status: ActivityFilter,
+        #[graphql(desc = "Plans in effect at or after this time.")] from: Option<DateTime<Utc>>,
+        #[graphql(desc = "Plans in effect before this time.")] to: Option<DateTime<Utc>>,
+    ) -> Result<Vec<&Merged<CarePlan>>> {
+        let range = Range::new(from, to)?;
+        self.report_failures(ctx, Domain::CarePlans);
+        Ok(self
+            .merged(&self.care_plans)
+            .iter()
+            .filter(|p| {
+                let ended = matches!(p.item.status, PlanStatus::Completed | PlanStatus::Revoked);
+                match status {
+                    ActivityFilter::Active => !ended,
+                    ActivityFilter::Ended => ended,
+                    ActivityFilter::All => true,
+                }
+            })
+            .filter(|p| range.overlaps(p.item.start, p.item.end))
+            .collect())
+    }
+
+    /// Agreements (överenskommelser): active first, then by due date.
+    async fn agreements(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default_with = "ActivityFilter::All")] status: ActivityFilter,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<Vec<&Merged<Agreement>>> {
+        let range = Range::new(from, to)?;
+        self.report_failures(ctx, Domain::Agreements);
+        Ok(self
+            .merged(&self.agreements)
+            .iter()
+            .filter(|a| {
+                let ended = matches!(
+                    a.item.status,
+                    AgreementStatus::Completed | AgreementStatus::Cancelled
+                );
+                match status {
+                    ActivityFilter::Active => !ended,
+                    ActivityFilter::Ended => ended,
+                    ActivityFilter::All => true,
+                }
+            })
+            .filter(|a| range.overlaps(a.item.start, a.item.due))
+            .collect())
+    }
+
+    /// Medications: what the patient takes now by default (`status: ALL` or `ENDED` for the
+    /// rest); current ones first, then newest start first.
+    async fn medications(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(
+            default_with = "ActivityFilter::Active",
+            desc = "ACTIVE (default): not ended and no end date passed. ENDED: ended or past its end date."
+        )]
+        status: ActivityFilter,
+        #[graphql(desc = "Medications in effect at or after this time.")] from: Option<
+            DateTime<Utc>,
+        >,
+        #[graphql(desc = "Medications in effect before this time.")] to: Option<DateTime<Utc>>,
+    ) -> Result<Vec<&Merged<Medication>>> {
+        let range = Range::new(from, to)?;
+        self.report_failures(ctx, Domain::Medications);
+        let today = self.today();
+        Ok(self
+            .merged(&self.medications)
+            .iter()
+            .filter(|m| {
+                let ended = m.item.status == MedicationStatus::Ended
+                    || m.item.end.is_some_and(|e| e < today);
+                match status {
+                    ActivityFilter::Active => !ended,
+                    ActivityFilter::Ended => ended,
+                    ActivityFilter::All => true,
+                }
+            })
+            .filter(|m| range.overlaps(m.item.start, m.item.end))
+            .collect())
+    }
+
+    /// Measurements (mätvärden), newest first.
+    async fn measurements(
+        &self,
+        ctx: &Context<'_>,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        #[graphql(desc = "Only measurements with this code (e.g. LOINC 85354-9).")] code: Option<
+            String,
+        >,
+    ) -> Result<Vec<&Merged<Measurement>>> {
+        let range = Range::new(from, to)?;
+        self.report_failures(ctx, Domain::Measurements);
+        Ok(self
+            .merged(&self.measurements)
+            .iter()
+            .filter(|m| range.contains(m.item.time))
+            .filter(|m| {
+                code.as_deref()
+                    .is_none_or(|c| m.item.code.as_ref().and_then(|k| k.code.as_deref()) == Some(c))
+            })
+            .collect())
+    }
+
+    /// Lab results (provsvar), newest first.
+    async fn lab_results(
+        &self,
+        ctx: &Context<'_>,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        #[graphql(desc = "Only results with this analysis code (NPU, LOINC...).")] code: Option<
+            String,
+        >,
+    ) -> Result<Vec<&Merged<LabResult>>> {
+        let range = Range::new(from, to)?;
+        self.report_failures(ctx, Domain::LabResults);
+        Ok(self
+            .merged(&self.lab_results)
+            .iter()
+            .filter(|l| range.contains(l.item.time))
+            .filter(|l| {
+                code.as_deref()
+                    .is_none_or(|c| l.item.code.as_ref().and_then(|k| k.code.as_deref()) == Some(c))
+            })
+            .collect())
+    }
+
+    /// Bookings (bokade tider), earliest start first.
+    async fn bookings(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default_with = "BookingFilter::All")] status: BookingFilter,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<Vec<&Merged<Booking>>> {
+        let range = Range::new(from, to)?;
+        self.report_failures(ctx, Domain::Bookings);
+        let now = self.now;
+        Ok(self
+            .merged(&self.bookings)
+            .iter()
+            .filter(|b| match status {
+                BookingFilter::Upcoming => b.item.start >= now,
+                BookingFilter::Past => b.item.start < now,
+                BookingFilter::All => true,
+            })
+            .filter(|b| range.contains(Some(b.item.start)))
+            .collect())
+    }
+
+    /// Every source asked for every domain this query selected, whatever happened, ordered by
+    /// domain and then source.
+    async fn sources(&self) -> Vec<SourceStatus<'_>> {
+        let mut all: Vec<&SourceOutcome> = self.gathered.outcomes.iter().collect();
+        all.sort_by(|a, b| (a.domain, &a.source.id).cmp(&(b.domain, &b.source.id)));
+        all.into_iter().map(SourceStatus).collect()
+    }
+}
