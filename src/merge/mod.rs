@@ -101,6 +101,8 @@
 //! start date), it can now match another record by facts, and the second merge joins them.
 
 mod rules;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
