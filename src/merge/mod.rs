@@ -59,9 +59,10 @@
 //! [`Merged::id`] is `<prefix>_<first 20 hex digits of SHA-256>`, prefix `con`, `cpl`, `agr`,
 //! `med`, `mea`, `lab` or `bok`. The hash is over the domain and a key:
 //!
-//! - the cluster's smallest identifier (by system, no system first, then value), when it has one:
-//!   the same record gets the same id from whichever sources report it, as long as one of them
-//!   reports that identifier;
+//! - the cluster's smallest identifier (by system, then value) with a system, else its smallest
+//!   identifier without one (those are the least likely to be shared across sources): the same
+//!   record gets the same id from whichever sources report it, as long as one of them reports that
+//!   identifier;
 //! - else its smallest `source_id/record_id`: stable across requests and restarts as long as that
 //!   source answers and keeps its record ids; when it is missing (a timeout) the id changes.
 //!
@@ -305,7 +306,10 @@ fn combine<T: Mergeable>(items: &[&Sourced<T>], members: &[usize]) -> Merged<T> 
 fn assign_ids<T: Mergeable>(merged: &mut [Merged<T>]) {
     let domain = T::DOMAIN.as_str();
     for m in merged.iter_mut() {
-        m.id = match m.identifiers.first() {
+        // Identifiers are sorted with the system-less ones first; those are the least reliable
+        // across sources, so a named system's identifier is preferred.
+        let key = m.identifiers.iter().find(|i| i.system.is_some());
+        m.id = match key.or(m.identifiers.first()) {
             Some(Identifier { system, value }) => match system {
                 Some(system) => hashed_id::<T>(&[domain, "identifier", system, value]),
                 None => hashed_id::<T>(&[domain, "identifier", value]),

@@ -1471,6 +1471,16 @@ fn ids_do_not_change_between_runs() {
 }
 
 #[test]
+fn the_id_prefers_an_identifier_with_a_system_over_one_without() {
+    let eliquis = medication("Eliquis", Some("B01AF02"), None);
+    let both = [at("akademiska", "a-1", eliquis.clone())
+        .id(PRESCRIPTION, "RX-1")
+        .id_without_system("local-7")];
+    let named_only = [at("gottsunda-vc", "g-1", eliquis).id(PRESCRIPTION, "RX-1")];
+    assert_eq!(merge(&both)[0].id, merge(&named_only)[0].id);
+}
+
+#[test]
 fn ids_are_stable_when_a_source_sharing_the_identifier_is_missing() {
     let all = medications();
     let full = merge(&all);
