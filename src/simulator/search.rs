@@ -182,15 +182,19 @@ pub(crate) fn capability_statement(store: &FhirStore, base_url: &str) -> Value {
             if fhir_types::is_patient_compartment(t) {
                 params.extend(["patient", "subject", "category", "code"]);
             }
-            json!({
+            let mut resource = json!({
                 "type": t,
                 "interaction": [{ "code": "read" }, { "code": "search-type" }],
-                "searchInclude": fhir_types::includes_of(t),
                 "searchParam": params
                     .into_iter()
                     .map(|p| json!({ "name": p, "type": search_param_type(p) }))
                     .collect::<Vec<_>>(),
-            })
+            });
+            let includes = fhir_types::includes_of(t);
+            if !includes.is_empty() {
+                resource["searchInclude"] = json!(includes);
+            }
+            resource
         })
         .collect();
     json!({
@@ -539,14 +543,18 @@ fn bundle(base_url: &str, resource_type: &str, params: &[(String, String)], page
             "url": search_url(base_url, resource_type, params, Some(offset)),
         }));
     }
-    json!({
+    let mut bundle = json!({
         "resourceType": "Bundle",
         "meta": { "lastUpdated": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true) },
         "type": "searchset",
         "total": page.total,
         "link": links,
-        "entry": entries,
-    })
+    });
+    // FHIR JSON has no empty arrays: an empty page has no `entry` at all.
+    if !entries.is_empty() {
+        bundle["entry"] = Value::Array(entries);
+    }
+    bundle
 }
 
 /// `{base_url}/{resource_type}?{params}`, with `_offset` replaced when `offset` is given.

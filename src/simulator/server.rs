@@ -296,7 +296,46 @@ fn refusal(r: &Refusal) -> Response {
 }
 
 fn fhir_json(status: StatusCode, body: &Value) -> Response {
-    fhir_body(status, serde_json::to_vec(body).unwrap_or_default())
+    let mut text = Vec::new();
+    write_fhir_json(body, &mut text);
+    fhir_body(status, text)
+}
+
+/// Writes `value` as compact JSON with `resourceType` first in every object, as FHIR servers
+/// do (serde_json's map sorts keys, which would put `entry` before `resourceType`).
+fn write_fhir_json(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Object(map) => {
+            out.push(b'{');
+            let first = map.get_key_value("resourceType");
+            let rest = map.iter().filter(|(k, _)| *k != "resourceType");
+            for (i, (key, v)) in first.into_iter().chain(rest).enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_scalar(&Value::String(key.clone()), out);
+                out.push(b':');
+                write_fhir_json(v, out);
+            }
+            out.push(b'}');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_fhir_json(v, out);
+            }
+            out.push(b']');
+        }
+        scalar => write_scalar(scalar, out),
+    }
+}
+
+fn write_scalar(value: &Value, out: &mut Vec<u8>) {
+    // Writing a JSON value into a Vec cannot fail.
+    let _ = serde_json::to_writer(out, value);
 }
 
 fn fhir_body(status: StatusCode, body: impl Into<Body>) -> Response {
@@ -374,6 +413,24 @@ fn cut_in_half(bytes: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resource_type_comes_first_and_the_json_is_unchanged() {
+        let value = serde_json::json!({
+            "entry": [{ "resource": { "id": "x", "resourceType": "Patient", "name": "\"å\"" } }],
+            "resourceType": "Bundle",
+            "total": 1.5
+        });
+        let mut out = Vec::new();
+        write_fhir_json(&value, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with(r#"{"resourceType":"Bundle","#), "{text}");
+        assert!(
+            text.contains(r#"{"resourceType":"Patient","id":"x""#),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), value);
+    }
 
     #[test]
     fn a_cut_answer_is_never_valid_json() {
