@@ -64,9 +64,15 @@ pub async fn start_catalog(
         let data_dir = simulator.data_dir.clone();
         let latency = simulator.latency;
         let loading = data_dir.clone();
-        let loaded = tokio::task::spawn_blocking(move || FhirStore::load_dir(&loading))
-            .await
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic()));
+        let loaded = match tokio::task::spawn_blocking(move || FhirStore::load_dir(&loading)).await
+        {
+            Ok(loaded) => loaded,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(SimulatorError::Folder {
+                path: data_dir.clone(),
+                source: std::io::Error::other(e),
+            }),
+        };
         let store = loaded.map_err(|source| SimulatorError::Source {
             catalog: entry.file.clone(),
             data_dir: data_dir.clone(),

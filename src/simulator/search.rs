@@ -5,12 +5,14 @@
 //! Supported parameters (every other parameter, and every modifier not named here, is ignored,
 //! as FHIR allows a server to do for parameters it does not support):
 //! - `Patient`: `identifier` (personnummer or samordningsnummer token) or `_id`; one is required.
+//!   An identifier search answers the person's Patients that carry that identifier (the store
+//!   makes sure one does).
 //! - patient-compartment types: `patient.identifier`, `subject.identifier`,
 //!   `subject:Patient.identifier`, `patient`, `subject`, `subject:Patient` (a reference
 //!   `Patient/<id>`, a bare id or an absolute URL); one is required. The answer is every resource
 //!   of the type in that person's bundle: a bundle holds one person's data, so the simulator does
 //!   not check each resource's own patient reference.
-//! - any type: `_id`, `identifier` (token on `identifier`, not for Patient), `category` and
+//! - any type: `_id`, `identifier` (token on `identifier`), `category` and
 //!   `code` (token on any coding of the element). Comma-separated values mean "any of".
 //! - other types (Practitioner, Organization, Medication, ...) without a patient parameter
 //!   search every person's bundle; one resource per `<Type>/<id>`.
@@ -125,7 +127,7 @@ pub(crate) fn search(
     let candidates = candidates(store, resource_type, params)?;
     let filtered: Vec<Found> = candidates
         .into_iter()
-        .filter(|f| passes_filters(f.resource, resource_type, params))
+        .filter(|f| passes_filters(f.resource, params))
         .collect();
     let total = filtered.len();
     let matches: Vec<Found> = filtered.into_iter().skip(offset).take(count).collect();
@@ -171,7 +173,7 @@ pub(crate) fn read(store: &FhirStore, resource_type: &str, id: &str) -> Result<V
 
 /// A minimal CapabilityStatement: the types the store holds and those the adapter asks for.
 pub(crate) fn capability_statement(store: &FhirStore, base_url: &str) -> Value {
-    let mut types: Vec<&str> = store.types().into_iter().collect();
+    let mut types: Vec<&str> = store.types().iter().map(String::as_str).collect();
     types.extend(fhir_types::ADAPTER_TYPES);
     types.sort_unstable();
     types.dedup();
@@ -330,7 +332,7 @@ fn people_with_identifier<'a>(store: &'a FhirStore, value: &str) -> Vec<&'a Pers
             if system.is_some_and(|s| s != person.identifier_system()) {
                 return None;
             }
-            store.records().find(|(p, _)| **p == person).map(|(p, _)| p)
+            store.person(&person)
         })
         .collect()
 }
@@ -367,13 +369,14 @@ fn people_holding_patients<'a>(store: &'a FhirStore, ids: &[&str]) -> Vec<&'a Pe
         .collect()
 }
 
-fn passes_filters(resource: &Value, resource_type: &str, params: &[(String, String)]) -> bool {
+fn passes_filters(resource: &Value, params: &[(String, String)]) -> bool {
     params.iter().all(|(name, value)| match name.as_str() {
         "_id" => value
             .split(',')
             .any(|id| resource["id"].as_str() == Some(id)),
-        // For Patient the identifier chose the person already.
-        "identifier" if resource_type != "Patient" => value
+        // For Patient this also picks, in a bundle with several Patients, the one that is
+        // the person.
+        "identifier" => value
             .split(',')
             .any(|token| identifier_matches(resource, token)),
         "category" | "code" => value

@@ -19,14 +19,16 @@ use crate::domain::PersonId;
 /// - references written as another entry's `fullUrl` (typically `urn:uuid:...` in Synthea
 ///   transaction bundles) are rewritten to `<Type>/<id>`, so served references resolve to the
 ///   served `fullUrl`s;
-/// - a Patient that does not carry the person's identifier (personnummer or samordningsnummer
-///   system) gets it added, so that a bundle from elsewhere can be assigned to a personnummer.
+/// - if no Patient in the bundle carries the person's identifier (personnummer or
+///   samordningsnummer system, 12 digits), the first Patient gets it added, so that a bundle
+///   from elsewhere (Synthea, HL7 examples) can be assigned to a personnummer.
 ///
 /// Entries without a resource (e.g. transaction DELETEs) are skipped. A later resource with the
 /// same `<Type>/<id>` replaces an earlier one.
 #[derive(Clone, Default)]
 pub struct FhirStore {
     records: BTreeMap<PersonId, Record>,
+    types: BTreeSet<String>,
 }
 
 /// One person's resources.
@@ -179,13 +181,23 @@ impl FhirStore {
             taken.push((full_url, resource));
         }
 
+        let is_patient = |r: &Map<String, Value>| {
+            r.get("resourceType").and_then(Value::as_str) == Some("Patient")
+        };
+        let identified = taken
+            .iter()
+            .any(|(_, r)| is_patient(r) && carries_identifier(r, person));
+        if !identified && let Some((_, patient)) = taken.iter_mut().find(|(_, r)| is_patient(r)) {
+            add_person_identifier(patient, person);
+        }
+
         let record = self.records.entry(person.clone()).or_default();
         for (full_url, mut resource) in taken {
             for value in resource.values_mut() {
                 rewrite_references(value, &full_urls);
             }
-            if resource.get("resourceType").and_then(Value::as_str) == Some("Patient") {
-                add_person_identifier(&mut resource, person);
+            if let Some(Value::String(t)) = resource.get("resourceType") {
+                self.types.insert(t.clone());
             }
             record.insert(full_url, Value::Object(resource));
         }
@@ -207,17 +219,19 @@ impl FhirStore {
         self.records.get(person)
     }
 
+    /// The store's own copy of `person`, if it holds a record for them.
+    pub(crate) fn person(&self, person: &PersonId) -> Option<&PersonId> {
+        self.records.get_key_value(person).map(|(p, _)| p)
+    }
+
     /// Every record, in personnummer order.
     pub(crate) fn records(&self) -> impl Iterator<Item = (&PersonId, &Record)> {
         self.records.iter()
     }
 
     /// The resource types present, over all people.
-    pub(crate) fn types(&self) -> BTreeSet<&str> {
-        self.records
-            .values()
-            .flat_map(|r| r.by_type.keys().map(String::as_str))
-            .collect()
+    pub(crate) fn types(&self) -> &BTreeSet<String> {
+        &self.types
     }
 }
 
@@ -330,23 +344,25 @@ fn rewrite_references(value: &mut Value, full_urls: &HashMap<String, String>) {
     }
 }
 
-fn add_person_identifier(patient: &mut Map<String, Value>, person: &PersonId) {
-    let system = person.identifier_system();
+fn carries_identifier(patient: &Map<String, Value>, person: &PersonId) -> bool {
     let digits = person.digits();
-    let identifiers = patient
-        .entry("identifier")
-        .or_insert_with(|| Value::Array(Vec::new()));
-    if !identifiers.is_array() {
-        *identifiers = Value::Array(Vec::new());
-    }
-    let Value::Array(list) = identifiers else {
-        unreachable!("just made an array");
-    };
-    let present = list
-        .iter()
-        .any(|i| i["system"] == system && i["value"].as_str() == Some(digits.as_str()));
-    if !present {
-        list.insert(0, json!({ "system": system, "value": digits }));
+    patient
+        .get("identifier")
+        .and_then(Value::as_array)
+        .is_some_and(|list| {
+            list.iter().any(|i| {
+                i["system"] == person.identifier_system() && i["value"].as_str() == Some(&digits)
+            })
+        })
+}
+
+fn add_person_identifier(patient: &mut Map<String, Value>, person: &PersonId) {
+    let identifier = json!({ "system": person.identifier_system(), "value": person.digits() });
+    match patient.get_mut("identifier") {
+        Some(Value::Array(list)) => list.insert(0, identifier),
+        _ => {
+            patient.insert("identifier".into(), Value::Array(vec![identifier]));
+        }
     }
 }
 
@@ -411,6 +427,47 @@ mod tests {
             .unwrap();
         assert_eq!(patient["identifier"][0]["system"], PERSONNUMMER_SYSTEM);
         assert_eq!(patient["identifier"][0]["value"], "191212121212");
+    }
+
+    #[test]
+    fn only_the_first_patient_gets_the_personnummer_and_only_when_none_has_it() {
+        let two_patients = |first: Value| {
+            json!({ "resourceType": "Bundle", "type": "collection", "entry": [
+                { "resource": first },
+                { "resource": { "resourceType": "Patient", "id": "b" } }
+            ] })
+        };
+        let mut store = FhirStore::new();
+        store
+            .insert_bundle(
+                &tolvan(),
+                two_patients(json!({ "resourceType": "Patient", "id": "a" })),
+            )
+            .unwrap();
+        let identified: Vec<&str> = store
+            .record(&tolvan())
+            .unwrap()
+            .of_type("Patient")
+            .filter(|(_, p)| p["identifier"][0]["value"] == "191212121212")
+            .map(|(key, _)| key)
+            .collect();
+        assert_eq!(identified, ["Patient/a"]);
+
+        let mut store = FhirStore::new();
+        let own = json!({ "resourceType": "Patient", "id": "a", "identifier": [
+            { "system": "http://example.org/mrn", "value": "1" },
+            { "system": PERSONNUMMER_SYSTEM, "value": "191212121212" }
+        ] });
+        store
+            .insert_bundle(&tolvan(), two_patients(own.clone()))
+            .unwrap();
+        let (_, a) = store
+            .record(&tolvan())
+            .unwrap()
+            .of_type("Patient")
+            .next()
+            .unwrap();
+        assert_eq!(*a, own);
     }
 
     #[test]
