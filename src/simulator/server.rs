@@ -1,0 +1,448 @@
+//! The simulator's HTTP side: one axum server per simulated source on 127.0.0.1, the fault
+//! behaviours tests switch at runtime, request counting, and shutdown when the last handle goes.
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::Value;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::search::{self, Refusal, operation_outcome};
+use super::store::FhirStore;
+
+/// The path under which the FHIR API is served; `base_url()` ends with it.
+const BASE_PATH: &str = "/fhir";
+const FHIR_JSON: &str = "application/fhir+json";
+
+/// How the simulator answers. Switch it at runtime with [`SimulatorHandle::set_behaviour`]; the
+/// behaviour in force when a request arrives decides its answer. The configured latency comes
+/// before every answer, in every behaviour except `Hang`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Behaviour {
+    /// Answer FHIR searches as a FHIR server does.
+    #[default]
+    Normal,
+    /// Accept the request and never answer: the connection stays open until the client gives
+    /// up or the simulator shuts down (then it answers 503).
+    Hang,
+    /// Answer with this HTTP status and an OperationOutcome body (500 if it is not a status).
+    Status(u16),
+    /// Answer 200 with `Content-Type: application/fhir+json` and a body that is not JSON.
+    Garbage,
+    /// Answer 200 with the first half of the normal answer: valid JSON cut off mid-way.
+    Truncated,
+    /// Answer normally after this extra delay (on top of the latency).
+    Delay(Duration),
+    /// Answer 200 with an OperationOutcome error instead of a Bundle.
+    OperationOutcome,
+}
+
+/// The body served in the `Garbage` behaviour: what a misconfigured proxy might send.
+pub const GARBAGE_BODY: &str =
+    "<html><head><title>502 Bad Gateway</title></head><body>upstream error</body></html>";
+
+/// State shared by the server task and the handles.
+struct Shared {
+    store: FhirStore,
+    base_url: String,
+    latency: Duration,
+    behaviour: Mutex<Behaviour>,
+    hits: AtomicU64,
+    hits_by_type: Mutex<HashMap<String, u64>>,
+    /// Turns true when the simulator stops; held-open requests watch it.
+    stopping: watch::Receiver<bool>,
+}
+
+impl Shared {
+    fn behaviour(&self) -> Behaviour {
+        *self
+            .behaviour
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn count(&self, path: &str) {
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        let segment = path
+            .strip_prefix(BASE_PATH)
+            .and_then(|p| p.strip_prefix('/'))
+            .and_then(|p| p.split('/').next())
+            .filter(|s| !s.is_empty())
+            .unwrap_or("");
+        *self
+            .hits_by_type
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(segment.to_owned())
+            .or_default() += 1;
+    }
+}
+
+/// Control of a running simulator. Clones share one server; it shuts down gracefully when the
+/// last clone is dropped, or at [`SimulatorHandle::shutdown`].
+#[derive(Clone)]
+pub struct SimulatorHandle {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop.send_replace(true);
+    }
+}
+
+impl std::fmt::Debug for SimulatorHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimulatorHandle")
+            .field("base_url", &self.base_url())
+            .field("behaviour", &self.inner.shared.behaviour())
+            .finish()
+    }
+}
+
+impl SimulatorHandle {
+    /// The FHIR base URL, `http://127.0.0.1:<port>/fhir` (no trailing slash).
+    pub fn base_url(&self) -> &str {
+        &self.inner.shared.base_url
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.inner.addr
+    }
+
+    /// Switches how the following requests are answered.
+    pub fn set_behaviour(&self, behaviour: Behaviour) {
+        *self
+            .inner
+            .shared
+            .behaviour
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = behaviour;
+    }
+
+    /// The behaviour in force.
+    pub fn behaviour(&self) -> Behaviour {
+        self.inner.shared.behaviour()
+    }
+
+    /// Requests received since the start or the last [`reset_hits`](Self::reset_hits), on any
+    /// path and in any behaviour (a hanging request counts when it arrives).
+    pub fn hits(&self) -> u64 {
+        self.inner.shared.hits.load(Ordering::Relaxed)
+    }
+
+    /// Requests received for `resource_type` (the first path segment after `/fhir/`, so
+    /// `"metadata"` counts capability requests).
+    pub fn hits_for(&self, resource_type: &str) -> u64 {
+        self.inner
+            .shared
+            .hits_by_type
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(resource_type)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Sets every hit counter to zero.
+    pub fn reset_hits(&self) {
+        let shared = &self.inner.shared;
+        let mut by_type = shared
+            .hits_by_type
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        shared.hits.store(0, Ordering::Relaxed);
+        by_type.clear();
+    }
+
+    /// Stops accepting connections, answers held requests with 503, lets answers in flight
+    /// finish, and waits until the server task has ended. Other clones see a stopped server.
+    pub async fn shutdown(&self) {
+        self.inner.stop.send_replace(true);
+        let task = self
+            .inner
+            .task
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Starts a simulator serving `store` on `127.0.0.1` at a free port, adding `latency` before
+/// every answer. Must be called within a Tokio runtime (the server runs in a spawned task);
+/// outside one it returns an error.
+pub fn start(store: FhirStore, latency: Duration) -> std::io::Result<SimulatorHandle> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(std::io::Error::other(
+            "the simulator must be started within a Tokio runtime",
+        ));
+    }
+    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let addr = listener.local_addr()?;
+
+    let (stop, stopping) = watch::channel(false);
+    let shared = Arc::new(Shared {
+        store,
+        base_url: format!("http://{addr}{BASE_PATH}"),
+        latency,
+        behaviour: Mutex::new(Behaviour::Normal),
+        hits: AtomicU64::new(0),
+        hits_by_type: Mutex::new(HashMap::new()),
+        stopping: stopping.clone(),
+    });
+    let app = router(shared.clone());
+    let mut until_stopped = stopping;
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                // Err means every handle is gone: stop as well.
+                let _ = until_stopped.wait_for(|stop| *stop).await;
+            })
+            .await;
+        if let Err(error) = served {
+            tracing::warn!(%error, "simulator stopped with an error");
+        }
+    });
+    tracing::debug!(%addr, people = shared.store.person_count(), "simulator started");
+    Ok(SimulatorHandle {
+        inner: Arc::new(Inner {
+            shared,
+            addr,
+            stop,
+            task: Mutex::new(Some(task)),
+        }),
+    })
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/fhir/metadata", get(metadata))
+        .route("/fhir/{resource_type}", get(search_type))
+        .route("/fhir/{resource_type}/{id}", get(read))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(shared.clone(), behave))
+        .with_state(shared)
+}
+
+async fn metadata(State(shared): State<Arc<Shared>>) -> Response {
+    fhir_json(
+        StatusCode::OK,
+        &search::capability_statement(&shared.store, &shared.base_url),
+    )
+}
+
+async fn search_type(
+    State(shared): State<Arc<Shared>>,
+    Path(resource_type): Path<String>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Response {
+    answer(search::search(
+        &shared.store,
+        &shared.base_url,
+        &resource_type,
+        &params,
+    ))
+}
+
+async fn read(
+    State(shared): State<Arc<Shared>>,
+    Path((resource_type, id)): Path<(String, String)>,
+) -> Response {
+    answer(search::read(&shared.store, &resource_type, &id))
+}
+
+async fn not_found() -> Response {
+    refusal(&Refusal {
+        status: 404,
+        code: "not-found",
+        message: "the simulator serves FHIR searches under /fhir".into(),
+    })
+}
+
+fn answer(result: Result<Value, Refusal>) -> Response {
+    match result {
+        Ok(body) => fhir_json(StatusCode::OK, &body),
+        Err(r) => refusal(&r),
+    }
+}
+
+fn refusal(r: &Refusal) -> Response {
+    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    fhir_json(status, &operation_outcome(r.code, &r.message))
+}
+
+fn fhir_json(status: StatusCode, body: &Value) -> Response {
+    let mut text = Vec::new();
+    write_fhir_json(body, &mut text);
+    fhir_body(status, text)
+}
+
+/// Writes `value` as compact JSON with `resourceType` first in every object, as FHIR servers
+/// do (serde_json's map sorts keys, which would put `entry` before `resourceType`).
+fn write_fhir_json(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Object(map) => {
+            out.push(b'{');
+            let first = map.get_key_value("resourceType");
+            let rest = map.iter().filter(|(k, _)| *k != "resourceType");
+            for (i, (key, v)) in first.into_iter().chain(rest).enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_scalar(&Value::String(key.clone()), out);
+                out.push(b':');
+                write_fhir_json(v, out);
+            }
+            out.push(b'}');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_fhir_json(v, out);
+            }
+            out.push(b']');
+        }
+        scalar => write_scalar(scalar, out),
+    }
+}
+
+fn write_scalar(value: &Value, out: &mut Vec<u8>) {
+    // Writing a JSON value into a Vec cannot fail.
+    let _ = serde_json::to_writer(out, value);
+}
+
+fn fhir_body(status: StatusCode, body: impl Into<Body>) -> Response {
+    (status, [(header::CONTENT_TYPE, FHIR_JSON)], body.into()).into_response()
+}
+
+/// Counts the request, then applies latency and the behaviour in force around the handlers.
+async fn behave(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    shared.count(request.uri().path());
+    let behaviour = shared.behaviour();
+    tracing::debug!(?behaviour, "simulator request");
+    let mut stopping = shared.stopping.clone();
+    let shutting_down = || {
+        refusal(&Refusal {
+            status: 503,
+            code: "transient",
+            message: "the simulator is shutting down".into(),
+        })
+    };
+
+    if behaviour == Behaviour::Hang {
+        // Waiting on the stop signal holds the connection without holding a thread.
+        let _ = stopping.wait_for(|stop| *stop).await;
+        return shutting_down();
+    }
+    let wait = shared.latency
+        + match behaviour {
+            Behaviour::Delay(extra) => extra,
+            _ => Duration::ZERO,
+        };
+    if !wait.is_zero() {
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = stopping.wait_for(|stop| *stop) => return shutting_down(),
+        }
+    }
+
+    match behaviour {
+        Behaviour::Normal | Behaviour::Delay(_) | Behaviour::Hang => next.run(request).await,
+        Behaviour::Status(code) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            fhir_json(
+                status,
+                &operation_outcome(
+                    "exception",
+                    &format!("simulated failure with status {}", status.as_u16()),
+                ),
+            )
+        }
+        Behaviour::Garbage => fhir_body(StatusCode::OK, GARBAGE_BODY),
+        Behaviour::Truncated => {
+            let full = next.run(request).await;
+            let bytes = axum::body::to_bytes(full.into_body(), usize::MAX)
+                .await
+                .unwrap_or_default();
+            fhir_body(StatusCode::OK, cut_in_half(&bytes))
+        }
+        Behaviour::OperationOutcome => fhir_json(
+            StatusCode::OK,
+            &operation_outcome("exception", "simulated error answered with status 200"),
+        ),
+    }
+}
+
+/// The first half of a JSON text, never empty and never the whole, cut at a character boundary.
+fn cut_in_half(bytes: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut cut = (text.len() / 2).max(1);
+    while cut < text.len() && !text.is_char_boundary(cut) {
+        cut += 1;
+    }
+    text.as_bytes()[..cut.min(text.len().saturating_sub(1))].to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_type_comes_first_and_the_json_is_unchanged() {
+        let value = serde_json::json!({
+            "entry": [{ "resource": { "id": "x", "resourceType": "Patient", "name": "\"å\"" } }],
+            "resourceType": "Bundle",
+            "total": 1.5
+        });
+        let mut out = Vec::new();
+        write_fhir_json(&value, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with(r#"{"resourceType":"Bundle","#), "{text}");
+        assert!(
+            text.contains(r#"{"resourceType":"Patient","id":"x""#),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), value);
+    }
+
+    #[test]
+    fn a_cut_answer_is_never_valid_json() {
+        for text in [
+            r#"{"resourceType":"Bundle","entry":[]}"#,
+            "{}",
+            r#"{"a":"åäö"}"#,
+        ] {
+            let cut = cut_in_half(text.as_bytes());
+            assert!(!cut.is_empty());
+            assert!(serde_json::from_slice::<Value>(&cut).is_err(), "{text}");
+            assert!(std::str::from_utf8(&cut).is_ok());
+        }
+    }
+}
