@@ -336,11 +336,17 @@ pub fn value_text(v: &Value) -> Option<String> {
     None
 }
 
+/// A number as people read it: plain, or in exponent form when very large or small.
 fn format_number(n: f64) -> String {
-    format!("{n}")
+    let magnitude = n.abs();
+    if magnitude != 0.0 && !(1e-6..1e15).contains(&magnitude) {
+        format!("{n:e}")
+    } else {
+        format!("{n}")
+    }
 }
 
-fn format_quantity(q: &Quantity) -> String {
+pub fn format_quantity(q: &Quantity) -> String {
     match &q.unit {
         Some(unit) => format!("{} {unit}", format_number(q.value)),
         None => format_number(q.value),
@@ -471,6 +477,15 @@ mod tests {
             .unwrap();
         assert_eq!(q.unit_code, None);
         assert_eq!(q.unit, None);
+    }
+
+    #[test]
+    fn very_large_and_small_numbers_are_written_with_an_exponent() {
+        assert_eq!(format_number(1e-245), "1e-245");
+        assert_eq!(format_number(-1e245), "-1e245");
+        assert_eq!(format_number(0.0), "0");
+        assert_eq!(format_number(6.3), "6.3");
+        assert_eq!(format_number(1e18), "1e18");
     }
 
     #[test]

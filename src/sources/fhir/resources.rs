@@ -73,6 +73,7 @@ pub struct Res<'a> {
     container: &'a Value,
     /// The entry's position in the set; `None` for contained resources.
     index: Option<usize>,
+    /// The entry's full URL (for a contained resource, its container's).
     full_url: Option<&'a str>,
     mode: EntryMode,
 }
@@ -107,7 +108,16 @@ impl<'a> Res<'a> {
     }
 
     /// The record's id at the source: `<Type>/<id>`, else the entry's full URL, else the type.
+    /// A contained resource is named within its container: `<Type>/<id>#<local id>`.
     pub fn record_id(&self) -> String {
+        if self.index.is_none() && !std::ptr::eq(self.json, self.container) {
+            let container = Res {
+                json: self.container,
+                index: Some(0),
+                ..*self
+            };
+            return format!("{}#{}", container.record_id(), self.id().unwrap_or(""));
+        }
         match (self.id(), self.full_url) {
             (Some(id), _) => format!("{}/{id}", self.resource_type()),
             (None, Some(url)) => url.to_owned(),
@@ -287,7 +297,8 @@ impl ResourceSet {
                 json,
                 container: from.container,
                 index: None,
-                full_url: None,
+                // The container's, for naming the contained resource within it.
+                full_url: from.full_url,
                 mode: from.mode,
             });
         }
@@ -381,6 +392,7 @@ mod tests {
         assert_eq!(absolute.index(), by_type.index());
         let contained = set.resolve_str(request, "#c1").unwrap();
         assert_eq!(contained.id(), Some("c1"));
+        assert_eq!(contained.record_id(), "MedicationRequest/m1#c1");
         assert_eq!(contained.index(), None);
         assert!(set.resolve_str(request, "#nope").is_none());
         assert!(set.resolve_str(request, "Medication/none").is_none());

@@ -138,7 +138,12 @@ fn contact<'a>(cx: &Ctx<'a>, team: Res<'a>, participant: &Value) -> Option<Conta
             contact.care_unit = team_unit();
         }
     }
-    let named = contact.name.is_some() || contact.care_unit.is_some() || contact.hsa_id.is_some();
-    named.then_some(contact)
+    // A member is shown when it names someone (or a role, or a unit as member); the team's unit
+    // alone says nothing about who the contact is.
+    let identified = contact.name.is_some()
+        || contact.hsa_id.is_some()
+        || contact.profession.is_some()
+        || (member_type == Some("Organization") && contact.care_unit.is_some());
+    identified.then_some(contact)
 }
 

@@ -12,7 +12,7 @@ use crate::domain::{
 };
 use crate::sources::fhir::elements::{
     LOINC_SYSTEM, NPU_SYSTEM, choice_time, codings, concept_name, concept_text, concepts_text,
-    first, has_code, identifiers, instant, list, preferred_code, quantity, string, text,
+    first, format_quantity, has_code, identifiers, instant, list, preferred_code, quantity, string, text,
     value_text,
 };
 use crate::sources::fhir::resources::Res;
@@ -296,10 +296,7 @@ fn components_text(json: &Value) -> Option<String> {
             let value = c
                 .get("valueQuantity")
                 .and_then(quantity)
-                .map(|q| match q.unit {
-                    Some(unit) => format!("{} {unit}", q.value),
-                    None => q.value.to_string(),
-                })
+                .map(|q| format_quantity(&q))
                 .or_else(|| value_text(c))?;
             Some(format!("{name}: {value}"))
         })

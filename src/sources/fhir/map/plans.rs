@@ -87,12 +87,27 @@ pub(super) fn agreements(cx: &mut Ctx<'_>) -> Vec<Sourced<Agreement>> {
     let resources: Vec<Res<'_>> = cx.set.resources().filter(|r| r.mode().is_primary()).collect();
     for res in resources {
         match res.resource_type() {
-            "Goal" => match goal(cx, res, &plan_of_goal) {
+            "Goal" => match goal(cx, res, &plan_of_goal, None) {
                 Ok(Some(item)) => out.push(item),
                 Ok(None) => {}
                 Err(()) => cx.skip("Goal"),
             },
-            "CarePlan" => activities(cx, res, &mut out),
+            "CarePlan" => {
+                // Goals contained in the plan are only reachable through it.
+                let contained: Vec<Res<'_>> = list(res.json(), "goal")
+                    .iter()
+                    .filter_map(|g| cx.resolve(res, g))
+                    .filter(|g| g.index().is_none() && g.resource_type() == "Goal")
+                    .collect();
+                for g in contained {
+                    match goal(cx, g, &plan_of_goal, Some(res)) {
+                        Ok(Some(item)) => out.push(item),
+                        Ok(None) => {}
+                        Err(()) => cx.skip("Goal"),
+                    }
+                }
+                activities(cx, res, &mut out);
+            }
             _ => {}
         }
     }
@@ -103,6 +118,7 @@ fn goal<'a>(
     cx: &Ctx<'a>,
     res: Res<'a>,
     plan_of_goal: &HashMap<usize, String>,
+    container: Option<Res<'a>>,
 ) -> Result<Option<Sourced<Agreement>>, ()> {
     let json = res.json();
     let status = match text(json, "lifecycleStatus") {
@@ -124,7 +140,10 @@ fn goal<'a>(
         due: first(json, "target")
             .and_then(|t| t.get("dueDate"))
             .and_then(date_end),
-        care_plan: res.index().and_then(|i| plan_of_goal.get(&i).cloned()),
+        care_plan: match container {
+            Some(plan) => Some(plan_title(plan)),
+            None => res.index().and_then(|i| plan_of_goal.get(&i).cloned()),
+        },
     };
     let unit = json
         .get("expressedBy")
