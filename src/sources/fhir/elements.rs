@@ -177,7 +177,11 @@ pub fn date_end(v: &Value) -> Option<NaiveDate> {
     match (month, day) {
         (Some(m), Some(d)) => NaiveDate::from_ymd_opt(year, m, d),
         (Some(m), None) => {
-            let (ny, nm) = if m == 12 { (year + 1, 1) } else { (year, m + 1) };
+            let (ny, nm) = if m == 12 {
+                (year + 1, 1)
+            } else {
+                (year, m + 1)
+            };
             NaiveDate::from_ymd_opt(ny, nm, 1)?.pred_opt()
         }
         (None, _) => NaiveDate::from_ymd_opt(year, 12, 31),
@@ -419,7 +423,9 @@ mod tests {
     #[test]
     fn instants_are_converted_to_utc_and_dates_mean_midnight_utc() {
         assert_eq!(
-            instant(&json!("2013-04-02T09:30:10+01:00")).unwrap().to_rfc3339(),
+            instant(&json!("2013-04-02T09:30:10+01:00"))
+                .unwrap()
+                .to_rfc3339(),
             "2013-04-02T08:30:10+00:00"
         );
         assert_eq!(
@@ -473,8 +479,9 @@ mod tests {
         let q = quantity(&json!({"value": 7.5, "unit": "kg", "system": UCUM_SYSTEM, "code": "kg"}))
             .unwrap();
         assert_eq!(q.unit_code.as_deref(), Some("kg"));
-        let q = quantity(&json!({"value": 1, "code": "385055001", "system": "http://snomed.info/sct"}))
-            .unwrap();
+        let q =
+            quantity(&json!({"value": 1, "code": "385055001", "system": "http://snomed.info/sct"}))
+                .unwrap();
         assert_eq!(q.unit_code, None);
         assert_eq!(q.unit, None);
     }

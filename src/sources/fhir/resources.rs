@@ -387,7 +387,10 @@ mod tests {
             .unwrap();
         assert_eq!(by_urn.index(), by_type.index());
         let absolute = set
-            .resolve_str(request, "https://other.example/fhir/Medication/med1/_history/3")
+            .resolve_str(
+                request,
+                "https://other.example/fhir/Medication/med1/_history/3",
+            )
             .unwrap();
         assert_eq!(absolute.index(), by_type.index());
         let contained = set.resolve_str(request, "#c1").unwrap();
@@ -416,11 +419,12 @@ mod tests {
 
     #[test]
     fn bundles_nested_in_a_batch_response_are_unpacked() {
-        let set = ResourceSet::from_json(json!({"resourceType": "Bundle", "type": "batch-response",
+        let set =
+            ResourceSet::from_json(json!({"resourceType": "Bundle", "type": "batch-response",
             "entry": [{"resource": {"resourceType": "Bundle", "type": "searchset", "entry": [
                 {"resource": {"resourceType": "Patient", "id": "p"}, "search": {"mode": "match"}}
             ]}}]}))
-        .unwrap();
+            .unwrap();
         assert_eq!(set.of_type("Patient").count(), 1);
     }
 

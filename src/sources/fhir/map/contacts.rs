@@ -91,9 +91,7 @@ fn contact<'a>(cx: &Ctx<'a>, team: Res<'a>, participant: &Value) -> Option<Conta
                 .get("practitioner")
                 .and_then(|p| cx.resolve(role_res, p))
                 .filter(|p| p.resource_type() == "Practitioner");
-            contact.name = cx
-                .res_name(role_res)
-                .or_else(|| string(member, "display"));
+            contact.name = cx.res_name(role_res).or_else(|| string(member, "display"));
             contact.profession = concepts_text(list(json, "code"));
             contact.care_unit = cx.res_organisation(role_res).or_else(team_unit);
             let p_json = practitioner.map(|p| p.json());
@@ -146,4 +144,3 @@ fn contact<'a>(cx: &Ctx<'a>, team: Res<'a>, participant: &Value) -> Option<Conta
         || (member_type == Some("Organization") && contact.care_unit.is_some());
     identified.then_some(contact)
 }
-

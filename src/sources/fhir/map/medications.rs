@@ -16,7 +16,12 @@ pub(super) fn medications(cx: &mut Ctx<'_>) -> Vec<Sourced<Medication>> {
         .set
         .resources()
         .filter(|r| r.mode().is_primary())
-        .filter(|r| matches!(r.resource_type(), "MedicationRequest" | "MedicationStatement"))
+        .filter(|r| {
+            matches!(
+                r.resource_type(),
+                "MedicationRequest" | "MedicationStatement"
+            )
+        })
         .collect();
     for res in resources {
         match medication(cx, res) {
@@ -44,7 +49,10 @@ fn medication<'a>(cx: &Ctx<'a>, res: Res<'a>) -> Result<Option<Sourced<Medicatio
         _ => MedicationStatus::Unknown,
     };
     let (name, code) = if let Some(concept) = json.get("medicationCodeableConcept") {
-        (concept_text(concept), preferred_code(concept, &[ATC_SYSTEM]))
+        (
+            concept_text(concept),
+            preferred_code(concept, &[ATC_SYSTEM]),
+        )
     } else if let Some(reference) = json.get("medicationReference") {
         let concept = cx
             .resolve(res, reference)

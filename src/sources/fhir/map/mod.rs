@@ -158,7 +158,10 @@ impl<'a> Ctx<'a> {
                 .and_then(|p| self.resolve(res, p))
                 .filter(|p| p.resource_type() == "Practitioner")
                 .and_then(|p| human_name(list(p.json(), "name")))
-                .or_else(|| json.get("practitioner").and_then(|p| el::string(p, "display"))),
+                .or_else(|| {
+                    json.get("practitioner")
+                        .and_then(|p| el::string(p, "display"))
+                }),
             "Device" => list(json, "deviceName")
                 .iter()
                 .find_map(|n| el::string(n, "name")),

@@ -12,8 +12,8 @@ use crate::domain::{
 };
 use crate::sources::fhir::elements::{
     LOINC_SYSTEM, NPU_SYSTEM, choice_time, codings, concept_name, concept_text, concepts_text,
-    first, format_quantity, has_code, identifiers, instant, list, preferred_code, quantity, string, text,
-    value_text,
+    first, format_quantity, has_code, identifiers, instant, list, preferred_code, quantity, string,
+    text, value_text,
 };
 use crate::sources::fhir::resources::Res;
 
@@ -97,7 +97,10 @@ fn measurement<'a>(cx: &Ctx<'a>, obs: Res<'a>) -> Result<Option<Sourced<Measurem
     let performers = list(json, "performer");
     let measured_by = if performers.is_empty() {
         MeasuredBy::Unknown
-    } else if performers.iter().any(|p| cx.ref_type(obs, p) == Some("Patient")) {
+    } else if performers
+        .iter()
+        .any(|p| cx.ref_type(obs, p) == Some("Patient"))
+    {
         MeasuredBy::Patient
     } else {
         MeasuredBy::Care
@@ -153,8 +156,8 @@ pub(super) fn lab_results(cx: &mut Ctx<'_>) -> Vec<Sourced<LabResult>> {
                 let reported = matches!(group, Some(Group::Report(_)));
                 let lab_category = has_code(list(json, "category"), None, "laboratory")
                     || list(json, "category").is_empty();
-                let eligible = !is_vital_sign(json)
-                    && (reported || (res.mode().is_primary() && lab_category));
+                let eligible =
+                    !is_vital_sign(json) && (reported || (res.mode().is_primary() && lab_category));
                 if eligible {
                     push_or_skip(cx, &mut out, lab_observation(cx, res, group), "Observation");
                 }
@@ -215,8 +218,7 @@ fn lab_observation<'a>(
         reference_range: first(json, "referenceRange").and_then(reference_range),
         abnormal: abnormal_flag(interpretations),
         interpretation: concepts_text(interpretations),
-        time: result_time(json)
-            .or_else(|| report_res.and_then(|r| result_time(r.json()))),
+        time: result_time(json).or_else(|| report_res.and_then(|r| result_time(r.json()))),
         status,
         report,
         laboratory: cx
@@ -330,4 +332,3 @@ fn abnormal_flag(interpretations: &[Value]) -> Option<AbnormalFlag> {
             _ => None,
         })
 }
-

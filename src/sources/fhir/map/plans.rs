@@ -10,8 +10,8 @@ use crate::domain::{
     Sourced,
 };
 use crate::sources::fhir::elements::{
-    CARE_PLAN_KIND_SYSTEM, NEXT_REVIEW_EXTENSION, codes_in, concept_name, concepts_text,
-    date_end, date_start, extension, first, identifiers, list, period_dates, string, text,
+    CARE_PLAN_KIND_SYSTEM, NEXT_REVIEW_EXTENSION, codes_in, concept_name, concepts_text, date_end,
+    date_start, extension, first, identifiers, list, period_dates, string, text,
 };
 use crate::sources::fhir::resources::{Res, referenced_type};
 
@@ -84,7 +84,11 @@ pub(super) fn agreements(cx: &mut Ctx<'_>) -> Vec<Sourced<Agreement>> {
         }
     }
     let mut out = Vec::new();
-    let resources: Vec<Res<'_>> = cx.set.resources().filter(|r| r.mode().is_primary()).collect();
+    let resources: Vec<Res<'_>> = cx
+        .set
+        .resources()
+        .filter(|r| r.mode().is_primary())
+        .collect();
     for res in resources {
         match res.resource_type() {
             "Goal" => match goal(cx, res, &plan_of_goal, None) {
@@ -92,6 +96,7 @@ pub(super) fn agreements(cx: &mut Ctx<'_>) -> Vec<Sourced<Agreement>> {
                 Ok(None) => {}
                 Err(()) => cx.skip("Goal"),
             },
+            "CarePlan" if status(res) == Some("entered-in-error") => {}
             "CarePlan" => {
                 // Goals contained in the plan are only reachable through it.
                 let contained: Vec<Res<'_>> = list(res.json(), "goal")
@@ -200,8 +205,8 @@ fn detail_agreement<'a>(
         Some("cancelled" | "stopped") => AgreementStatus::Cancelled,
         _ => AgreementStatus::Unknown,
     };
-    let description = string(detail, "description")
-        .or_else(|| detail.get("code").and_then(concept_name))?;
+    let description =
+        string(detail, "description").or_else(|| detail.get("code").and_then(concept_name))?;
     let performers = list(detail, "performer");
     let by_patient = performers
         .iter()

@@ -59,8 +59,10 @@ fn collection(resources: Vec<Value>) -> ResourceSet {
         .into_iter()
         .map(|r| json!({"resource": r}))
         .collect();
-    ResourceSet::from_json(json!({"resourceType": "Bundle", "type": "collection", "entry": entries}))
-        .unwrap()
+    ResourceSet::from_json(
+        json!({"resourceType": "Bundle", "type": "collection", "entry": entries}),
+    )
+    .unwrap()
 }
 
 fn map(domain: Domain, set: &ResourceSet) -> (DomainItems, MapStats) {
@@ -220,14 +222,31 @@ fn a_practitioner_role_member_gives_name_profession_unit_telecom_and_hsa_id() {
     assert_eq!(c.role_text.as_deref(), Some("Fast läkarkontakt"));
     assert_eq!(c.name.as_deref(), Some("Doris Doktor"));
     assert_eq!(c.profession.as_deref(), Some("Läkare"));
-    assert_eq!(c.hsa_id.as_ref().map(HsaId::as_str), Some("SE2321000016-D001"));
+    assert_eq!(
+        c.hsa_id.as_ref().map(HsaId::as_str),
+        Some("SE2321000016-D001")
+    );
     assert_eq!(unit_name(&c.care_unit), Some("Vårdcentralen Kungsgärdet"));
     assert_eq!(
-        c.care_unit.as_ref().unwrap().hsa_id.as_ref().unwrap().as_str(),
+        c.care_unit
+            .as_ref()
+            .unwrap()
+            .hsa_id
+            .as_ref()
+            .unwrap()
+            .as_str(),
         "SE2321000016-HC01"
     );
-    assert_eq!(c.phone.as_deref(), Some("018-611 00 00"), "the role's phone first");
-    assert_eq!(c.email.as_deref(), Some("doris@example.se"), "then the person's");
+    assert_eq!(
+        c.phone.as_deref(),
+        Some("018-611 00 00"),
+        "the role's phone first"
+    );
+    assert_eq!(
+        c.email.as_deref(),
+        Some("doris@example.se"),
+        "then the person's"
+    );
     assert_eq!((c.start, c.end), (date(2025, 2, 3), date(2026, 12, 31)));
     assert_eq!(items[0].provenance.record_id, "CareTeam/ct1");
     assert_eq!(
@@ -279,10 +298,7 @@ fn an_unresolved_member_is_named_by_its_display_and_an_organization_member_is_a_
         {"member": {"reference": "Organization/vc"}},
         {"member": {"reference": "urn:uuid:nowhere"}}
     ]));
-    let set = collection(vec![
-        team,
-        org("vc", "Vårdcentralen", "not an hsa id"),
-    ]);
+    let set = collection(vec![team, org("vc", "Vårdcentralen", "not an hsa id")]);
     let items = contacts(&set);
     assert_eq!(items.len(), 2, "a member with nothing to show is left out");
     assert_eq!(items[0].item.name.as_deref(), Some("Dora Dietist"));
@@ -296,14 +312,16 @@ fn an_unresolved_member_is_named_by_its_display_and_an_organization_member_is_a_
 
 #[test]
 fn a_care_team_entered_in_error_gives_no_contacts() {
-    let mut team = care_team(json!([{"member": {"display": "Someone", "reference": "Practitioner/x"}}]));
+    let mut team =
+        care_team(json!([{"member": {"display": "Someone", "reference": "Practitioner/x"}}]));
     team["status"] = json!("entered-in-error");
     assert!(contacts(&collection(vec![team])).is_empty());
 }
 
 #[test]
 fn only_matched_care_teams_count_in_a_search_answer() {
-    let team = care_team(json!([{"member": {"display": "Someone", "reference": "Practitioner/x"}}]));
+    let team =
+        care_team(json!([{"member": {"display": "Someone", "reference": "Practitioner/x"}}]));
     assert!(contacts(&searchset(vec![], vec![team])).is_empty());
 }
 
@@ -312,25 +330,25 @@ fn only_matched_care_teams_count_in_a_search_answer() {
 
 fn sip_plan() -> Value {
     json!({"resourceType": "CarePlan", "id": "cp1", "status": "active", "intent": "plan",
-        "identifier": [{"system": "https://demo.overblick.se/identifier/vardplan", "value": "VP1"}],
-        "title": "SIP för Tolvan",
-        "category": [{"text": "Samordnad individuell plan",
-                      "coding": [{"system": "https://overblick.se/fhir/CodeSystem/care-plan-kind", "code": "sip"}]}],
-        "description": "Samordning mellan region och kommun",
-        "period": {"start": "2025-03-01", "end": "2026-03-01"},
-        "extension": [{"url": "https://overblick.se/fhir/StructureDefinition/next-review", "valueDate": "2025-09-01"}],
-        "author": {"reference": "PractitionerRole/pr1"},
-        "goal": [{"reference": "Goal/g1"}],
-        "activity": [
-            {"detail": {"status": "in-progress", "description": "Promenera 30 minuter varje dag",
-                        "performer": [{"reference": "Patient/p1", "display": "Tolvan"}],
-                        "scheduledPeriod": {"start": "2025-03-01", "end": "2025-06-30"}}},
-            {"detail": {"status": "scheduled", "code": {"text": "Hembesök av distriktssköterska"},
-                        "performer": [{"reference": "Practitioner/n1"}]}},
-            {"detail": {"status": "entered-in-error", "description": "Fel"}},
-            {"reference": {"reference": "ServiceRequest/s1"}},
-            {"reference": {"reference": "ServiceRequest/s2", "display": "Remiss till fysioterapeut"}}
-        ]})
+    "identifier": [{"system": "https://demo.overblick.se/identifier/vardplan", "value": "VP1"}],
+    "title": "SIP för Tolvan",
+    "category": [{"text": "Samordnad individuell plan",
+                  "coding": [{"system": "https://overblick.se/fhir/CodeSystem/care-plan-kind", "code": "sip"}]}],
+    "description": "Samordning mellan region och kommun",
+    "period": {"start": "2025-03-01", "end": "2026-03-01"},
+    "extension": [{"url": "https://overblick.se/fhir/StructureDefinition/next-review", "valueDate": "2025-09-01"}],
+    "author": {"reference": "PractitionerRole/pr1"},
+    "goal": [{"reference": "Goal/g1"}],
+    "activity": [
+        {"detail": {"status": "in-progress", "description": "Promenera 30 minuter varje dag",
+                    "performer": [{"reference": "Patient/p1", "display": "Tolvan"}],
+                    "scheduledPeriod": {"start": "2025-03-01", "end": "2025-06-30"}}},
+        {"detail": {"status": "scheduled", "code": {"text": "Hembesök av distriktssköterska"},
+                    "performer": [{"reference": "Practitioner/n1"}]}},
+        {"detail": {"status": "entered-in-error", "description": "Fel"}},
+        {"reference": {"reference": "ServiceRequest/s1"}},
+        {"reference": {"reference": "ServiceRequest/s2", "display": "Remiss till fysioterapeut"}}
+    ]})
 }
 
 fn plan_set(plan: Value) -> ResourceSet {
@@ -357,12 +375,22 @@ fn a_care_plan_reads_kind_status_period_next_review_owner_and_unit() {
     assert_eq!(p.kind, CarePlanKind::Sip);
     assert_eq!(p.category.as_deref(), Some("Samordnad individuell plan"));
     assert_eq!(p.status, PlanStatus::Active);
-    assert_eq!(p.description.as_deref(), Some("Samordning mellan region och kommun"));
+    assert_eq!(
+        p.description.as_deref(),
+        Some("Samordning mellan region och kommun")
+    );
     assert_eq!((p.start, p.end), (date(2025, 3, 1), date(2026, 3, 1)));
     assert_eq!(p.next_review, date(2025, 9, 1));
-    assert_eq!(p.owner.as_deref(), Some("Dr Dan"), "the role's practitioner display");
+    assert_eq!(
+        p.owner.as_deref(),
+        Some("Dr Dan"),
+        "the role's practitioner display"
+    );
     assert_eq!(unit_name(&p.care_unit), Some("Vårdcentralen"));
-    assert_eq!(unit_name(&items[0].provenance.care_unit), Some("Vårdcentralen"));
+    assert_eq!(
+        unit_name(&items[0].provenance.care_unit),
+        Some("Vårdcentralen")
+    );
     assert_eq!(items[0].identifiers[0].value, "VP1");
 }
 
@@ -418,13 +446,22 @@ fn goals_and_the_activities_of_an_agreed_plan_are_agreements() {
     );
     let walk = &items[0].item;
     assert_eq!(walk.responsible.as_deref(), Some("Tolvan"));
-    assert_eq!((walk.start, walk.due), (date(2025, 3, 1), date(2025, 6, 30)));
+    assert_eq!(
+        (walk.start, walk.due),
+        (date(2025, 3, 1), date(2025, 6, 30))
+    );
     assert_eq!(walk.care_plan.as_deref(), Some("SIP för Tolvan"));
     assert_eq!(items[1].item.responsible.as_deref(), Some("Nina Nurse"));
-    assert!(items[0].identifiers.is_empty(), "the plan's identifier is not the activity's");
+    assert!(
+        items[0].identifiers.is_empty(),
+        "the plan's identifier is not the activity's"
+    );
     assert_eq!(items[0].provenance.record_id, "CarePlan/cp1");
     let goal = &items[3].item;
-    assert_eq!((goal.start, goal.due), (date(2025, 3, 1), date(2025, 12, 31)));
+    assert_eq!(
+        (goal.start, goal.due),
+        (date(2025, 3, 1), date(2025, 12, 31))
+    );
     assert_eq!(goal.responsible.as_deref(), Some("Tolvan"));
     assert_eq!(goal.care_plan.as_deref(), Some("SIP för Tolvan"));
     assert_eq!(items[3].provenance.record_id, "Goal/g1");
@@ -432,20 +469,26 @@ fn goals_and_the_activities_of_an_agreed_plan_are_agreements() {
 
 #[test]
 fn proposed_or_draft_plans_have_no_agreed_activities() {
-    for (intent, status) in [("proposal", "active"), ("option", "active"), ("plan", "draft"), ("plan", "revoked")] {
+    for (intent, status) in [
+        ("proposal", "active"),
+        ("option", "active"),
+        ("plan", "draft"),
+        ("plan", "revoked"),
+    ] {
         let mut plan = sip_plan();
         plan["intent"] = json!(intent);
         plan["status"] = json!(status);
-        let kinds: Vec<_> = agreements(&plan_set(plan)).iter().map(|a| a.item.kind).collect();
+        let kinds: Vec<_> = agreements(&plan_set(plan))
+            .iter()
+            .map(|a| a.item.kind)
+            .collect();
         assert_eq!(kinds, [AgreementKind::Goal], "{intent} {status}");
     }
 }
 
 #[test]
 fn goal_lifecycle_statuses_map_and_entered_in_error_and_nameless_goals_are_left_out() {
-    let goal = |id: &str, status: &str| {
-        json!({"resourceType": "Goal", "id": id, "lifecycleStatus": status, "description": {"text": id}})
-    };
+    let goal = |id: &str, status: &str| json!({"resourceType": "Goal", "id": id, "lifecycleStatus": status, "description": {"text": id}});
     let set = collection(vec![
         goal("a", "proposed"),
         goal("b", "active"),
@@ -492,16 +535,16 @@ fn goals_contained_in_a_plan_are_agreements_of_that_plan() {
 #[test]
 fn a_medication_reference_resolves_to_the_included_medication() {
     let request = json!({"resourceType": "MedicationRequest", "id": "mr1", "status": "active", "intent": "order",
-        "identifier": [{"system": "https://demo.overblick.se/identifier/forskrivning", "value": "RX-1"}],
-        "medicationReference": {"reference": "Medication/eliquis", "display": "fel namn"},
-        "authoredOn": "2025-01-10T09:00:00+01:00",
-        "requester": {"reference": "PractitionerRole/pr1"},
-        "reasonCode": [{"text": "Förmaksflimmer"}],
-        "dosageInstruction": [
-            {"text": "1 tablett morgon", "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "tablett"}}],
-             "timing": {"repeat": {"boundsPeriod": {"start": "2025-01-11", "end": "2025-12-31"}}}},
-            {"text": "1 tablett kväll"}
-        ]});
+    "identifier": [{"system": "https://demo.overblick.se/identifier/forskrivning", "value": "RX-1"}],
+    "medicationReference": {"reference": "Medication/eliquis", "display": "fel namn"},
+    "authoredOn": "2025-01-10T09:00:00+01:00",
+    "requester": {"reference": "PractitionerRole/pr1"},
+    "reasonCode": [{"text": "Förmaksflimmer"}],
+    "dosageInstruction": [
+        {"text": "1 tablett morgon", "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "tablett"}}],
+         "timing": {"repeat": {"boundsPeriod": {"start": "2025-01-11", "end": "2025-12-31"}}}},
+        {"text": "1 tablett kväll"}
+    ]});
     let medication = json!({"resourceType": "Medication", "id": "eliquis",
         "code": {"text": "Eliquis 5 mg tablett", "coding": [
             {"system": "http://snomed.info/sct", "code": "1", "display": "Apixaban"},
@@ -511,7 +554,12 @@ fn a_medication_reference_resolves_to_the_included_medication() {
     let doctor = json!({"resourceType": "Practitioner", "id": "d1", "name": [{"text": "Dr Dan"}]});
     let set = searchset(
         vec![request],
-        vec![medication, role, doctor, org("hc", "Hjärtmottagningen", "SE2321000016-HJ01")],
+        vec![
+            medication,
+            role,
+            doctor,
+            org("hc", "Hjärtmottagningen", "SE2321000016-HJ01"),
+        ],
     );
     let items = medications(&set);
     assert_eq!(items.len(), 1);
@@ -522,7 +570,10 @@ fn a_medication_reference_resolves_to_the_included_medication() {
         (code.system.as_deref(), code.code.as_deref()),
         (Some("http://www.whocc.no/atc"), Some("B01AF02"))
     );
-    assert_eq!(m.dosage.as_deref(), Some("1 tablett morgon; 1 tablett kväll"));
+    assert_eq!(
+        m.dosage.as_deref(),
+        Some("1 tablett morgon; 1 tablett kväll")
+    );
     let dose = m.dose.as_ref().unwrap();
     assert_eq!((dose.value, dose.unit.as_deref()), (1.0, Some("tablett")));
     assert_eq!(m.status, MedicationStatus::Active);
@@ -531,7 +582,10 @@ fn a_medication_reference_resolves_to_the_included_medication() {
     assert_eq!(m.prescriber.as_deref(), Some("Dr Dan"));
     assert_eq!(m.reason.as_deref(), Some("Förmaksflimmer"));
     assert_eq!(items[0].identifiers[0].value, "RX-1");
-    assert_eq!(unit_name(&items[0].provenance.care_unit), Some("Hjärtmottagningen"));
+    assert_eq!(
+        unit_name(&items[0].provenance.care_unit),
+        Some("Hjärtmottagningen")
+    );
 }
 
 #[test]
@@ -570,9 +624,15 @@ fn medication_dates_fall_back_to_the_validity_period_then_authored_on() {
                "medicationCodeableConcept": {"coding": [{"code": "x"}, {"display": "B"}]}, "authoredOn": "2025-02-01"}),
     ]);
     let items = medications(&set);
-    assert_eq!((items[0].item.start, items[0].item.end), (date(2025, 1, 5), date(2026, 1, 5)));
+    assert_eq!(
+        (items[0].item.start, items[0].item.end),
+        (date(2025, 1, 5), date(2026, 1, 5))
+    );
     assert_eq!(items[0].item.status, MedicationStatus::OnHold);
-    assert_eq!((items[1].item.start, items[1].item.end), (date(2025, 2, 1), None));
+    assert_eq!(
+        (items[1].item.start, items[1].item.end),
+        (date(2025, 2, 1), None)
+    );
     assert_eq!(items[1].item.name, "B");
     assert_eq!(items[1].item.status, MedicationStatus::Unknown);
 }
@@ -609,11 +669,17 @@ fn vital(id: &str, extra: Value) -> Value {
 #[test]
 fn a_vital_sign_becomes_a_measurement_with_loinc_code_and_utc_time() {
     let set = collection(vec![
-        vital("w", json!({"valueQuantity": {"value": 72.5, "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"},
+        vital(
+            "w",
+            json!({"valueQuantity": {"value": 72.5, "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"},
                           "effectiveDateTime": "2025-03-01T08:00:00+01:00",
-                          "performer": [{"reference": "Patient/p1"}], "status": "corrected"})),
-        vital("d", json!({"effectiveDateTime": "2025-03", "valueString": "mätt hemma",
-                          "performer": [{"reference": "Practitioner/n1"}]})),
+                          "performer": [{"reference": "Patient/p1"}], "status": "corrected"}),
+        ),
+        vital(
+            "d",
+            json!({"effectiveDateTime": "2025-03", "valueString": "mätt hemma",
+                          "performer": [{"reference": "Practitioner/n1"}]}),
+        ),
         vital("u", json!({"valueBoolean": true})),
     ]);
     let items = measurements(&set);
@@ -637,12 +703,18 @@ fn a_vital_sign_becomes_a_measurement_with_loinc_code_and_utc_time() {
 #[test]
 fn blood_pressure_components_are_kept_and_pure_panels_left_out() {
     let set = collection(vec![
-        vital("bp", json!({"code": {"text": "Blodtryck"}, "component": [
+        vital(
+            "bp",
+            json!({"code": {"text": "Blodtryck"}, "component": [
             {"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6", "display": "Systoliskt"}]},
              "valueQuantity": {"value": 120, "unit": "mmHg", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}},
             {"code": {"text": "Diastoliskt"}, "valueQuantity": {"value": 80, "unit": "mmHg"}},
-            {"code": {}, "valueQuantity": {"value": 1}}]})),
-        vital("panel", json!({"code": {"text": "Vitalparametrar"}, "hasMember": [{"reference": "Observation/bp"}]})),
+            {"code": {}, "valueQuantity": {"value": 1}}]}),
+        ),
+        vital(
+            "panel",
+            json!({"code": {"text": "Vitalparametrar"}, "hasMember": [{"reference": "Observation/bp"}]}),
+        ),
         vital("gone", json!({"status": "entered-in-error"})),
         json!({"resourceType": "Observation", "id": "lab", "status": "final", "code": {"text": "P-Glukos"}}),
     ]);
@@ -650,7 +722,11 @@ fn blood_pressure_components_are_kept_and_pure_panels_left_out() {
     assert_eq!(items.len(), 1);
     let bp = &items[0].item;
     assert_eq!(bp.name, "Blodtryck");
-    assert_eq!(bp.components.len(), 2, "a component without a name is dropped");
+    assert_eq!(
+        bp.components.len(),
+        2,
+        "a component without a name is dropped"
+    );
     assert_eq!(bp.components[0].name, "Systoliskt");
     assert_eq!(bp.components[0].value.as_ref().unwrap().value, 120.0);
     assert_eq!(bp.components[1].name, "Diastoliskt");
@@ -674,22 +750,37 @@ fn lab(id: &str, extra: Value) -> Value {
 
 #[test]
 fn an_observation_without_category_is_a_lab_result_with_npu_code_range_and_flag() {
-    let set = collection(vec![lab("g", json!({
+    let set = collection(vec![lab(
+        "g",
+        json!({
         "referenceRange": [{"low": {"value": 4.0, "unit": "mmol/L"}, "high": {"value": 6.0, "unit": "mmol/L"}}],
         "interpretation": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "code": "H", "display": "High"}]}],
-        "performer": [{"reference": "Organization/lab", "display": "Klinisk kemi"}]}))]);
+        "performer": [{"reference": "Organization/lab", "display": "Klinisk kemi"}]}),
+    )]);
     let items = lab_results(&set);
     assert_eq!(items.len(), 1);
     let r = &items[0].item;
-    assert_eq!(r.analysis, "Glucose", "the first coding display when there is no text");
+    assert_eq!(
+        r.analysis, "Glucose",
+        "the first coding display when there is no text"
+    );
     assert_eq!(r.code.as_ref().unwrap().code.as_deref(), Some("NPU02192"));
     assert_eq!(r.value.as_ref().unwrap().value, 6.3);
     let range = r.reference_range.as_ref().unwrap();
-    assert_eq!((range.low.as_ref().unwrap().value, range.high.as_ref().unwrap().value), (4.0, 6.0));
+    assert_eq!(
+        (
+            range.low.as_ref().unwrap().value,
+            range.high.as_ref().unwrap().value
+        ),
+        (4.0, 6.0)
+    );
     assert_eq!(r.abnormal, Some(AbnormalFlag::High));
     assert_eq!(r.interpretation.as_deref(), Some("High"));
     assert_eq!(r.laboratory.as_deref(), Some("Klinisk kemi"));
-    assert_eq!(unit_name(&items[0].provenance.care_unit), Some("Klinisk kemi"));
+    assert_eq!(
+        unit_name(&items[0].provenance.care_unit),
+        Some("Klinisk kemi")
+    );
     assert!(measurements(&set).is_empty());
 }
 
@@ -706,10 +797,16 @@ fn interpretation_codes_map_to_abnormal_flags() {
         ("IND", None),
     ];
     for (code, expected) in cases {
-        let set = collection(vec![lab("x", json!({"interpretation": [{"coding": [{"code": code}]}]}))]);
+        let set = collection(vec![lab(
+            "x",
+            json!({"interpretation": [{"coding": [{"code": code}]}]}),
+        )]);
         assert_eq!(lab_results(&set)[0].item.abnormal, expected, "{code}");
     }
-    let other_system = collection(vec![lab("x", json!({"interpretation": [{"coding": [{"system": "http://example.org", "code": "H"}]}]}))]);
+    let other_system = collection(vec![lab(
+        "x",
+        json!({"interpretation": [{"coding": [{"system": "http://example.org", "code": "H"}]}]}),
+    )]);
     assert_eq!(lab_results(&other_system)[0].item.abnormal, None);
 }
 
@@ -724,17 +821,45 @@ fn observations_included_by_a_report_are_lab_results_named_by_the_report() {
         "code": {"text": "B-Hb"}, "valueQuantity": {"value": 134, "unit": "g/L"}});
     let stray = lab("stray", json!({}));
     let vital_sign = vital("w", json!({"valueQuantity": {"value": 70}}));
-    let set = searchset(vec![report], vec![hb, stray, vital_sign, org("lab", "Klinisk kemi", "SE2321000016-LAB1")]);
+    let set = searchset(
+        vec![report],
+        vec![
+            hb,
+            stray,
+            vital_sign,
+            org("lab", "Klinisk kemi", "SE2321000016-LAB1"),
+        ],
+    );
     let items = lab_results(&set);
-    assert_eq!(items.len(), 1, "included observations count only when the report lists them");
+    assert_eq!(
+        items.len(),
+        1,
+        "included observations count only when the report lists them"
+    );
     let hb = &items[0].item;
     assert_eq!(hb.analysis, "B-Hb");
     assert_eq!(hb.report.as_deref(), Some("Blodstatus"));
-    assert_eq!(hb.laboratory.as_deref(), Some("Klinisk kemi"), "the report's performer");
-    assert_eq!(hb.status, ResultStatus::Preliminary);
-    assert_eq!(hb.time.unwrap().to_rfc3339(), "2025-04-02T00:00:00+00:00", "the report's time");
     assert_eq!(
-        items[0].provenance.care_unit.as_ref().unwrap().hsa_id.as_ref().unwrap().as_str(),
+        hb.laboratory.as_deref(),
+        Some("Klinisk kemi"),
+        "the report's performer"
+    );
+    assert_eq!(hb.status, ResultStatus::Preliminary);
+    assert_eq!(
+        hb.time.unwrap().to_rfc3339(),
+        "2025-04-02T00:00:00+00:00",
+        "the report's time"
+    );
+    assert_eq!(
+        items[0]
+            .provenance
+            .care_unit
+            .as_ref()
+            .unwrap()
+            .hsa_id
+            .as_ref()
+            .unwrap()
+            .as_str(),
         "SE2321000016-LAB1"
     );
 }
@@ -768,7 +893,10 @@ fn a_report_whose_results_do_not_resolve_is_a_result_of_its_own() {
     let items = lab_results(&collection(vec![report, entered_in_error]));
     assert_eq!(items.len(), 1);
     assert_eq!(items[0].item.analysis, "Benmärgsundersökning");
-    assert_eq!(items[0].item.value_text.as_deref(), Some("Normal; Ingen malignitet"));
+    assert_eq!(
+        items[0].item.value_text.as_deref(),
+        Some("Normal; Ingen malignitet")
+    );
     assert_eq!(items[0].item.status, ResultStatus::Preliminary);
 }
 
@@ -787,12 +915,18 @@ fn a_result_contained_in_a_report_is_mapped_with_it() {
 
 #[test]
 fn members_of_a_lab_panel_are_named_by_it_and_the_panel_itself_is_left_out() {
-    let panel = lab("p", json!({"code": {"text": "Blodgruppering"}, "hasMember": [{"reference": "Observation/m"}]}));
+    let panel = lab(
+        "p",
+        json!({"code": {"text": "Blodgruppering"}, "hasMember": [{"reference": "Observation/m"}]}),
+    );
     let mut panel = panel;
     if let Some(o) = panel.as_object_mut() {
         o.remove("valueQuantity");
     }
-    let member = lab("m", json!({"code": {"text": "AB0"}, "valueCodeableConcept": {"text": "A Rh(D) pos"}}));
+    let member = lab(
+        "m",
+        json!({"code": {"text": "AB0"}, "valueCodeableConcept": {"text": "A Rh(D) pos"}}),
+    );
     let mut member = member;
     if let Some(o) = member.as_object_mut() {
         o.remove("valueQuantity");
@@ -826,7 +960,13 @@ fn an_appointment_reads_unit_location_practitioner_and_our_extensions() {
     let doctor = json!({"resourceType": "Practitioner", "id": "d1", "name": [{"given": ["Hanna"], "family": "Hjärta"}]});
     let set = searchset(
         vec![appointment],
-        vec![location, role, doctor, org("hm", "Hjärtmottagningen", "SE2321000016-HM01"), org("other", "Annan", "SE2321000016-X1")],
+        vec![
+            location,
+            role,
+            doctor,
+            org("hm", "Hjärtmottagningen", "SE2321000016-HM01"),
+            org("other", "Annan", "SE2321000016-X1"),
+        ],
     );
     let items = bookings(&set);
     assert_eq!(items.len(), 1);
@@ -836,16 +976,32 @@ fn an_appointment_reads_unit_location_practitioner_and_our_extensions() {
     assert_eq!(b.status, BookingStatus::Booked);
     assert_eq!(b.title.as_deref(), Some("Återbesök"));
     assert_eq!(b.service_type.as_deref(), Some("Återbesök"));
-    assert_eq!(unit_name(&b.care_unit), Some("Hjärtmottagningen"), "the location's unit first");
     assert_eq!(
-        b.care_unit.as_ref().unwrap().hsa_id.as_ref().unwrap().as_str(),
+        unit_name(&b.care_unit),
+        Some("Hjärtmottagningen"),
+        "the location's unit first"
+    );
+    assert_eq!(
+        b.care_unit
+            .as_ref()
+            .unwrap()
+            .hsa_id
+            .as_ref()
+            .unwrap()
+            .as_str(),
         "SE2321000016-HM01"
     );
     assert_eq!(b.location.as_deref(), Some("Rum 12, plan 3"));
     assert_eq!(b.practitioner.as_deref(), Some("Hanna Hjärta"));
-    assert_eq!((b.patient_may_cancel, b.patient_may_rebook), (Some(true), Some(false)));
+    assert_eq!(
+        (b.patient_may_cancel, b.patient_may_rebook),
+        (Some(true), Some(false))
+    );
     assert_eq!(items[0].identifiers[0].value, "B-1");
-    assert_eq!(unit_name(&items[0].provenance.care_unit), Some("Hjärtmottagningen"));
+    assert_eq!(
+        unit_name(&items[0].provenance.care_unit),
+        Some("Hjärtmottagningen")
+    );
 }
 
 #[test]
@@ -866,7 +1022,10 @@ fn an_appointment_without_start_is_skipped_and_counted() {
     assert_eq!(stats.skipped.get("Appointment"), Some(&2));
     assert_eq!(items[0].item.status, BookingStatus::NoShow);
     assert_eq!(items[0].item.title.as_deref(), Some("Uppföljning"));
-    assert_eq!(unit_name(&items[0].item.care_unit), Some("Ortopedmottagningen"));
+    assert_eq!(
+        unit_name(&items[0].item.care_unit),
+        Some("Ortopedmottagningen")
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -944,8 +1103,10 @@ fn mutations(value: &Value) -> Vec<Value> {
 fn malformed_resources_never_panic_in_any_domain() {
     let samples = vec![
         sip_plan(),
-        care_team(json!([{"role": [{"coding": [{"system": "https://overblick.se/fhir/CodeSystem/contact-role", "code": "named-doctor"}]}],
-                          "member": {"reference": "PractitionerRole/pr1"}, "onBehalfOf": {"reference": "Organization/hc"}}])),
+        care_team(
+            json!([{"role": [{"coding": [{"system": "https://overblick.se/fhir/CodeSystem/contact-role", "code": "named-doctor"}]}],
+                          "member": {"reference": "PractitionerRole/pr1"}, "onBehalfOf": {"reference": "Organization/hc"}}]),
+        ),
         json!({"resourceType": "PractitionerRole", "id": "pr1", "practitioner": {"reference": "Practitioner/d1"},
                "organization": {"reference": "Organization/hc"}, "telecom": [{"system": "phone", "value": "1"}]}),
         json!({"resourceType": "Practitioner", "id": "d1", "name": [{"given": ["A"], "family": "B"}],
@@ -958,10 +1119,16 @@ fn malformed_resources_never_panic_in_any_domain() {
                "dosageInstruction": [{"text": "t", "doseAndRate": [{"doseQuantity": {"value": 1}}],
                                       "timing": {"repeat": {"boundsPeriod": {"start": "2025-01-01"}}}}],
                "requester": {"reference": "PractitionerRole/pr1"}, "reasonReference": [{"reference": "Condition/c"}]}),
-        vital("v", json!({"valueQuantity": {"value": 1, "unit": "kg"}, "component": [{"code": {"text": "c"}, "valueQuantity": {"value": 2}}],
-                          "performer": [{"reference": "Patient/p"}], "effectivePeriod": {"start": "2025-01-01"}})),
-        lab("o", json!({"referenceRange": [{"low": {"value": 1}}], "interpretation": [{"coding": [{"code": "H"}]}],
-                        "hasMember": [{"reference": "Observation/v"}]})),
+        vital(
+            "v",
+            json!({"valueQuantity": {"value": 1, "unit": "kg"}, "component": [{"code": {"text": "c"}, "valueQuantity": {"value": 2}}],
+                          "performer": [{"reference": "Patient/p"}], "effectivePeriod": {"start": "2025-01-01"}}),
+        ),
+        lab(
+            "o",
+            json!({"referenceRange": [{"low": {"value": 1}}], "interpretation": [{"coding": [{"code": "H"}]}],
+                        "hasMember": [{"reference": "Observation/v"}]}),
+        ),
         json!({"resourceType": "DiagnosticReport", "id": "r", "status": "final", "code": {"text": "R"},
                "result": [{"reference": "Observation/o"}], "conclusion": "C", "performer": [{"reference": "Organization/hc"}]}),
         json!({"resourceType": "Appointment", "id": "a", "status": "booked", "start": "2025-01-01T10:00:00Z",

@@ -53,7 +53,12 @@ impl TestServer {
     }
 
     fn requests(&self) -> Vec<String> {
-        self.seen.lock().unwrap().iter().map(|(p, _)| p.clone()).collect()
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(p, _)| p.clone())
+            .collect()
     }
 }
 
@@ -70,7 +75,10 @@ where
     let app = Router::new().fallback(move |uri: Uri, headers: HeaderMap| {
         let (respond, base, seen) = (respond.clone(), app_base.clone(), app_seen.clone());
         async move {
-            let path = uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
+            let path = uri
+                .path_and_query()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_default();
             let accept = headers
                 .get(header::ACCEPT)
                 .and_then(|v| v.to_str().ok())
@@ -97,8 +105,10 @@ fn bundle(resources: Vec<Value>, next: Option<String>) -> Vec<u8> {
     if let Some(next) = next {
         link.push(json!({"relation": "next", "url": next}));
     }
-    serde_json::to_vec(&json!({"resourceType": "Bundle", "type": "searchset", "link": link, "entry": entry}))
-        .unwrap()
+    serde_json::to_vec(
+        &json!({"resourceType": "Bundle", "type": "searchset", "link": link, "entry": entry}),
+    )
+    .unwrap()
 }
 
 fn weight(id: &str) -> Value {
@@ -141,7 +151,9 @@ fn the_search_urls_follow_the_conventions() {
     );
     assert_eq!(
         urls(Domain::CarePlans),
-        [format!("{b}/CarePlan?patient.identifier={TOKEN}&_count=100")]
+        [format!(
+            "{b}/CarePlan?patient.identifier={TOKEN}&_count=100"
+        )]
     );
     assert_eq!(
         urls(Domain::Agreements),
@@ -153,24 +165,34 @@ fn the_search_urls_follow_the_conventions() {
     assert_eq!(
         urls(Domain::Medications),
         [
-            format!("{b}/MedicationRequest?patient.identifier={TOKEN}&_include=MedicationRequest:medication&_count=100"),
-            format!("{b}/MedicationStatement?patient.identifier={TOKEN}&_include=MedicationStatement:medication&_count=100")
+            format!(
+                "{b}/MedicationRequest?patient.identifier={TOKEN}&_include=MedicationRequest:medication&_count=100"
+            ),
+            format!(
+                "{b}/MedicationStatement?patient.identifier={TOKEN}&_include=MedicationStatement:medication&_count=100"
+            )
         ]
     );
     assert_eq!(
         urls(Domain::Measurements),
-        [format!("{b}/Observation?patient.identifier={TOKEN}&category=vital-signs&_count=100")]
+        [format!(
+            "{b}/Observation?patient.identifier={TOKEN}&category=vital-signs&_count=100"
+        )]
     );
     assert_eq!(
         urls(Domain::LabResults),
         [
             format!("{b}/Observation?patient.identifier={TOKEN}&category=laboratory&_count=100"),
-            format!("{b}/DiagnosticReport?patient.identifier={TOKEN}&_include=DiagnosticReport:result&_count=100")
+            format!(
+                "{b}/DiagnosticReport?patient.identifier={TOKEN}&_include=DiagnosticReport:result&_count=100"
+            )
         ]
     );
     assert_eq!(
         urls(Domain::Bookings),
-        [format!("{b}/Appointment?patient.identifier={TOKEN}&_include=Appointment:actor&_count=100")]
+        [format!(
+            "{b}/Appointment?patient.identifier={TOKEN}&_include=Appointment:actor&_count=100"
+        )]
     );
 }
 
@@ -178,8 +200,10 @@ fn the_search_urls_follow_the_conventions() {
 fn a_samordningsnummer_is_searched_in_its_own_system() {
     let source = FhirSource::new(info(), "http://x", vec![], client(1024));
     let id = PersonId::parse("199001612382").unwrap();
-    assert!(source.search_urls(&id, Domain::Patient)[0]
-        .contains("identifier=urn%3Aoid%3A1.2.752.129.2.1.3.3%7C199001612382&"));
+    assert!(
+        source.search_urls(&id, Domain::Patient)[0]
+            .contains("identifier=urn%3Aoid%3A1.2.752.129.2.1.3.3%7C199001612382&")
+    );
 }
 
 #[tokio::test]
@@ -188,9 +212,15 @@ async fn paging_follows_next_links_across_three_pages() {
         let (resources, next) = if path.ends_with("page=3") {
             (vec![weight("w3")], None)
         } else if path.ends_with("page=2") {
-            (vec![weight("w2")], Some(format!("{base}/Observation?page=3")))
+            (
+                vec![weight("w2")],
+                Some(format!("{base}/Observation?page=3")),
+            )
         } else {
-            (vec![weight("w1")], Some(format!("{base}/Observation?page=2")))
+            (
+                vec![weight("w1")],
+                Some(format!("{base}/Observation?page=2")),
+            )
         };
         (200, bundle(resources, next))
     })
@@ -203,7 +233,10 @@ async fn paging_follows_next_links_across_three_pages() {
     let DomainItems::Measurements(items) = items else {
         panic!("{items:?}")
     };
-    let ids: Vec<_> = items.iter().map(|m| m.provenance.record_id.as_str()).collect();
+    let ids: Vec<_> = items
+        .iter()
+        .map(|m| m.provenance.record_id.as_str())
+        .collect();
     assert_eq!(ids, ["Observation/w1", "Observation/w2", "Observation/w3"]);
     assert_eq!(items[0].provenance.source_id, "fhir-test");
     let seen = server.seen.lock().unwrap().clone();
@@ -212,12 +245,19 @@ async fn paging_follows_next_links_across_three_pages() {
         seen[0].0,
         format!("/fhir/Observation?patient.identifier={TOKEN}&category=vital-signs&_count=100")
     );
-    assert!(seen.iter().all(|(_, accept)| accept.as_deref() == Some(FHIR_JSON)));
+    assert!(
+        seen.iter()
+            .all(|(_, accept)| accept.as_deref() == Some(FHIR_JSON))
+    );
 }
 
 #[tokio::test]
 async fn a_next_link_to_another_origin_is_refused() {
-    for other in ["http://127.0.0.1:1/fhir/Observation?page=2", "https://{host}/fhir/Observation?page=2", "http://localhost:{port}/fhir/Observation?page=2"] {
+    for other in [
+        "http://127.0.0.1:1/fhir/Observation?page=2",
+        "https://{host}/fhir/Observation?page=2",
+        "http://localhost:{port}/fhir/Observation?page=2",
+    ] {
         let server = serve(move |_, base| {
             let authority = base.trim_start_matches("http://").trim_end_matches("/fhir");
             let port = authority.rsplit(':').next().unwrap();
@@ -238,27 +278,50 @@ async fn a_next_link_to_another_origin_is_refused() {
 async fn a_relative_or_repeated_next_link_is_refused() {
     let server = serve(|_, _| (200, bundle(vec![], Some("Observation?page=2".into())))).await;
     let err = fetch_err(&server, Domain::Measurements).await;
-    assert!(matches!(&err, SourceError::InvalidResponse(m) if m.contains("not an absolute URL")), "{err:?}");
+    assert!(
+        matches!(&err, SourceError::InvalidResponse(m) if m.contains("not an absolute URL")),
+        "{err:?}"
+    );
 
     let server = serve(|path, base| {
-        let next = if path.ends_with("page=2") { "page=1" } else { "page=2" };
-        (200, bundle(vec![], Some(format!("{base}/Observation?{next}"))))
+        let next = if path.ends_with("page=2") {
+            "page=1"
+        } else {
+            "page=2"
+        };
+        (
+            200,
+            bundle(vec![], Some(format!("{base}/Observation?{next}"))),
+        )
     })
     .await;
     let err = fetch_err(&server, Domain::Measurements).await;
-    assert!(matches!(&err, SourceError::InvalidResponse(m) if m.contains("repeats")), "{err:?}");
+    assert!(
+        matches!(&err, SourceError::InvalidResponse(m) if m.contains("repeats")),
+        "{err:?}"
+    );
     assert_eq!(server.requests().len(), 3);
 }
 
 #[tokio::test]
 async fn a_search_of_more_than_100_pages_is_refused() {
     let server = serve(|path, base| {
-        let n: u32 = path.rsplit("page=").next().and_then(|n| n.parse().ok()).unwrap_or(1);
-        (200, bundle(vec![], Some(format!("{base}/Observation?page={}", n + 1))))
+        let n: u32 = path
+            .rsplit("page=")
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1);
+        (
+            200,
+            bundle(vec![], Some(format!("{base}/Observation?page={}", n + 1))),
+        )
     })
     .await;
     let err = fetch_err(&server, Domain::Measurements).await;
-    assert!(matches!(&err, SourceError::InvalidResponse(m) if m.contains("100 pages")), "{err:?}");
+    assert!(
+        matches!(&err, SourceError::InvalidResponse(m) if m.contains("100 pages")),
+        "{err:?}"
+    );
     assert_eq!(server.requests().len(), MAX_PAGES);
 }
 
@@ -276,7 +339,16 @@ async fn an_operation_outcome_with_404_is_a_status_error_with_its_summary() {
 
     let server = serve(|_, _| (503, b"<html>Service Unavailable</html>".to_vec())).await;
     let err = fetch_err(&server, Domain::Patient).await;
-    assert!(matches!(err, SourceError::Status { status: 503, outcome: None }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            SourceError::Status {
+                status: 503,
+                outcome: None
+            }
+        ),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -296,12 +368,24 @@ async fn a_200_operation_outcome_with_an_error_is_reported() {
 #[tokio::test]
 async fn a_garbage_body_is_an_invalid_response() {
     let cases: [(&[u8], &str); 6] = [
-        (b"<html>191212121212</html>", "not JSON (syntax error at line 1, column 1)"),
-        (b"{\"resourceType\": \"Bundle\"", "not JSON (unexpected end error"),
+        (
+            b"<html>191212121212</html>",
+            "not JSON (syntax error at line 1, column 1)",
+        ),
+        (
+            b"{\"resourceType\": \"Bundle\"",
+            "not JSON (unexpected end error",
+        ),
         (b"", "empty"),
         (b"[1, 2]", "JSON an array instead of a Bundle"),
-        (b"{\"resourceType\": \"Patient\", \"id\": \"191212121212\"}", "a Patient instead of a Bundle"),
-        (b"{\"resourceType\": \"<script>191212121212\"}", "unknown type"),
+        (
+            b"{\"resourceType\": \"Patient\", \"id\": \"191212121212\"}",
+            "a Patient instead of a Bundle",
+        ),
+        (
+            b"{\"resourceType\": \"<script>191212121212\"}",
+            "unknown type",
+        ),
     ];
     for (body, expected) in cases {
         let server = serve(move |_, _| (200, body.to_vec())).await;
@@ -312,10 +396,16 @@ async fn a_garbage_body_is_an_invalid_response() {
         );
     }
     let server = serve(|_, _| {
-        (200, serde_json::to_vec(&json!({"resourceType": "Bundle", "link": "next"})).unwrap())
+        (
+            200,
+            serde_json::to_vec(&json!({"resourceType": "Bundle", "link": "next"})).unwrap(),
+        )
     })
     .await;
-    assert!(matches!(fetch_err(&server, Domain::Patient).await, SourceError::InvalidResponse(_)));
+    assert!(matches!(
+        fetch_err(&server, Domain::Patient).await,
+        SourceError::InvalidResponse(_)
+    ));
 }
 
 #[tokio::test]
@@ -326,7 +416,10 @@ async fn a_body_over_the_cap_is_too_large() {
         .fetch(&tolvan(), Domain::Measurements)
         .await
         .unwrap_err();
-    assert!(matches!(err, SourceError::TooLarge { limit_bytes: 1024 }), "{err:?}");
+    assert!(
+        matches!(err, SourceError::TooLarge { limit_bytes: 1024 }),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -348,7 +441,11 @@ async fn the_searches_of_a_domain_run_together_and_their_answers_combine() {
         }
     })
     .await;
-    let items = server.source(1024 * 1024).fetch(&tolvan(), Domain::Medications).await.unwrap();
+    let items = server
+        .source(1024 * 1024)
+        .fetch(&tolvan(), Domain::Medications)
+        .await
+        .unwrap();
     let DomainItems::Medications(items) = items else {
         panic!("{items:?}")
     };
@@ -372,7 +469,16 @@ async fn one_failing_search_fails_the_domain() {
     })
     .await;
     let err = fetch_err(&server, Domain::Agreements).await;
-    assert!(matches!(err, SourceError::Status { status: 500, outcome: None }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            SourceError::Status {
+                status: 500,
+                outcome: None
+            }
+        ),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -380,7 +486,10 @@ async fn a_domain_the_source_does_not_offer_is_unsupported_without_a_request() {
     let server = serve(|_, _| (200, bundle(vec![], None))).await;
     let source = FhirSource::new(info(), &server.base, vec![Domain::Patient], client(1024));
     let err = source.fetch(&tolvan(), Domain::Bookings).await.unwrap_err();
-    assert!(matches!(err, SourceError::Unsupported("bookings")), "{err:?}");
+    assert!(
+        matches!(err, SourceError::Unsupported("bookings")),
+        "{err:?}"
+    );
     assert!(server.requests().is_empty());
     assert_eq!(source.domains(), [Domain::Patient]);
 }
