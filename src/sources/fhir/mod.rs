@@ -60,7 +60,7 @@
 //! | | description | Goal.description (required) |
 //! | | status | lifecycleStatus: proposed/planned/accepted → Planned, active → Active, on-hold → OnHold, completed → Completed, cancelled/rejected → Cancelled, else Unknown; `entered-in-error` left out |
 //! | | responsible | expressedBy name |
-//! | | start / due | startDate / target[0].dueDate |
+//! | | start / due | `startDate` / `target[0].dueDate` |
 //! | | care_plan | title of a CarePlan in the answer whose `goal` lists it |
 //! | Agreement (activity) | (one per) | CarePlan.activity of plans with intent plan/order/directive (not proposal/option) and status active/on-hold/completed |
 //! | | kind | SelfCare if a detail.performer is a Patient, else Activity |
@@ -91,10 +91,10 @@
 //! | LabResult (Observation) | (one per) | Observation with category `laboratory` or no category at all, or listed in a DiagnosticReport's `result`; never `vital-signs`; pure panels and `entered-in-error` left out |
 //! | | analysis / code | code (the NPU coding `urn:oid:1.2.208.176.2.1`, else LOINC, else the first) |
 //! | | value / value_text | as for measurements; an Observation with components only gets them as text ("name: value unit; ...") |
-//! | | reference_range | referenceRange[0] low / high / text |
+//! | | reference_range | `referenceRange[0]` low / high / text |
 //! | | abnormal | interpretation code (v3 ObservationInterpretation / v2 0078): N → Normal, A/AA → Abnormal, L/LU/`<` → Low, H/HU/`>` → High, LL → CriticallyLow, HH → CriticallyHigh |
 //! | | interpretation | interpretation text / display |
-//! | | time | effective[x], else issued, else the report's |
+//! | | time | `effective[x]`, else issued, else the report's |
 //! | | report | the code of the DiagnosticReport listing it, else of the panel (hasMember) holding it |
 //! | | laboratory | performer name, else the report's performer |
 //! | | care_unit | performer's organisation, else the report's |

@@ -13,7 +13,7 @@ use crate::sources::fhir::elements::{
     CARE_PLAN_KIND_SYSTEM, NEXT_REVIEW_EXTENSION, codes_in, concept_name, concepts_text, date_end,
     date_start, extension, first, identifiers, list, period_dates, string, text,
 };
-use crate::sources::fhir::resources::{Res, referenced_type};
+use crate::sources::fhir::resources::Res;
 
 /// The title a plan is shown by: its title, else its category, else "Vårdplan".
 fn plan_title(plan: Res<'_>) -> String {
@@ -210,7 +210,7 @@ fn detail_agreement<'a>(
     let performers = list(detail, "performer");
     let by_patient = performers
         .iter()
-        .any(|p| cx.ref_type(plan, p) == Some("Patient") || referenced_type(p) == Some("Patient"));
+        .any(|p| cx.ref_type(plan, p) == Some("Patient"));
     let (start, due) = period_dates(detail.get("scheduledPeriod").or_else(|| {
         detail
             .get("scheduledTiming")
