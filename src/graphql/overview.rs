@@ -79,7 +79,7 @@ impl Overview {
         cell.get_or_init(|| {
             merge::merge(
                 self.gathered
-                    .for_domain(T::DOMAIN)
+                    .for_domain(<T as DomainItem>::DOMAIN)
                     .filter_map(SourceOutcome::items)
                     .flat_map(T::slice),
             )

@@ -5,6 +5,9 @@ use chrono::NaiveDate;
 
 use crate::domain::{HsaId, PersonId, PersonIdError};
 
+#[derive(Clone, Debug)]
+pub struct PersonIdScalar(pub Result<PersonId, PersonIdError>);
+
 /// A Swedish personnummer or samordningsnummer: `YYYYMMDDNNNC` or `YYYYMMDD-NNNC` (also
 /// `YYYYMMDD+NNNC`), with a real date (day + 60 for samordningsnummer) and a valid Luhn check
 /// digit. Returned as `YYYYMMDD-NNNC`.
@@ -12,9 +15,6 @@ use crate::domain::{HsaId, PersonId, PersonIdError};
 /// An argument that is not a valid number fails with `extensions.code` `INVALID_PERSON_ID`.
 /// Parsing is checked in the resolver rather than by the GraphQL validator so that the error
 /// carries that code.
-#[derive(Clone, Debug)]
-pub struct PersonIdScalar(pub Result<PersonId, PersonIdError>);
-
 #[Scalar(name = "PersonId")]
 impl ScalarType for PersonIdScalar {
     fn parse(value: Value) -> InputValueResult<Self> {
@@ -32,10 +32,10 @@ impl ScalarType for PersonIdScalar {
     }
 }
 
-/// A calendar date, `YYYY-MM-DD`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Date(pub NaiveDate);
 
+/// A calendar date, `YYYY-MM-DD`.
 #[Scalar(name = "Date")]
 impl ScalarType for Date {
     fn parse(value: Value) -> InputValueResult<Self> {
@@ -52,11 +52,11 @@ impl ScalarType for Date {
     }
 }
 
-/// An HSA-id, the national identifier of care units, care providers and staff, e.g.
-/// `SE2321000016-A291`.
 #[derive(Clone, Debug)]
 pub struct HsaIdScalar(pub HsaId);
 
+/// An HSA-id, the national identifier of care units, care providers and staff, e.g.
+/// `SE2321000016-A291`.
 #[Scalar(name = "HsaId")]
 impl ScalarType for HsaIdScalar {
     fn parse(value: Value) -> InputValueResult<Self> {

@@ -1,0 +1,9 @@
+//! Integration tests: the real service on port 0 against real FHIR simulators on loopback.
+
+mod access;
+mod caching;
+mod faults;
+mod harness;
+mod overview;
+mod real_data;
+mod schema;

@@ -1,0 +1,82 @@
+//! Real, third-party FHIR data (a Synthea bundle) served by the simulator through the whole
+//! service: the adapter and the merge must cope with what real systems send.
+
+use std::time::Duration;
+
+use overblick::config::catalog::{Protocol, SourceEntry};
+use overblick::config::{CacheSettings, EngineSettings};
+use overblick::domain::{Domain, Organisation, PersonId};
+use overblick::simulator::{FhirStore, start};
+use overblick::sources::SourceInfo;
+
+use crate::harness::{TOLVAN, TestApp, repo_path};
+
+const SYNTHEA: &str =
+    "tests/data/simulator/inferno-elderly-multimorbid-uscore__uscore_bundle_patient_355.json";
+
+#[tokio::test]
+async fn a_real_synthea_record_comes_through_the_whole_service() {
+    let bundle: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(repo_path(SYNTHEA)).unwrap()).unwrap();
+    let mut store = FhirStore::new();
+    store
+        .insert_bundle(&PersonId::parse(TOLVAN).unwrap(), bundle)
+        .unwrap();
+    let simulator = start(store, Duration::ZERO).unwrap();
+    let entry = SourceEntry {
+        file: repo_path("tests/integration/real_data.rs"),
+        info: SourceInfo {
+            id: "synthea".into(),
+            name: "Synthea (Inferno reference data)".into(),
+            system: Some("Synthea".into()),
+            care_provider: Organisation {
+                name: Some("Synthetic provider".into()),
+                hsa_id: None,
+            },
+            default_care_unit: None,
+        },
+        protocol: Protocol::FhirR4,
+        base_url: Some(simulator.base_url().to_owned()),
+        domains: Domain::ALL.to_vec(),
+        timeout: None,
+        simulator: None,
+    };
+    let app = TestApp::start(
+        vec![entry],
+        vec![simulator],
+        EngineSettings::default(),
+        CacheSettings::default(),
+    )
+    .await;
+    let body = app
+        .query(
+            "{ overview { patient { name } contacts(status: ALL) { name } carePlans { title } medications(status: ALL) { name } measurements { name } labResults { analysis } sources { state } } }",
+        )
+        .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    let overview = &body["data"]["overview"];
+    assert!(
+        overview["patient"]["name"].is_string(),
+        "{}",
+        overview["patient"]
+    );
+    for field in [
+        "contacts",
+        "carePlans",
+        "medications",
+        "measurements",
+        "labResults",
+    ] {
+        assert!(
+            !overview[field].as_array().unwrap().is_empty(),
+            "{field} is empty"
+        );
+    }
+    assert!(
+        overview["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["state"] == "FROM_SOURCE")
+    );
+}
