@@ -5,9 +5,9 @@
 use std::sync::OnceLock;
 
 use async_graphql::{Context, Enum, ErrorExtensions, Object, Result};
-use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use chrono::{NaiveDate, TimeDelta, Utc};
 
-use super::scalars::{Date, PersonIdScalar};
+use super::scalars::{Date, DateTime, PersonIdScalar};
 use super::types::{ContactRole, Domain as DomainEnum, SourceState};
 use super::{coded_error, codes};
 use crate::domain::{
@@ -41,7 +41,7 @@ pub enum BookingFilter {
 pub struct Overview {
     patient: PersonId,
     gathered: Gathered,
-    now: DateTime<Utc>,
+    now: Instant,
     contacts: OnceLock<Vec<Merged<Contact>>>,
     care_plans: OnceLock<Vec<Merged<CarePlan>>>,
     agreements: OnceLock<Vec<Merged<Agreement>>>,
@@ -145,15 +145,18 @@ fn domain_code(domain: Domain) -> &'static str {
     }
 }
 
+type Instant = chrono::DateTime<Utc>;
+
 /// A checked `from`/`to` pair: `from` inclusive, `to` exclusive.
 #[derive(Clone, Copy)]
 struct Range {
-    from: Option<DateTime<Utc>>,
-    to: Option<DateTime<Utc>>,
+    from: Option<Instant>,
+    to: Option<Instant>,
 }
 
 impl Range {
-    fn new(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Result<Range> {
+    fn new(from: Option<DateTime>, to: Option<DateTime>) -> Result<Range> {
+        let (from, to) = (from.map(|t| t.0), to.map(|t| t.0));
         if let (Some(f), Some(t)) = (from, to)
             && f >= t
         {
@@ -171,7 +174,7 @@ impl Range {
 
     /// Whether an instant lies in the range. Items without a time are only shown when no range
     /// is given: we cannot tell whether they belong in it.
-    fn contains(&self, time: Option<DateTime<Utc>>) -> bool {
+    fn contains(&self, time: Option<Instant>) -> bool {
         match time {
             None => self.is_open(),
             Some(t) => self.from.is_none_or(|f| t >= f) && self.to.is_none_or(|to| t < to),
@@ -253,8 +256,8 @@ impl SourceStatus<'_> {
     }
 
     /// When the data shown was fetched from the source; null when there is none.
-    async fn fetched_at(&self) -> Option<DateTime<Utc>> {
-        self.0.fetched_at()
+    async fn fetched_at(&self) -> Option<DateTime> {
+        self.0.fetched_at().map(DateTime)
     }
 
     /// What went wrong, when something did.
@@ -307,8 +310,8 @@ impl Overview {
         &self,
         ctx: &Context<'_>,
         #[graphql(default_with = "ActivityFilter::All")] status: ActivityFilter,
-        #[graphql(desc = "Plans in effect at or after this time.")] from: Option<DateTime<Utc>>,
-        #[graphql(desc = "Plans in effect before this time.")] to: Option<DateTime<Utc>>,
+        #[graphql(desc = "Plans in effect at or after this time.")] from: Option<DateTime>,
+        #[graphql(desc = "Plans in effect before this time.")] to: Option<DateTime>,
     ) -> Result<Vec<&Merged<CarePlan>>> {
         let range = Range::new(from, to)?;
         self.report_failures(ctx, Domain::CarePlans);
@@ -332,8 +335,8 @@ impl Overview {
         &self,
         ctx: &Context<'_>,
         #[graphql(default_with = "ActivityFilter::All")] status: ActivityFilter,
-        from: Option<DateTime<Utc>>,
-        to: Option<DateTime<Utc>>,
+        from: Option<DateTime>,
+        to: Option<DateTime>,
     ) -> Result<Vec<&Merged<Agreement>>> {
         let range = Range::new(from, to)?;
         self.report_failures(ctx, Domain::Agreements);
@@ -365,10 +368,8 @@ impl Overview {
             desc = "ACTIVE (default): not ended and no end date passed. ENDED: ended or past its end date."
         )]
         status: ActivityFilter,
-        #[graphql(desc = "Medications in effect at or after this time.")] from: Option<
-            DateTime<Utc>,
-        >,
-        #[graphql(desc = "Medications in effect before this time.")] to: Option<DateTime<Utc>>,
+        #[graphql(desc = "Medications in effect at or after this time.")] from: Option<DateTime>,
+        #[graphql(desc = "Medications in effect before this time.")] to: Option<DateTime>,
     ) -> Result<Vec<&Merged<Medication>>> {
         let range = Range::new(from, to)?;
         self.report_failures(ctx, Domain::Medications);
@@ -393,8 +394,8 @@ impl Overview {
     async fn measurements(
         &self,
         ctx: &Context<'_>,
-        from: Option<DateTime<Utc>>,
-        to: Option<DateTime<Utc>>,
+        from: Option<DateTime>,
+        to: Option<DateTime>,
         #[graphql(desc = "Only measurements with this code (e.g. LOINC 85354-9).")] code: Option<
             String,
         >,
@@ -416,8 +417,8 @@ impl Overview {
     async fn lab_results(
         &self,
         ctx: &Context<'_>,
-        from: Option<DateTime<Utc>>,
-        to: Option<DateTime<Utc>>,
+        from: Option<DateTime>,
+        to: Option<DateTime>,
         #[graphql(desc = "Only results with this analysis code (NPU, LOINC...).")] code: Option<
             String,
         >,
@@ -440,8 +441,8 @@ impl Overview {
         &self,
         ctx: &Context<'_>,
         #[graphql(default_with = "BookingFilter::All")] status: BookingFilter,
-        from: Option<DateTime<Utc>>,
-        to: Option<DateTime<Utc>>,
+        from: Option<DateTime>,
+        to: Option<DateTime>,
     ) -> Result<Vec<&Merged<Booking>>> {
         let range = Range::new(from, to)?;
         self.report_failures(ctx, Domain::Bookings);

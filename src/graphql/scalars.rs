@@ -72,3 +72,33 @@ impl ScalarType for HsaIdScalar {
         Value::String(self.0.to_string())
     }
 }
+
+/// An instant, RFC 3339. Accepted with any offset (`2027-02-15T09:30:00+01:00`); always
+/// answered in UTC with `Z` (`2027-02-15T08:30:00Z`), so clients can compare answers as text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DateTime(pub chrono::DateTime<chrono::Utc>);
+
+/// An instant, RFC 3339. Accepted with any offset, e.g. `2027-02-15T09:30:00+01:00`; answered
+/// in UTC, e.g. `2027-02-15T08:30:00Z`.
+#[Scalar(
+    name = "DateTime",
+    specified_by_url = "https://www.rfc-editor.org/rfc/rfc3339"
+)]
+impl ScalarType for DateTime {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match &value {
+            Value::String(s) => chrono::DateTime::parse_from_rfc3339(s)
+                .map(|t| DateTime(t.with_timezone(&chrono::Utc)))
+                .map_err(|_| {
+                    InputValueError::custom(
+                        "an instant is written RFC 3339 with an offset, e.g. 2027-02-15T09:30:00+01:00",
+                    )
+                }),
+            _ => Err(InputValueError::expected_type(value)),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        Value::String(self.0.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+    }
+}

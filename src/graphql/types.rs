@@ -1,9 +1,8 @@
 //! The schema's object and enum types, resolved straight from the normalised domain items.
 
 use async_graphql::{Enum, ID, Object};
-use chrono::{DateTime, Utc};
 
-use super::scalars::{Date, HsaIdScalar};
+use super::scalars::{Date, DateTime, HsaIdScalar};
 use crate::domain::{
     self, Agreement, Booking, CarePlan, Code, Contact, LabResult, Measurement,
     MeasurementComponent, Medication, Merged, Organisation, Provenance, Quantity, ReferenceRange,
@@ -210,8 +209,8 @@ impl Provenance {
     }
 
     /// When the source's answer arrived.
-    async fn fetched_at(&self) -> DateTime<Utc> {
-        self.fetched_at
+    async fn fetched_at(&self) -> DateTime {
+        DateTime(self.fetched_at)
     }
 }
 
@@ -505,8 +504,8 @@ impl Merged<Measurement> {
         &self.item.components
     }
 
-    async fn time(&self) -> Option<DateTime<Utc>> {
-        self.item.time
+    async fn time(&self) -> Option<DateTime> {
+        self.item.time.map(DateTime)
     }
 
     async fn status(&self) -> ResultStatus {
@@ -577,8 +576,8 @@ impl Merged<LabResult> {
         self.item.interpretation.as_deref()
     }
 
-    async fn time(&self) -> Option<DateTime<Utc>> {
-        self.item.time
+    async fn time(&self) -> Option<DateTime> {
+        self.item.time.map(DateTime)
     }
 
     async fn status(&self) -> ResultStatus {
@@ -606,12 +605,12 @@ impl Merged<Booking> {
         ID(self.id.clone())
     }
 
-    async fn start(&self) -> DateTime<Utc> {
-        self.item.start
+    async fn start(&self) -> DateTime {
+        DateTime(self.item.start)
     }
 
-    async fn end(&self) -> Option<DateTime<Utc>> {
-        self.item.end
+    async fn end(&self) -> Option<DateTime> {
+        self.item.end.map(DateTime)
     }
 
     async fn status(&self) -> BookingStatus {

@@ -96,9 +96,9 @@ async fn both_written_forms_of_the_own_personnummer_are_accepted() {
 #[tokio::test]
 async fn a_patient_asking_for_another_person_is_refused_and_no_source_is_called() {
     let app = TestApp::builder().sources(&["vc-gottsunda"]).start().await;
-    // 19010101-0008 is a valid personnummer that is not Tolvan's.
+    // 19010101-0007 is a valid personnummer that is not Tolvan's.
     let body = app
-        .query(r#"{ overview(patient: "19010101-0008") { medications { name } } }"#)
+        .query(r#"{ overview(patient: "19010101-0007") { medications { name } } }"#)
         .await;
     assert_eq!(error_codes(&body), ["FORBIDDEN"]);
     assert!(body["data"].is_null());
@@ -106,7 +106,7 @@ async fn a_patient_asking_for_another_person_is_refused_and_no_source_is_called(
     let log = app.access_log();
     assert_eq!(log.len(), 1);
     assert_eq!(log[0]["outcome"], "FORBIDDEN");
-    assert_eq!(log[0]["patient"], "190101010008");
+    assert_eq!(log[0]["patient"], "190101010007");
 }
 
 #[tokio::test]

@@ -28,11 +28,25 @@ pub(super) fn contacts(cx: &mut Ctx<'_>) -> Vec<Sourced<Contact>> {
         if status(team) == Some("entered-in-error") {
             continue;
         }
-        for participant in list(team.json(), "participant") {
+        for (index, participant) in list(team.json(), "participant").iter().enumerate() {
             if let Some(contact) = contact(cx, team, participant) {
                 let unit = contact.care_unit.clone();
                 // The team's identifier names the team, not one member: members carry none.
-                out.push(cx.sourced(team, contact, Vec::new(), unit));
+                // A member is named by its reference where it has one (stable when the team's
+                // list is reordered), else by its place in the list.
+                let member = participant.get("member");
+                let part = member
+                    .and_then(|m| cx.resolve(team, m))
+                    .map(|r| {
+                        // A member contained in the team is named by its local id alone.
+                        let id = r.record_id();
+                        let team_prefix = format!("{}#", team.record_id());
+                        id.strip_prefix(&team_prefix)
+                            .map_or(id.clone(), str::to_owned)
+                    })
+                    .or_else(|| member.and_then(|m| string(m, "reference")))
+                    .unwrap_or_else(|| format!("participant-{index}"));
+                out.push(cx.sourced_part(team, &part, contact, unit));
             }
         }
     }

@@ -119,6 +119,21 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// As [`Ctx::sourced`], for one part of a resource (a CareTeam participant, a CarePlan
+    /// activity): the part gets a record id of its own, `<Type>/<id>#<part>`, because the merge
+    /// treats items with the same source and record id as one record.
+    fn sourced_part<T>(
+        &self,
+        res: Res<'_>,
+        part: &str,
+        item: T,
+        care_unit: Option<Organisation>,
+    ) -> Sourced<T> {
+        let mut sourced = self.sourced(res, item, Vec::new(), care_unit);
+        sourced.provenance.record_id = format!("{}#{part}", sourced.provenance.record_id);
+        sourced
+    }
+
     fn resolve(&self, from: Res<'a>, reference: &Value) -> Option<Res<'a>> {
         self.set.resolve(from, reference)
     }

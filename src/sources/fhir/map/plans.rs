@@ -167,7 +167,7 @@ fn activities<'a>(cx: &mut Ctx<'a>, plan: Res<'a>, out: &mut Vec<Sourced<Agreeme
     }
     let title = plan_title(plan);
     let unit = plan_unit(cx, plan);
-    for activity in list(json, "activity") {
+    for (index, activity) in list(json, "activity").iter().enumerate() {
         let item = match activity.get("detail") {
             Some(detail) => detail_agreement(cx, plan, detail, &title),
             None => activity
@@ -185,7 +185,8 @@ fn activities<'a>(cx: &mut Ctx<'a>, plan: Res<'a>, out: &mut Vec<Sourced<Agreeme
         };
         if let Some(item) = item {
             // The plan's identifier names the plan, not one activity: activities carry none.
-            out.push(cx.sourced(plan, item, Vec::new(), unit.clone()));
+            let part = string(activity, "id").unwrap_or_else(|| format!("activity-{index}"));
+            out.push(cx.sourced_part(plan, &part, item, unit.clone()));
         }
     }
 }

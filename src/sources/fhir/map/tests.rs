@@ -248,7 +248,10 @@ fn a_practitioner_role_member_gives_name_profession_unit_telecom_and_hsa_id() {
         "then the person's"
     );
     assert_eq!((c.start, c.end), (date(2025, 2, 3), date(2026, 12, 31)));
-    assert_eq!(items[0].provenance.record_id, "CareTeam/ct1");
+    assert_eq!(
+        items[0].provenance.record_id,
+        "CareTeam/ct1#PractitionerRole/pr1"
+    );
     assert_eq!(
         unit_name(&items[0].provenance.care_unit),
         Some("Vårdcentralen Kungsgärdet")
@@ -308,6 +311,33 @@ fn an_unresolved_member_is_named_by_its_display_and_an_organization_member_is_a_
     let unit = items[1].item.care_unit.as_ref().unwrap();
     assert_eq!(unit.name.as_deref(), Some("Vårdcentralen"));
     assert_eq!(unit.hsa_id, None, "invalid HSA-ids are ignored");
+}
+
+#[test]
+fn every_member_of_a_care_team_is_a_record_of_its_own() {
+    // The merge treats one source's items with the same record id as one record, so members of
+    // one team must not share the team's id.
+    let team = care_team(json!([
+        {"member": {"reference": "Practitioner/a", "display": "Anna"}},
+        {"member": {"reference": "Practitioner/b", "display": "Bertil"}},
+        {"member": {"display": "Cecilia"}}
+    ]));
+    let set = searchset(vec![team], vec![]);
+    let items = contacts(&set);
+    let ids: Vec<&str> = items
+        .iter()
+        .map(|c| c.provenance.record_id.as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "CareTeam/ct1#Practitioner/a",
+            "CareTeam/ct1#Practitioner/b",
+            "CareTeam/ct1#participant-2"
+        ]
+    );
+    let merged = crate::merge::merge(&items);
+    assert_eq!(merged.len(), 3, "three people stay three contacts");
 }
 
 #[test]
@@ -456,7 +486,8 @@ fn goals_and_the_activities_of_an_agreed_plan_are_agreements() {
         items[0].identifiers.is_empty(),
         "the plan's identifier is not the activity's"
     );
-    assert_eq!(items[0].provenance.record_id, "CarePlan/cp1");
+    assert_eq!(items[0].provenance.record_id, "CarePlan/cp1#activity-0");
+    assert_eq!(items[1].provenance.record_id, "CarePlan/cp1#activity-1");
     let goal = &items[3].item;
     assert_eq!(
         (goal.start, goal.due),
