@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 const TOLVAN: &str = "191212121212";
 const SYNTHEA_FILE: &str =
-    "tests/data/simulator/inferno-elderly-multimorbid-uscore__uscore_bundle_patient_355.json";
+    "tests/data/fhir/synthea/inferno-elderly-multimorbid-uscore__uscore_bundle_patient_355.json";
 
 fn tolvan() -> PersonId {
     PersonId::parse(TOLVAN).unwrap()

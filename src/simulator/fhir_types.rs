@@ -255,6 +255,7 @@ const INCLUDES: &[(&str, &str, &[&[&str]])] = &[
     ("CareTeam", "patient", &[&["subject"]]),
     ("CareTeam", "subject", &[&["subject"]]),
     ("DiagnosticReport", "patient", &[&["subject"]]),
+    ("Location", "organization", &[&["managingOrganization"]]),
     ("DiagnosticReport", "performer", &[&["performer"]]),
     ("DiagnosticReport", "result", &[&["result"]]),
     ("DiagnosticReport", "subject", &[&["subject"]]),

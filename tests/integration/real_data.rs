@@ -12,7 +12,7 @@ use overblick::sources::SourceInfo;
 use crate::harness::{TOLVAN, TestApp, repo_path};
 
 const SYNTHEA: &str =
-    "tests/data/simulator/inferno-elderly-multimorbid-uscore__uscore_bundle_patient_355.json";
+    "tests/data/fhir/synthea/inferno-elderly-multimorbid-uscore__uscore_bundle_patient_355.json";
 
 #[tokio::test]
 async fn a_real_synthea_record_comes_through_the_whole_service() {

@@ -56,9 +56,11 @@ fn searches(domain: Domain) -> &'static [(&'static str, &'static str)] {
                 "&_include=DiagnosticReport:result",
             ),
         ],
+        // Appointment actors are Locations and PractitionerRoles (R4 has no Organization
+        // actor): the care unit is the Location's managing organisation or the role's.
         Domain::Bookings => &[(
             "Appointment?patient.identifier=",
-            "&_include=Appointment:actor",
+            "&_include=Appointment:actor&_include:iterate=Location:organization&_include:iterate=PractitionerRole:organization&_include:iterate=PractitionerRole:practitioner",
         )],
     }
 }

@@ -191,7 +191,7 @@ fn the_search_urls_follow_the_conventions() {
     assert_eq!(
         urls(Domain::Bookings),
         [format!(
-            "{b}/Appointment?patient.identifier={TOKEN}&_include=Appointment:actor&_count=100"
+            "{b}/Appointment?patient.identifier={TOKEN}&_include=Appointment:actor&_include:iterate=Location:organization&_include:iterate=PractitionerRole:organization&_include:iterate=PractitionerRole:practitioner&_count=100"
         )]
     );
 }
