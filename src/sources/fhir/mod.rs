@@ -1,8 +1,7 @@
 //! The FHIR R4 adapter: searches a FHIR server per domain, follows paging, and maps resources to normalised items.
 //!
 //! - [`FhirSource`] (`source.rs`) is the [`SourceAdapter`](crate::sources::SourceAdapter): it
-//!   runs the searches of the FHIR conventions (`/work/notes/fhir-conventions.md`, also in the
-//!   README) concurrently, follows `link[relation=next]` (same origin only, no repeats, at most
+//!   runs the searches listed in the README ("FHIR sources") concurrently, follows `link[relation=next]` (same origin only, no repeats, at most
 //!   100 pages), and turns HTTP and FHIR errors into [`SourceError`](crate::sources::SourceError)s.
 //! - [`ResourceSet`] (`resources.rs`) holds the resources of any number of bundles (searchset,
 //!   collection, transaction, document, batch-response with nested bundles) or single resources,
