@@ -318,6 +318,96 @@ mod tests {
         );
     }
 
+    /// An Ed25519 key pair made for the test: the signing key, and the public key as a PEM file.
+    fn issuer_keys(dir: &std::path::Path) -> (jsonwebtoken::EncodingKey, std::path::PathBuf) {
+        use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+        use base64::Engine;
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+        let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+        // SubjectPublicKeyInfo for Ed25519 (RFC 8410): a fixed prefix and the 32-byte key.
+        let mut spki = vec![
+            0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+        ];
+        spki.extend_from_slice(pair.public_key().as_ref());
+        let pem = format!(
+            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+            base64::engine::general_purpose::STANDARD.encode(&spki)
+        );
+        let path = dir.join("idp.pem");
+        std::fs::write(&path, pem).unwrap();
+        (jsonwebtoken::EncodingKey::from_ed_der(pkcs8.as_ref()), path)
+    }
+
+    #[test]
+    fn a_configured_issuer_accepts_its_own_tokens_with_its_claim_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let (key, pem) = issuer_keys(dir.path());
+        let settings = IssuerSettings {
+            issuer: "https://idp.example.se".into(),
+            audience: "overblick".into(),
+            algorithm: TokenAlgorithm::EdDSA,
+            public_key_file: pem,
+            person_claim: "pnr".into(),
+            leeway: Duration::from_secs(0),
+        };
+        let auth = Authenticator::new(Mode::Production, &[settings]).unwrap();
+        let now = chrono::Utc::now().timestamp();
+        let sign = |claims: serde_json::Value| {
+            jsonwebtoken::encode(&jsonwebtoken::Header::new(Algorithm::EdDSA), &claims, &key)
+                .unwrap()
+        };
+        let good = sign(serde_json::json!({
+            "iss": "https://idp.example.se", "aud": "overblick", "sub": "u1",
+            "exp": now + 60, "pnr": "191212121212"
+        }));
+        let p = auth.authenticate(Some(&format!("Bearer {good}"))).unwrap();
+        assert_eq!(p.person(), &tolvan());
+        assert_eq!(p.subject, "u1");
+
+        let wrong_audience = sign(serde_json::json!({
+            "iss": "https://idp.example.se", "aud": "someone-else", "sub": "u1",
+            "exp": now + 60, "pnr": "191212121212"
+        }));
+        assert_eq!(
+            auth.authenticate(Some(&format!("Bearer {wrong_audience}")))
+                .unwrap_err(),
+            AuthError::Invalid("it is meant for another audience")
+        );
+        let no_person = sign(serde_json::json!({
+            "iss": "https://idp.example.se", "aud": "overblick", "sub": "u1",
+            "exp": now + 60, "pnr": "19121212-1213"
+        }));
+        assert_eq!(
+            auth.authenticate(Some(&format!("Bearer {no_person}")))
+                .unwrap_err(),
+            AuthError::Invalid("it carries no valid personal identity number")
+        );
+        // A demo token is refused: production never trusts the demo issuer.
+        let demo = demo::mint(&tolvan(), None, Duration::from_secs(60));
+        assert!(auth.authenticate(Some(&format!("Bearer {demo}"))).is_err());
+    }
+
+    #[test]
+    fn a_missing_or_unreadable_issuer_key_stops_startup_with_the_issuer_named() {
+        let settings = IssuerSettings {
+            issuer: "https://idp.example.se".into(),
+            audience: "overblick".into(),
+            algorithm: TokenAlgorithm::RS256,
+            public_key_file: "/nonexistent/idp.pem".into(),
+            person_claim: "pnr".into(),
+            leeway: Duration::from_secs(0),
+        };
+        let err = Authenticator::new(Mode::Production, &[settings])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("https://idp.example.se") && err.contains("idp.pem"),
+            "{err}"
+        );
+    }
+
     fn base64_url(bytes: &[u8]) -> String {
         use base64::Engine;
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)

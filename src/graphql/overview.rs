@@ -27,6 +27,22 @@ pub enum ActivityFilter {
     All,
 }
 
+impl ActivityFilter {
+    /// Whether an item that has (or has not) `ended` is included.
+    fn admits(self, ended: bool) -> bool {
+        match self {
+            ActivityFilter::Active => !ended,
+            ActivityFilter::Ended => ended,
+            ActivityFilter::All => true,
+        }
+    }
+}
+
+/// Whether an item's code matches a `code` argument (no argument matches everything).
+fn code_matches(wanted: Option<&str>, code: Option<&crate::domain::Code>) -> bool {
+    wanted.is_none_or(|w| code.and_then(|c| c.code.as_deref()) == Some(w))
+}
+
 /// Which bookings to include by time.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 pub enum BookingFilter {
@@ -296,11 +312,7 @@ impl Overview {
             .filter(|c| role.is_none_or(|r| crate::domain::ContactRole::from(r) == c.item.role))
             .filter(|c| {
                 let ended = c.item.end.is_some_and(|e| e < today);
-                match status {
-                    ActivityFilter::Active => !ended,
-                    ActivityFilter::Ended => ended,
-                    ActivityFilter::All => true,
-                }
+                status.admits(ended)
             })
             .collect()
     }
@@ -320,11 +332,7 @@ impl Overview {
             .iter()
             .filter(|p| {
                 let ended = matches!(p.item.status, PlanStatus::Completed | PlanStatus::Revoked);
-                match status {
-                    ActivityFilter::Active => !ended,
-                    ActivityFilter::Ended => ended,
-                    ActivityFilter::All => true,
-                }
+                status.admits(ended)
             })
             .filter(|p| range.overlaps(p.item.start, p.item.end))
             .collect())
@@ -348,11 +356,7 @@ impl Overview {
                     a.item.status,
                     AgreementStatus::Completed | AgreementStatus::Cancelled
                 );
-                match status {
-                    ActivityFilter::Active => !ended,
-                    ActivityFilter::Ended => ended,
-                    ActivityFilter::All => true,
-                }
+                status.admits(ended)
             })
             .filter(|a| range.overlaps(a.item.start, a.item.due))
             .collect())
@@ -380,11 +384,7 @@ impl Overview {
             .filter(|m| {
                 let ended = m.item.status == MedicationStatus::Ended
                     || m.item.end.is_some_and(|e| e < today);
-                match status {
-                    ActivityFilter::Active => !ended,
-                    ActivityFilter::Ended => ended,
-                    ActivityFilter::All => true,
-                }
+                status.admits(ended)
             })
             .filter(|m| range.overlaps(m.item.start, m.item.end))
             .collect())
@@ -406,10 +406,7 @@ impl Overview {
             .merged(&self.measurements)
             .iter()
             .filter(|m| range.contains(m.item.time))
-            .filter(|m| {
-                code.as_deref()
-                    .is_none_or(|c| m.item.code.as_ref().and_then(|k| k.code.as_deref()) == Some(c))
-            })
+            .filter(|m| code_matches(code.as_deref(), m.item.code.as_ref()))
             .collect())
     }
 
@@ -429,10 +426,7 @@ impl Overview {
             .merged(&self.lab_results)
             .iter()
             .filter(|l| range.contains(l.item.time))
-            .filter(|l| {
-                code.as_deref()
-                    .is_none_or(|c| l.item.code.as_ref().and_then(|k| k.code.as_deref()) == Some(c))
-            })
+            .filter(|l| code_matches(code.as_deref(), l.item.code.as_ref()))
             .collect())
     }
 
