@@ -10,6 +10,7 @@
 //! counts only, never record content or identifiers.
 
 mod fhir_types;
+pub mod fixed;
 mod search;
 mod server;
 mod store;
