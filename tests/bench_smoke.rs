@@ -58,7 +58,7 @@ async fn the_benchmark_harness_measures_a_small_run_sanely() {
     assert!(p99 >= p50);
     // Cache off: two searches (MedicationRequest, MedicationStatement) per source per request,
     // give or take the requests in flight at the edges of the window.
-    let per_request = result.upstream as f64 / result.requests as f64;
+    let per_request = result.upstream as f64 / result.started as f64;
     assert!(
         (5.0..=7.0).contains(&per_request),
         "about 6 upstream calls per request, got {per_request}"

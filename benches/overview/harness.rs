@@ -63,19 +63,31 @@ pub fn patients(count: usize) -> Vec<String> {
 }
 
 /// Raises this process's open-file limit (children inherit it): a gateway with 200 sources and
-/// 50 clients holds about 20,000 upstream connections, and the sources as many again.
-pub fn raise_file_limit(to: u64) {
+/// 50 clients holds about 20,000 upstream connections, and the sources as many again. Returns
+/// the limit in force afterwards.
+pub fn raise_file_limit(to: u64) -> Option<u64> {
     let pid = std::process::id().to_string();
     let limit = format!("--nofile={to}:{to}");
-    match Command::new("prlimit")
+    let raised = Command::new("prlimit")
         .args(["--pid", &pid, &limit])
+        .stderr(Stdio::null())
         .status()
-    {
-        Ok(s) if s.success() => {}
-        _ => eprintln!(
-            "note: could not raise the open-file limit to {to}; scenarios with many sources may run out of sockets"
-        ),
+        .is_ok_and(|s| s.success());
+    let now = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3))
+                .and_then(|n| n.parse().ok())
+        });
+    if !raised {
+        eprintln!(
+            "note: the open-file limit could not be raised to {to} (it stays {}): scenarios with many sources may run out of sockets",
+            now.map_or("unknown".into(), |n: u64| n.to_string())
+        );
     }
+    now
 }
 
 /// Pins the calling process (all its threads) to one CPU.
@@ -347,6 +359,9 @@ pub struct LoadResult {
     pub latency: Histogram<u64>,
     /// Calls the sources received during the measured window.
     pub upstream: u64,
+    /// Requests sent during the measured window (answered or not by its end): in a steady
+    /// state, upstream calls per request is `upstream / started`, whatever the latency.
+    pub started: u64,
     /// CPU time the gateway used during the measured window.
     pub gateway_cpu: Duration,
     /// CPU time this process (sources and load generator) used during the measured window.
@@ -422,6 +437,7 @@ pub async fn drive(
             let mut latency =
                 Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("valid bounds");
             let (mut requests, mut failed, mut partial, mut checked) = (0u64, 0u64, 0u64, 0u64);
+            let mut started = 0u64;
             // Clients start at different patients so that they do not move in lockstep.
             let mut next = c * target.requests.len() / spec.clients.max(1);
             let mut sent = 0u64;
@@ -432,6 +448,9 @@ pub async fn drive(
                 }
                 let (body, auth) = &target.requests[next % target.requests.len()];
                 next += 1;
+                if now >= measure_from {
+                    started += 1;
+                }
                 let mut request = client
                     .post(&target.url)
                     .header("content-type", "application/json")
@@ -469,13 +488,14 @@ pub async fn drive(
                     _ => failed += 1,
                 }
             }
-            (latency, requests, failed, partial, checked)
+            (latency, requests, failed, partial, checked, started)
         }));
     }
     let mut latency = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("valid bounds");
-    let (mut requests, mut failed, mut partial, mut checked) = (0, 0, 0, 0);
+    let (mut requests, mut failed, mut partial, mut checked, mut started) = (0, 0, 0, 0, 0);
     for task in tasks {
-        let (h, r, f, p, c) = task.await.expect("a client task finishes");
+        let (h, r, f, p, c, s) = task.await.expect("a client task finishes");
+        started += s;
         latency.add(&h).expect("same bounds");
         requests += r;
         failed += f;
@@ -488,6 +508,7 @@ pub async fn drive(
             .unwrap_or((0, Duration::ZERO, Duration::ZERO));
     LoadResult {
         upstream: upstream_calls().saturating_sub(upstream0),
+        started,
         gateway_cpu: cpu_time(gateway_pid).saturating_sub(gateway0),
         harness_cpu: cpu_time(std::process::id()).saturating_sub(harness0),
         requests,

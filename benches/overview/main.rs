@@ -66,7 +66,7 @@ fn args() -> Args {
 
 fn main() {
     let args = args();
-    harness::raise_file_limit(262_144);
+    let file_limit = harness::raise_file_limit(262_144);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let gateway_cpu = if cores >= 2 {
         // Pinned before the runtime starts, so every thread it makes inherits CPU 1.
@@ -81,7 +81,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("a Tokio runtime");
-    runtime.block_on(run(args, gateway_cpu));
+    runtime.block_on(run(args, gateway_cpu, file_limit));
 }
 
 struct Bench {
@@ -93,7 +93,7 @@ struct Bench {
     peer: Option<peer::PeerInstall>,
 }
 
-async fn run(args: Args, gateway_cpu: Option<usize>) {
+async fn run(args: Args, gateway_cpu: Option<usize>, file_limit: Option<u64>) {
     let started = Instant::now();
     let peer = if args.peer {
         let scratch = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-peer");
@@ -149,6 +149,16 @@ async fn run(args: Args, gateway_cpu: Option<usize>) {
         bench.memory().await;
     }
     bench.targets();
+    if let Some(limit) = file_limit.filter(|l| *l < 2 * 200 * 50 * 2)
+        && bench
+            .rows
+            .iter()
+            .any(|r| r.sources == 200 && r.clients == 50)
+    {
+        bench.findings.push(format!(
+            "200 sources at 50 clients need about 20,000 concurrent upstream connections in each process (200 × 50 × 2 searches), but open files are limited to {limit} here and raising the limit is not permitted: both gateways run out of sockets, so that row measures the limit, not the gateways. Överblick has no per-source connection budget yet (issue 6's bulkhead)."
+        ));
+    }
 
     let report = Report {
         date: chrono::Utc::now().format("%Y-%m-%d").to_string(),

@@ -48,10 +48,10 @@ impl Row {
             p50: result.percentile_ms(0.50),
             p90: result.percentile_ms(0.90),
             p99: result.percentile_ms(0.99),
-            upstream_per_request: if result.requests == 0 {
+            upstream_per_request: if result.started == 0 {
                 0.0
             } else {
-                result.upstream as f64 / result.requests as f64
+                result.upstream as f64 / result.started as f64
             },
             cpu_per_request: result.cpu_ms_per_request(),
             harness_load: result.harness_cpu.as_secs_f64() / result.elapsed.as_secs_f64().max(1e-9),

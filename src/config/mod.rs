@@ -80,6 +80,9 @@ pub struct SourceHttpSettings {
     pub connect_timeout: Duration,
     /// The largest answer accepted from one source call, in bytes.
     pub max_body_bytes: usize,
+    /// Idle connections kept open per source: at least the calls one source sees at once at
+    /// peak (overviews in flight × searches per domain), or connections churn.
+    pub pool_max_idle_per_host: usize,
 }
 
 impl Default for SourceHttpSettings {
@@ -88,6 +91,7 @@ impl Default for SourceHttpSettings {
         SourceHttpSettings {
             connect_timeout: d.connect_timeout,
             max_body_bytes: d.max_body_bytes,
+            pool_max_idle_per_host: d.pool_max_idle_per_host,
         }
     }
 }
@@ -97,7 +101,7 @@ impl From<&SourceHttpSettings> for HttpSettings {
         HttpSettings {
             connect_timeout: s.connect_timeout,
             max_body_bytes: s.max_body_bytes,
-            ..HttpSettings::default()
+            pool_max_idle_per_host: s.pool_max_idle_per_host,
         }
     }
 }
