@@ -342,8 +342,9 @@ impl Bench {
     async fn cache_off(&mut self, n: usize) {
         println!("\n{n} source(s), cache off");
         let sources = Arc::new(Sources::start(n, SOURCE_LATENCY).await);
-        let one = format!("{n} sources, 1 client, cache off");
-        let fifty = format!("{n} sources, 50 clients, cache off");
+        let noun = if n == 1 { "source" } else { "sources" };
+        let one = format!("{n} {noun}, 1 client, cache off");
+        let fifty = format!("{n} {noun}, 50 clients, cache off");
         let runs = [(1, one.as_str()), (50, fifty.as_str())];
         let patients = self.patients.clone();
         let options = self.overblick_options(false, Duration::from_secs(30));
