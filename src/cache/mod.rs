@@ -2,6 +2,8 @@
 //! concurrent identical misses coalesced into one upstream call and a stale copy kept for a while
 //! longer to serve when the source fails.
 
+pub mod merged;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use tokio::time::timeout_at;
 
+use crate::cache::merged::MergedCache;
 use crate::cache::{Answer, CacheKey, Served, SourceCache};
 use crate::config::{CacheSettings, EngineSettings};
 use crate::domain::{Domain, DomainItems, PersonId};
@@ -76,6 +77,7 @@ impl Gathered {
 pub struct Engine {
     sources: Vec<Source>,
     cache: SourceCache,
+    merged: MergedCache,
     settings: EngineSettings,
 }
 
@@ -84,6 +86,7 @@ impl Engine {
         Engine {
             sources,
             cache: SourceCache::new(cache),
+            merged: MergedCache::new(cache),
             settings,
         }
     }
@@ -94,6 +97,11 @@ impl Engine {
 
     pub fn settings(&self) -> &EngineSettings {
         &self.settings
+    }
+
+    /// Merged lists remembered for unchanged cached answers.
+    pub fn merged_lists(&self) -> &MergedCache {
+        &self.merged
     }
 
     /// Asks every source that offers one of `domains` for `patient`'s data, all at once, and

@@ -129,7 +129,7 @@ impl Query {
                 "the access log cannot be written just now, so no data can be shown; try again shortly",
             ));
         }
-        Ok(Overview::new(patient, gathered))
+        Ok(Overview::new(patient, gathered, engine.clone()))
     }
 }
 

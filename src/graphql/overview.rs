@@ -2,7 +2,7 @@
 //! Everything was gathered before this object exists; resolving a list only merges (once per
 //! domain) and filters.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use async_graphql::{Context, Enum, ErrorExtensions, Object, Result};
 use chrono::{NaiveDate, TimeDelta, Utc};
@@ -14,7 +14,7 @@ use crate::domain::{
     Agreement, AgreementStatus, Booking, CarePlan, Contact, Domain, DomainItem, LabResult,
     Measurement, Medication, MedicationStatus, Merged, PersonId, PlanStatus,
 };
-use crate::engine::{FetchState, Gathered, SourceOutcome};
+use crate::engine::{Engine, FetchState, Gathered, SourceOutcome};
 use crate::merge::{self, Mergeable};
 
 /// Which items to include by whether they are still in effect.
@@ -57,21 +57,23 @@ pub enum BookingFilter {
 pub struct Overview {
     patient: PersonId,
     gathered: Gathered,
+    engine: Arc<Engine>,
     now: Instant,
-    contacts: OnceLock<Vec<Merged<Contact>>>,
-    care_plans: OnceLock<Vec<Merged<CarePlan>>>,
-    agreements: OnceLock<Vec<Merged<Agreement>>>,
-    medications: OnceLock<Vec<Merged<Medication>>>,
-    measurements: OnceLock<Vec<Merged<Measurement>>>,
-    lab_results: OnceLock<Vec<Merged<LabResult>>>,
-    bookings: OnceLock<Vec<Merged<Booking>>>,
+    contacts: OnceLock<Arc<Vec<Merged<Contact>>>>,
+    care_plans: OnceLock<Arc<Vec<Merged<CarePlan>>>>,
+    agreements: OnceLock<Arc<Vec<Merged<Agreement>>>>,
+    medications: OnceLock<Arc<Vec<Merged<Medication>>>>,
+    measurements: OnceLock<Arc<Vec<Merged<Measurement>>>>,
+    lab_results: OnceLock<Arc<Vec<Merged<LabResult>>>>,
+    bookings: OnceLock<Arc<Vec<Merged<Booking>>>>,
 }
 
 impl Overview {
-    pub fn new(patient: PersonId, gathered: Gathered) -> Self {
+    pub fn new(patient: PersonId, gathered: Gathered, engine: Arc<Engine>) -> Self {
         Overview {
             patient,
             gathered,
+            engine,
             now: Utc::now(),
             contacts: OnceLock::new(),
             care_plans: OnceLock::new(),
@@ -87,18 +89,21 @@ impl Overview {
         self.now.date_naive()
     }
 
-    /// One domain's items from every source, merged once per request.
-    fn merged<'a, T: DomainItem + Mergeable>(
+    /// One domain's items from every source, merged once per request (and not at all when
+    /// every answer is the same cached one as when they were last merged).
+    fn merged<'a, T: DomainItem + Mergeable + Send + Sync + 'static>(
         &'a self,
-        cell: &'a OnceLock<Vec<Merged<T>>>,
+        cell: &'a OnceLock<Arc<Vec<Merged<T>>>>,
     ) -> &'a [Merged<T>] {
         cell.get_or_init(|| {
-            merge::merge(
-                self.gathered
-                    .for_domain(<T as DomainItem>::DOMAIN)
-                    .filter_map(SourceOutcome::items)
-                    .flat_map(T::slice),
-            )
+            let domain = <T as DomainItem>::DOMAIN;
+            let outcomes: Vec<&SourceOutcome> = self.gathered.for_domain(domain).collect();
+            let answers = outcomes.iter().map(|o| o.answer.clone()).collect();
+            self.engine
+                .merged_lists()
+                .get_or_merge(domain, answers, || {
+                    merge::merge(outcomes.iter().filter_map(|o| o.items()).flat_map(T::slice))
+                })
         })
     }
 
