@@ -7,6 +7,7 @@
 //! `audit` (one record per access). `config` loads settings and the source catalog; `app` puts
 //! them together; `simulator` is the built-in FHIR server the demo and the tests run against.
 
+pub mod access;
 pub mod app;
 pub mod audit;
 pub mod auth;
