@@ -6,6 +6,7 @@
 //! reaches another.
 
 pub mod directory;
+pub mod gate;
 pub mod records;
 
 use chrono::{DateTime, Utc};

@@ -17,6 +17,9 @@ use crate::domain::{Domain, Merged};
 #[derive(Clone)]
 struct Key {
     domain: Domain,
+    /// Which items the viewer sees of these answers (the access view's fingerprint): viewers
+    /// who see different items never share a list.
+    view: Box<str>,
     /// One entry per source asked, in the engine's order; `None` where it gave no data.
     answers: Arc<[Option<Arc<Answer>>]>,
 }
@@ -24,6 +27,7 @@ struct Key {
 impl PartialEq for Key {
     fn eq(&self, other: &Self) -> bool {
         self.domain == other.domain
+            && self.view == other.view
             && self.answers.len() == other.answers.len()
             && self
                 .answers
@@ -42,6 +46,7 @@ impl Eq for Key {}
 impl Hash for Key {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.domain.hash(state);
+        self.view.hash(state);
         for answer in self.answers.iter() {
             answer.as_ref().map(Arc::as_ptr).hash(state);
         }
@@ -70,11 +75,12 @@ impl MergedCache {
         }
     }
 
-    /// The merged list for `answers`, merging only when these exact answers were not merged
-    /// before.
+    /// The merged list for `answers` as seen through `view`, merging only when these exact
+    /// answers were not merged before for the same view.
     pub fn get_or_merge<T: Send + Sync + 'static>(
         &self,
         domain: Domain,
+        view: &str,
         answers: Vec<Option<Arc<Answer>>>,
         merge: impl FnOnce() -> Vec<Merged<T>>,
     ) -> Arc<Vec<Merged<T>>> {
@@ -83,6 +89,7 @@ impl MergedCache {
         };
         let key = Key {
             domain,
+            view: view.into(),
             answers: answers.into(),
         };
         // The key's domain decides the item type, so the downcast holds; were it ever not to,
@@ -120,7 +127,16 @@ mod tests {
         answers: Vec<Option<Arc<Answer>>>,
         calls: &Cell<usize>,
     ) -> Arc<Vec<Merged<u8>>> {
-        cache.get_or_merge(Domain::Medications, answers, || {
+        merges_for(cache, "patient", answers, calls)
+    }
+
+    fn merges_for(
+        cache: &MergedCache,
+        view: &str,
+        answers: Vec<Option<Arc<Answer>>>,
+        calls: &Cell<usize>,
+    ) -> Arc<Vec<Merged<u8>>> {
+        cache.get_or_merge(Domain::Medications, view, answers, || {
             calls.set(calls.get() + 1);
             Vec::new()
         })
@@ -147,6 +163,17 @@ mod tests {
         merges(&cache, vec![Some(a.clone()), Some(answer())], &calls);
         merges(&cache, vec![Some(a), None], &calls);
         assert_eq!(calls.get(), 3);
+    }
+
+    #[test]
+    fn the_same_answers_seen_through_another_view_are_merged_afresh() {
+        let cache = MergedCache::new(&CacheSettings::default());
+        let a = answer();
+        let calls = Cell::new(0);
+        let for_patient = merges_for(&cache, "patient", vec![Some(a.clone())], &calls);
+        let for_staff = merges_for(&cache, "staff|x", vec![Some(a)], &calls);
+        assert_eq!(calls.get(), 2);
+        assert!(!Arc::ptr_eq(&for_patient, &for_staff));
     }
 
     #[test]

@@ -107,11 +107,22 @@ impl Engine {
     /// Asks every source that offers one of `domains` for `patient`'s data, all at once, and
     /// returns when all have answered or the deadline has passed.
     pub async fn gather(&self, patient: &PersonId, domains: &[Domain]) -> Gathered {
+        self.gather_where(patient, domains, |_| true).await
+    }
+
+    /// As [`gather`](Self::gather), asking only the sources `admit` lets through: a viewer
+    /// who may not see a source's data does not make it be fetched.
+    pub async fn gather_where(
+        &self,
+        patient: &PersonId,
+        domains: &[Domain],
+        admit: impl Fn(&SourceInfo) -> bool,
+    ) -> Gathered {
         let deadline = Instant::now() + self.settings.deadline;
         let mut calls = Vec::new();
         for &domain in domains {
             for (index, source) in self.sources.iter().enumerate() {
-                if source.adapter.domains().contains(&domain) {
+                if source.adapter.domains().contains(&domain) && admit(source.adapter.info()) {
                     calls.push(self.call(index, source, patient, domain, deadline));
                 }
             }

@@ -10,9 +10,11 @@ use chrono::{NaiveDate, TimeDelta, Utc};
 use super::scalars::{Date, DateTime, PersonIdScalar};
 use super::types::{ContactRole, Domain as DomainEnum, SourceState};
 use super::{coded_error, codes};
+use crate::access::{Grant, Seen, SourceAccess};
 use crate::domain::{
-    Agreement, AgreementStatus, Booking, CarePlan, Contact, Domain, DomainItem, LabResult,
-    Measurement, Medication, MedicationStatus, Merged, PersonId, PlanStatus,
+    Agreement, AgreementStatus, Booking, CarePlan, Contact, Domain, DomainItem, DomainItems,
+    LabResult, Measurement, Medication, MedicationStatus, Merged, Organisation, PersonId,
+    PlanStatus, Provenance,
 };
 use crate::engine::{Engine, FetchState, Gathered, SourceOutcome};
 use crate::merge::{self, Mergeable};
@@ -53,11 +55,13 @@ pub enum BookingFilter {
     All,
 }
 
-/// The care overview of one person.
+/// The care overview of one person, as one viewer may see it.
 pub struct Overview {
     patient: PersonId,
     gathered: Gathered,
     engine: Arc<Engine>,
+    /// What the access rules allow this viewer; applied to every list on every request.
+    grant: Grant,
     now: Instant,
     contacts: OnceLock<Arc<Vec<Merged<Contact>>>>,
     care_plans: OnceLock<Arc<Vec<Merged<CarePlan>>>>,
@@ -69,11 +73,12 @@ pub struct Overview {
 }
 
 impl Overview {
-    pub fn new(patient: PersonId, gathered: Gathered, engine: Arc<Engine>) -> Self {
+    pub fn new(patient: PersonId, gathered: Gathered, engine: Arc<Engine>, grant: Grant) -> Self {
         Overview {
             patient,
             gathered,
             engine,
+            grant,
             now: Utc::now(),
             contacts: OnceLock::new(),
             care_plans: OnceLock::new(),
@@ -89,28 +94,73 @@ impl Overview {
         self.now.date_naive()
     }
 
-    /// One domain's items from every source, merged once per request (and not at all when
-    /// every answer is the same cached one as when they were last merged).
+    /// One domain's items the viewer may see, from every source, merged once per request
+    /// (and not at all when every answer is the same cached one as when they were last merged
+    /// for a viewer who sees the same). Hidden items are left out before merging, so they
+    /// leave no trace in another item's provenance either.
     fn merged<'a, T: DomainItem + Mergeable + Send + Sync + 'static>(
         &'a self,
         cell: &'a OnceLock<Arc<Vec<Merged<T>>>>,
     ) -> &'a [Merged<T>] {
         cell.get_or_init(|| {
             let domain = <T as DomainItem>::DOMAIN;
-            let outcomes: Vec<&SourceOutcome> = self.gathered.for_domain(domain).collect();
+            let view = &self.grant.view;
+            let outcomes: Vec<&SourceOutcome> = self.visible_outcomes(domain).collect();
             let answers = outcomes.iter().map(|o| o.answer.clone()).collect();
             self.engine
                 .merged_lists()
-                .get_or_merge(domain, answers, || {
-                    merge::merge(outcomes.iter().filter_map(|o| o.items()).flat_map(T::slice))
+                .get_or_merge(domain, &view.fingerprint(), answers, || {
+                    merge::merge(
+                        outcomes
+                            .iter()
+                            .filter_map(|o| o.items())
+                            .flat_map(T::slice)
+                            .filter(|s| {
+                                view.item(&s.provenance, s.approved_for_patient) == Seen::Shown
+                            }),
+                    )
                 })
         })
+    }
+
+    /// The outcomes for `domain` of the sources whose data the viewer may see (sources asked
+    /// only to learn whether blocked data exists are left out).
+    fn visible_outcomes(&self, domain: Domain) -> impl Iterator<Item = &SourceOutcome> {
+        self.gathered
+            .for_domain(domain)
+            .filter(|o| self.grant.view.source(&o.source) == SourceAccess::Ask)
+    }
+
+    /// The items of one answer this viewer sees.
+    fn visible_count(&self, items: &DomainItems) -> usize {
+        let mut count = 0;
+        each_item(items, |provenance, approved| {
+            if self.grant.view.item(provenance, approved) == Seen::Shown {
+                count += 1;
+            }
+        });
+        count
+    }
+
+    /// `FORBIDDEN` for a list the viewer may not see (a delegate's undelegated domains).
+    fn check_allowed(&self, domain: Domain) -> Result<()> {
+        if self.grant.allows(domain) {
+            Ok(())
+        } else {
+            Err(coded_error(
+                codes::FORBIDDEN,
+                format!(
+                    "the patient has not delegated their {} to you",
+                    domain_words(domain)
+                ),
+            ))
+        }
     }
 
     /// Adds one GraphQL error per source that could not give fresh data for `domain`, at the
     /// path of the list being resolved, so clients see exactly what is missing or stale.
     fn report_failures(&self, ctx: &Context<'_>, domain: Domain) {
-        for outcome in self.gathered.for_domain(domain) {
+        for outcome in self.visible_outcomes(domain) {
             let Some(error) = &outcome.error else {
                 continue;
             };
@@ -234,17 +284,18 @@ impl PatientHeader<'_> {
     /// The name as the sources have it; null when no source answered with one.
     async fn name(&self, ctx: &Context<'_>) -> Option<String> {
         self.overview.report_failures(ctx, Domain::Patient);
+        let view = &self.overview.grant.view;
         self.overview
-            .gathered
-            .for_domain(Domain::Patient)
+            .visible_outcomes(Domain::Patient)
             .filter_map(SourceOutcome::items)
             .flat_map(crate::domain::PatientRecord::slice)
+            .filter(|r| view.item(&r.provenance, r.approved_for_patient) == Seen::Shown)
             .find_map(|r| r.item.name.clone())
     }
 }
 
 /// What happened when one source was asked for one domain.
-pub struct SourceStatus<'a>(&'a SourceOutcome);
+pub struct SourceStatus<'a>(&'a SourceOutcome, usize);
 
 #[Object]
 impl SourceStatus<'_> {
@@ -266,9 +317,10 @@ impl SourceStatus<'_> {
         self.0.state.into()
     }
 
-    /// Items this source contributed before merging (including stale ones served).
+    /// Items this source contributed before merging (including stale ones served) that you
+    /// may see.
     async fn item_count(&self) -> usize {
-        self.0.items().map_or(0, |i| i.len())
+        self.1
     }
 
     /// Time this request spent on the source, in milliseconds.
@@ -309,17 +361,22 @@ impl Overview {
             desc = "ACTIVE (default): contacts not known to have ended."
         )]
         status: ActivityFilter,
-    ) -> Vec<&Merged<Contact>> {
+    ) -> Result<Option<Vec<&Merged<Contact>>>> {
+        self.check_allowed(Domain::Contacts)?;
         self.report_failures(ctx, Domain::Contacts);
         let today = self.today();
-        self.merged(&self.contacts)
-            .iter()
-            .filter(|c| role.is_none_or(|r| crate::domain::ContactRole::from(r) == c.item.role))
-            .filter(|c| {
-                let ended = c.item.end.is_some_and(|e| e < today);
-                status.admits(ended)
-            })
-            .collect()
+        Ok(Some(
+            self.merged(&self.contacts)
+                .iter()
+                .filter(|c| {
+                    role.is_none_or(|r| crate::domain::ContactRole::from(r) == c.item.role)
+                })
+                .filter(|c| {
+                    let ended = c.item.end.is_some_and(|e| e < today);
+                    status.admits(ended)
+                })
+                .collect(),
+        ))
     }
 
     /// Care plans (vårdplaner, SIP...): active ones first, then newest start first.
@@ -329,10 +386,11 @@ impl Overview {
         #[graphql(default_with = "ActivityFilter::All")] status: ActivityFilter,
         #[graphql(desc = "Plans in effect at or after this time.")] from: Option<DateTime>,
         #[graphql(desc = "Plans in effect before this time.")] to: Option<DateTime>,
-    ) -> Result<Vec<&Merged<CarePlan>>> {
+    ) -> Result<Option<Vec<&Merged<CarePlan>>>> {
+        self.check_allowed(Domain::CarePlans)?;
         let range = Range::new(from, to)?;
         self.report_failures(ctx, Domain::CarePlans);
-        Ok(self
+        Ok(Some(self
             .merged(&self.care_plans)
             .iter()
             .filter(|p| {
@@ -340,7 +398,7 @@ impl Overview {
                 status.admits(ended)
             })
             .filter(|p| range.overlaps(p.item.start, p.item.end))
-            .collect())
+            .collect()))
     }
 
     /// Agreements (överenskommelser): active first, then by due date.
@@ -350,10 +408,11 @@ impl Overview {
         #[graphql(default_with = "ActivityFilter::All")] status: ActivityFilter,
         from: Option<DateTime>,
         to: Option<DateTime>,
-    ) -> Result<Vec<&Merged<Agreement>>> {
+    ) -> Result<Option<Vec<&Merged<Agreement>>>> {
+        self.check_allowed(Domain::Agreements)?;
         let range = Range::new(from, to)?;
         self.report_failures(ctx, Domain::Agreements);
-        Ok(self
+        Ok(Some(self
             .merged(&self.agreements)
             .iter()
             .filter(|a| {
@@ -364,7 +423,7 @@ impl Overview {
                 status.admits(ended)
             })
             .filter(|a| range.overlaps(a.item.start, a.item.due))
-            .collect())
+            .collect()))
     }
 
     /// Medications: what the patient takes now by default (`status: ALL` or `ENDED` for the
@@ -379,11 +438,12 @@ impl Overview {
         status: ActivityFilter,
         #[graphql(desc = "Medications in effect at or after this time.")] from: Option<DateTime>,
         #[graphql(desc = "Medications in effect before this time.")] to: Option<DateTime>,
-    ) -> Result<Vec<&Merged<Medication>>> {
+    ) -> Result<Option<Vec<&Merged<Medication>>>> {
+        self.check_allowed(Domain::Medications)?;
         let range = Range::new(from, to)?;
         self.report_failures(ctx, Domain::Medications);
         let today = self.today();
-        Ok(self
+        Ok(Some(self
             .merged(&self.medications)
             .iter()
             .filter(|m| {
@@ -392,7 +452,7 @@ impl Overview {
                 status.admits(ended)
             })
             .filter(|m| range.overlaps(m.item.start, m.item.end))
-            .collect())
+            .collect()))
     }
 
     /// Measurements (mätvärden), newest first.
@@ -404,15 +464,16 @@ impl Overview {
         #[graphql(desc = "Only measurements with this code (e.g. LOINC 85354-9).")] code: Option<
             String,
         >,
-    ) -> Result<Vec<&Merged<Measurement>>> {
+    ) -> Result<Option<Vec<&Merged<Measurement>>>> {
+        self.check_allowed(Domain::Measurements)?;
         let range = Range::new(from, to)?;
         self.report_failures(ctx, Domain::Measurements);
-        Ok(self
+        Ok(Some(self
             .merged(&self.measurements)
             .iter()
             .filter(|m| range.contains(m.item.time))
             .filter(|m| code_matches(code.as_deref(), m.item.code.as_ref()))
-            .collect())
+            .collect()))
     }
 
     /// Lab results (provsvar), newest first.
@@ -424,15 +485,16 @@ impl Overview {
         #[graphql(desc = "Only results with this analysis code (NPU, LOINC...).")] code: Option<
             String,
         >,
-    ) -> Result<Vec<&Merged<LabResult>>> {
+    ) -> Result<Option<Vec<&Merged<LabResult>>>> {
+        self.check_allowed(Domain::LabResults)?;
         let range = Range::new(from, to)?;
         self.report_failures(ctx, Domain::LabResults);
-        Ok(self
+        Ok(Some(self
             .merged(&self.lab_results)
             .iter()
             .filter(|l| range.contains(l.item.time))
             .filter(|l| code_matches(code.as_deref(), l.item.code.as_ref()))
-            .collect())
+            .collect()))
     }
 
     /// Bookings (bokade tider), earliest start first.
@@ -442,11 +504,12 @@ impl Overview {
         #[graphql(default_with = "BookingFilter::All")] status: BookingFilter,
         from: Option<DateTime>,
         to: Option<DateTime>,
-    ) -> Result<Vec<&Merged<Booking>>> {
+    ) -> Result<Option<Vec<&Merged<Booking>>>> {
+        self.check_allowed(Domain::Bookings)?;
         let range = Range::new(from, to)?;
         self.report_failures(ctx, Domain::Bookings);
         let now = self.now;
-        Ok(self
+        Ok(Some(self
             .merged(&self.bookings)
             .iter()
             .filter(|b| match status {
@@ -455,14 +518,79 @@ impl Overview {
                 BookingFilter::All => true,
             })
             .filter(|b| range.contains(Some(b.item.start)))
-            .collect())
+            .collect()))
     }
 
     /// Every source asked for every domain this query selected, whatever happened, ordered by
     /// domain and then source.
     async fn sources(&self) -> Vec<SourceStatus<'_>> {
-        let mut all: Vec<&SourceOutcome> = self.gathered.outcomes.iter().collect();
+        let view = &self.grant.view;
+        let mut all: Vec<&SourceOutcome> = self
+            .gathered
+            .outcomes
+            .iter()
+            .filter(|o| view.source(&o.source) == SourceAccess::Ask)
+            .collect();
         all.sort_by(|a, b| (a.domain, &a.source.id).cmp(&(b.domain, &b.source.id)));
-        all.into_iter().map(SourceStatus).collect()
+        all.into_iter()
+            .map(|o| SourceStatus(o, o.items().map_or(0, |i| self.visible_count(i))))
+            .collect()
+    }
+
+    /// Emergency access only: the care providers holding data the patient has blocked, which
+    /// is not shown. Empty otherwise.
+    async fn blocked_data(&self) -> Vec<BlockedData> {
+        if !self.grant.view.reports_blocked() {
+            return Vec::new();
+        }
+        let mut providers: Vec<Organisation> = Vec::new();
+        for outcome in &self.gathered.outcomes {
+            let Some(items) = outcome.items() else {
+                continue;
+            };
+            each_item(items, |provenance, approved| {
+                if self.grant.view.item(provenance, approved) == Seen::Blocked {
+                    let provider = provenance
+                        .care_provider
+                        .clone()
+                        .unwrap_or_else(|| outcome.source.care_provider.clone());
+                    if !providers.contains(&provider) {
+                        providers.push(provider);
+                    }
+                }
+            });
+        }
+        providers.sort_by(|a, b| a.name.cmp(&b.name));
+        providers
+            .into_iter()
+            .map(|care_provider| BlockedData { care_provider })
+            .collect()
+    }
+}
+
+/// A care provider holding data the patient has blocked (spärr). Its content is not shown.
+#[derive(async_graphql::SimpleObject)]
+pub struct BlockedData {
+    pub care_provider: Organisation,
+}
+
+/// Calls `f` with the provenance and patient approval of every item in `items`.
+fn each_item(items: &DomainItems, mut f: impl FnMut(&Provenance, bool)) {
+    macro_rules! visit {
+        ($v:expr) => {
+            for s in $v {
+                f(&s.provenance, s.approved_for_patient)
+            }
+        };
+    }
+    match items {
+        DomainItems::Patient(v) => visit!(v),
+        DomainItems::Contacts(v) => visit!(v),
+        DomainItems::CarePlans(v) => visit!(v),
+        DomainItems::Agreements(v) => visit!(v),
+        DomainItems::Medications(v) => visit!(v),
+        DomainItems::Measurements(v) => visit!(v),
+        DomainItems::LabResults(v) => visit!(v),
+        DomainItems::Bookings(v) => visit!(v),
     }
 }

@@ -1,0 +1,677 @@
+//! The access API: who the viewer is and whom they may act for, the patient's consents, blocks,
+//! delegations and access log, and the mutations that change them. Every rule about who may
+//! call what is here or in `access`; the store only keeps what it is given.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
+use chrono::{TimeDelta, Utc};
+
+use super::scalars::{Date, DateTime, PersonIdScalar};
+use super::types::Domain as DomainEnum;
+use super::{RequestContext, codes, coded_error, person_arg, request, unavailable_error};
+use crate::access::gate::{Gate, GateError};
+use crate::access::records::{
+    Block, CareRelationship, Consent, Delegation, NewBlock, NewCareRelationship, NewConsent,
+    NewDelegation,
+};
+use crate::access::OWN_ACCESS_FROM_AGE;
+use crate::auth::{PrincipalKind, StaffIdentity};
+use crate::domain::{Domain, HsaId, Organisation, PersonId};
+use crate::engine::Engine;
+
+/// The longest care relationship or consent registered in one go.
+const MAX_REGISTRATION: TimeDelta = TimeDelta::days(3 * 365);
+
+fn gate<'a>(ctx: &Context<'a>) -> &'a Gate {
+    ctx.data_unchecked::<Arc<Gate>>()
+}
+
+fn store_error(request: &RequestContext, e: impl std::fmt::Display) -> async_graphql::Error {
+    unavailable_error(request, &e.to_string())
+}
+
+/// The signed-in person acting on their own data (consents, blocks, delegations, access log),
+/// or `FORBIDDEN`.
+fn patient_self<'a>(request: &'a RequestContext) -> Result<&'a PersonId> {
+    match &request.principal.kind {
+        PrincipalKind::Person { person, .. }
+            if person.age_on(Utc::now().date_naive()) >= OWN_ACCESS_FROM_AGE =>
+        {
+            Ok(person)
+        }
+        PrincipalKind::Person { .. } => Err(coded_error(
+            codes::FORBIDDEN,
+            "you manage your own consents, blocks and delegations from 16",
+        )),
+        PrincipalKind::Staff(_) => Err(coded_error(
+            codes::FORBIDDEN,
+            "only the patient manages their consents, blocks and delegations and reads their access log",
+        )),
+    }
+}
+
+/// The signed-in care staff member, or `FORBIDDEN`.
+fn staff(request: &RequestContext) -> Result<&StaffIdentity> {
+    match &request.principal.kind {
+        PrincipalKind::Staff(staff) => Ok(staff),
+        PrincipalKind::Person { .. } => Err(coded_error(
+            codes::FORBIDDEN,
+            "only care staff register care relationships and consents",
+        )),
+    }
+}
+
+fn hsa_arg(text: &str, name: &str) -> Result<HsaId> {
+    HsaId::parse(text)
+        .map_err(|e| coded_error(codes::INVALID_ARGUMENT, format!("`{name}` is not valid: {e}")))
+}
+
+fn not_found(what: &str) -> async_graphql::Error {
+    coded_error(
+        codes::NOT_FOUND,
+        format!("you have no {what} with that id"),
+    )
+}
+
+/// A care unit or provider's display name from the catalog, where a source names it.
+fn organisation_named(ctx: &Context<'_>, hsa_id: &HsaId) -> Organisation {
+    let engine = ctx.data_unchecked::<Arc<Engine>>();
+    let name = engine.sources().iter().find_map(|s| {
+        let info = s.adapter.info();
+        if info.care_provider.hsa_id.as_ref() == Some(hsa_id) {
+            info.care_provider.name.clone()
+        } else {
+            info.default_care_unit
+                .as_ref()
+                .filter(|u| u.hsa_id.as_ref() == Some(hsa_id))
+                .and_then(|u| u.name.clone())
+        }
+    });
+    Organisation {
+        name,
+        hsa_id: Some(hsa_id.clone()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Types
+
+/// The capacity in which someone sees an overview.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum AccessRole {
+    Patient,
+    Staff,
+    Guardian,
+    Delegate,
+    /// A person refused while asking for someone else's overview.
+    Person,
+}
+
+impl AccessRole {
+    fn from_log(role: &str) -> AccessRole {
+        match role {
+            "patient" => AccessRole::Patient,
+            "staff" => AccessRole::Staff,
+            "guardian" => AccessRole::Guardian,
+            "delegate" => AccessRole::Delegate,
+            _ => AccessRole::Person,
+        }
+    }
+}
+
+/// The signed-in user.
+#[derive(SimpleObject)]
+pub struct Viewer {
+    /// A person (patient or relative); null for care staff.
+    person_id: Option<PersonIdScalar>,
+    name: Option<String>,
+    /// Care staff: who and where; null for persons.
+    staff: Option<StaffView>,
+    /// Whom this person may act for now: children under 13 (as guardian) and people who
+    /// delegated to them. Empty for staff.
+    acts_for: Vec<ActsForView>,
+}
+
+/// A care staff member as their token says.
+#[derive(SimpleObject)]
+pub struct StaffView {
+    hsa_id: String,
+    name: Option<String>,
+    profession: Option<String>,
+    care_unit: Organisation,
+    care_provider: Organisation,
+}
+
+/// Someone the viewer may act for.
+#[derive(SimpleObject)]
+pub struct ActsForView {
+    patient: PersonIdScalar,
+    name: Option<String>,
+    role: AccessRole,
+    /// The lists the viewer may see; null: all of them.
+    domains: Option<Vec<DomainEnum>>,
+    /// The last day this holds, where known.
+    until: Option<Date>,
+}
+
+/// A care relationship registered by care staff.
+#[derive(SimpleObject)]
+pub struct CareRelationshipView {
+    id: ID,
+    patient: PersonIdScalar,
+    care_unit: Organisation,
+    care_provider: Organisation,
+    valid_from: DateTime,
+    valid_until: DateTime,
+}
+
+/// The patient's consent for a care unit to read other care providers' data.
+#[derive(SimpleObject)]
+#[graphql(name = "Consent")]
+pub struct ConsentView {
+    id: ID,
+    care_unit: Organisation,
+    care_provider: Organisation,
+    /// HSA-id of the staff member who registered it.
+    registered_by: String,
+    valid_from: DateTime,
+    valid_until: DateTime,
+    registered_at: DateTime,
+    withdrawn_at: Option<DateTime>,
+    /// In effect now.
+    active: bool,
+}
+
+/// A block (spärr): the provider's (or unit's) data is hidden from other providers' staff.
+#[derive(SimpleObject)]
+#[graphql(name = "Block")]
+pub struct BlockView {
+    id: ID,
+    care_provider: Organisation,
+    /// Only this unit's data; null: everything the provider holds.
+    care_unit: Option<Organisation>,
+    set_at: DateTime,
+    lifted_at: Option<DateTime>,
+    active: bool,
+}
+
+/// A delegation (ombud): a person may see chosen lists of the patient's overview.
+#[derive(SimpleObject)]
+#[graphql(name = "Delegation")]
+pub struct DelegationView {
+    id: ID,
+    delegate: PersonIdScalar,
+    domains: Vec<DomainEnum>,
+    /// The last day it is valid.
+    valid_until: Date,
+    granted_at: DateTime,
+    revoked_at: Option<DateTime>,
+    active: bool,
+}
+
+/// One access to the patient's overview, granted or refused.
+#[derive(SimpleObject)]
+pub struct AccessLogEntry {
+    time: DateTime,
+    /// Who read, in what capacity.
+    role: AccessRole,
+    /// Care staff's unit and provider; null for persons.
+    care_unit: Option<Organisation>,
+    care_provider: Option<Organisation>,
+    /// CARE or EMERGENCY for care staff.
+    purpose: Option<String>,
+    /// Emergency access: followed up.
+    emergency: bool,
+    /// The stated reason of an emergency access.
+    reason: Option<String>,
+    /// The lists read.
+    domains: Vec<DomainEnum>,
+    /// `granted`, or the code of the refusal.
+    outcome: String,
+    request_id: String,
+}
+
+fn relationship_view(r: CareRelationship, ctx: &Context<'_>) -> CareRelationshipView {
+    CareRelationshipView {
+        id: ID(r.id),
+        patient: PersonIdScalar(Ok(r.patient)),
+        care_unit: organisation_named(ctx, &r.care_unit),
+        care_provider: organisation_named(ctx, &r.care_provider),
+        valid_from: DateTime(r.valid_from),
+        valid_until: DateTime(r.valid_until),
+    }
+}
+
+fn consent_view(c: Consent, ctx: &Context<'_>) -> ConsentView {
+    let active = c.is_active(Utc::now());
+    let mut care_unit = organisation_named(ctx, &c.care_unit);
+    if care_unit.name.is_none() {
+        care_unit.name = c.care_unit_name.clone();
+    }
+    ConsentView {
+        id: ID(c.id),
+        care_unit,
+        care_provider: organisation_named(ctx, &c.care_provider),
+        registered_by: c.registered_by.to_string(),
+        valid_from: DateTime(c.valid_from),
+        valid_until: DateTime(c.valid_until),
+        registered_at: DateTime(c.registered_at),
+        withdrawn_at: c.withdrawn_at.map(DateTime),
+        active,
+    }
+}
+
+fn block_view(b: Block, ctx: &Context<'_>) -> BlockView {
+    BlockView {
+        id: ID(b.id.clone()),
+        care_provider: organisation_named(ctx, &b.care_provider),
+        care_unit: b.care_unit.as_ref().map(|u| organisation_named(ctx, u)),
+        set_at: DateTime(b.set_at),
+        lifted_at: b.lifted_at.map(DateTime),
+        active: b.is_active(),
+    }
+}
+
+fn delegation_view(d: Delegation) -> DelegationView {
+    let active = d.is_active(Utc::now().date_naive());
+    DelegationView {
+        id: ID(d.id),
+        delegate: PersonIdScalar(Ok(d.delegate)),
+        domains: d.domains.into_iter().map(DomainEnum::from).collect(),
+        valid_until: Date(d.valid_until),
+        granted_at: DateTime(d.granted_at),
+        revoked_at: d.revoked_at.map(DateTime),
+        active,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queries
+
+#[derive(Default)]
+pub struct AccessQuery;
+
+#[Object]
+impl AccessQuery {
+    /// Who is signed in, and whom they may act for.
+    async fn viewer(&self, ctx: &Context<'_>) -> Result<Viewer> {
+        let request = request(ctx)?;
+        match &request.principal.kind {
+            PrincipalKind::Staff(s) => Ok(Viewer {
+                person_id: None,
+                name: s.name.clone(),
+                staff: Some(StaffView {
+                    hsa_id: s.hsa_id.to_string(),
+                    name: s.name.clone(),
+                    profession: s.profession.clone(),
+                    care_unit: Organisation {
+                        name: s.care_unit_name.clone(),
+                        hsa_id: Some(s.care_unit.clone()),
+                    },
+                    care_provider: Organisation {
+                        name: s.care_provider_name.clone(),
+                        hsa_id: Some(s.care_provider.clone()),
+                    },
+                }),
+                acts_for: Vec::new(),
+            }),
+            PrincipalKind::Person { person, name } => {
+                let acts_for = match gate(ctx).acts_for(person, Utc::now()).await {
+                    Ok(all) => all,
+                    Err(GateError::Unavailable(cause)) => {
+                        return Err(unavailable_error(request, &cause));
+                    }
+                    Err(GateError::Denied(d)) => return Err(super::denial_error(&d)),
+                };
+                Ok(Viewer {
+                    person_id: Some(PersonIdScalar(Ok(person.clone()))),
+                    name: name.clone(),
+                    staff: None,
+                    acts_for: acts_for
+                        .into_iter()
+                        .map(|a| ActsForView {
+                            patient: PersonIdScalar(Ok(a.patient)),
+                            name: a.name,
+                            role: if a.guardian {
+                                AccessRole::Guardian
+                            } else {
+                                AccessRole::Delegate
+                            },
+                            domains: a
+                                .domains
+                                .map(|d| d.into_iter().map(DomainEnum::from).collect()),
+                            until: a.until.map(Date),
+                        })
+                        .collect(),
+                })
+            }
+        }
+    }
+
+    /// Your consents (the patient's), withdrawn ones included, newest first.
+    async fn consents(&self, ctx: &Context<'_>) -> Result<Vec<ConsentView>> {
+        let request = request(ctx)?;
+        let me = patient_self(request)?;
+        let all = gate(ctx)
+            .store()
+            .consents(me)
+            .await
+            .map_err(|e| store_error(request, e))?;
+        Ok(all.into_iter().map(|c| consent_view(c, ctx)).collect())
+    }
+
+    /// Your blocks (spärrar), lifted ones included.
+    async fn blocks(&self, ctx: &Context<'_>) -> Result<Vec<BlockView>> {
+        let request = request(ctx)?;
+        let me = patient_self(request)?;
+        let all = gate(ctx)
+            .store()
+            .blocks(me)
+            .await
+            .map_err(|e| store_error(request, e))?;
+        Ok(all.into_iter().map(|b| block_view(b, ctx)).collect())
+    }
+
+    /// The delegations you granted, revoked ones included.
+    async fn delegations(&self, ctx: &Context<'_>) -> Result<Vec<DelegationView>> {
+        let request = request(ctx)?;
+        let me = patient_self(request)?;
+        let all = gate(ctx)
+            .store()
+            .delegations_granted_by(me)
+            .await
+            .map_err(|e| store_error(request, e))?;
+        Ok(all.into_iter().map(delegation_view).collect())
+    }
+
+    /// Who read your overview (which care units and in what role) and when, newest first;
+    /// emergency accesses are marked. Only your own.
+    async fn access_log(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "From this time (inclusive).")] from: Option<DateTime>,
+        #[graphql(desc = "Until this time (exclusive).")] to: Option<DateTime>,
+    ) -> Result<Vec<AccessLogEntry>> {
+        let request = request(ctx)?;
+        let me = patient_self(request)?;
+        if let (Some(f), Some(t)) = (from, to)
+            && f >= t
+        {
+            return Err(coded_error(
+                codes::INVALID_ARGUMENT,
+                "`from` must be earlier than `to`",
+            ));
+        }
+        let records = gate(ctx)
+            .store()
+            .access_log(me, from.map(|t| t.0), to.map(|t| t.0))
+            .await
+            .map_err(|e| store_error(request, e))?;
+        Ok(records
+            .into_iter()
+            .map(|r| {
+                let org = |hsa: &Option<String>, name: &Option<String>| {
+                    hsa.as_ref().map(|h| Organisation {
+                        name: name.clone(),
+                        hsa_id: HsaId::parse(h).ok(),
+                    })
+                };
+                AccessLogEntry {
+                    time: DateTime(r.time),
+                    role: AccessRole::from_log(&r.actor_role),
+                    care_unit: org(&r.care_unit, &r.care_unit_name),
+                    care_provider: org(&r.care_provider, &r.care_provider_name),
+                    purpose: r.purpose,
+                    emergency: r.emergency,
+                    reason: r.reason,
+                    domains: r
+                        .domains
+                        .iter()
+                        .filter_map(|d| d.parse::<Domain>().ok())
+                        .map(DomainEnum::from)
+                        .collect(),
+                    outcome: r.outcome,
+                    request_id: r.request_id,
+                }
+            })
+            .collect())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mutations
+
+pub struct AccessMutation;
+
+#[Object]
+impl AccessMutation {
+    /// Care staff: registers a care relationship (patientrelation) between the patient and your
+    /// care unit, from now until `validUntil` (at most three years).
+    async fn register_care_relationship(
+        &self,
+        ctx: &Context<'_>,
+        patient: PersonIdScalar,
+        valid_until: DateTime,
+    ) -> Result<CareRelationshipView> {
+        let request = request(ctx)?;
+        let staff = staff(request)?;
+        let patient = person_arg(patient, "patient")?;
+        let now = Utc::now();
+        check_period(now, valid_until.0)?;
+        let r = gate(ctx)
+            .store()
+            .register_care_relationship(&NewCareRelationship {
+                patient,
+                care_unit: staff.care_unit.clone(),
+                care_provider: staff.care_provider.clone(),
+                registered_by: staff.hsa_id.clone(),
+                valid_from: now,
+                valid_until: valid_until.0,
+            })
+            .await
+            .map_err(|e| store_error(request, e))?;
+        Ok(relationship_view(r, ctx))
+    }
+
+    /// Care staff: registers the patient's consent for your care unit to read other care
+    /// providers' data, from `validFrom` (default now) until `validUntil` (at most three years).
+    /// Needs an active care relationship at your unit.
+    async fn register_consent(
+        &self,
+        ctx: &Context<'_>,
+        patient: PersonIdScalar,
+        valid_from: Option<DateTime>,
+        valid_until: DateTime,
+    ) -> Result<ConsentView> {
+        let request = request(ctx)?;
+        let staff = staff(request)?;
+        let patient = person_arg(patient, "patient")?;
+        let now = Utc::now();
+        let from = valid_from.map_or(now, |t| t.0);
+        check_period(from.max(now), valid_until.0)?;
+        if from > valid_until.0 {
+            return Err(coded_error(
+                codes::INVALID_ARGUMENT,
+                "`validFrom` must be earlier than `validUntil`",
+            ));
+        }
+        let store = gate(ctx).store();
+        let related = store
+            .care_relationships(&patient)
+            .await
+            .map_err(|e| store_error(request, e))?
+            .iter()
+            .any(|r| r.care_unit == staff.care_unit && r.is_active(now));
+        if !related {
+            return Err(coded_error(
+                codes::FORBIDDEN,
+                "consent can only be registered with an active care relationship at your care unit",
+            ));
+        }
+        let c = store
+            .register_consent(&NewConsent {
+                patient,
+                care_unit: staff.care_unit.clone(),
+                care_unit_name: staff.care_unit_name.clone(),
+                care_provider: staff.care_provider.clone(),
+                registered_by: staff.hsa_id.clone(),
+                valid_from: from,
+                valid_until: valid_until.0,
+            })
+            .await
+            .map_err(|e| store_error(request, e))?;
+        Ok(consent_view(c, ctx))
+    }
+
+    /// Withdraws one of your consents; in effect from the next request.
+    async fn withdraw_consent(&self, ctx: &Context<'_>, id: ID) -> Result<ConsentView> {
+        let request = request(ctx)?;
+        let me = patient_self(request)?;
+        let c = gate(ctx)
+            .store()
+            .withdraw_consent(me, &id, Utc::now())
+            .await
+            .map_err(|e| store_error(request, e))?
+            .ok_or_else(|| not_found("consent"))?;
+        Ok(consent_view(c, ctx))
+    }
+
+    /// Blocks a care provider's data, or only one of its care units', from other care
+    /// providers' staff (spärr). In an emergency they learn only that blocked data exists.
+    async fn set_block(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "HSA-id of the care provider.")] care_provider: String,
+        #[graphql(desc = "HSA-id of one of its care units; leave out to block all its data.")]
+        care_unit: Option<String>,
+    ) -> Result<BlockView> {
+        let request = request(ctx)?;
+        let me = patient_self(request)?;
+        let care_provider = hsa_arg(&care_provider, "careProvider")?;
+        let care_unit = care_unit
+            .as_deref()
+            .map(|u| hsa_arg(u, "careUnit"))
+            .transpose()?;
+        let b = gate(ctx)
+            .store()
+            .set_block(&NewBlock {
+                patient: me.clone(),
+                care_provider,
+                care_unit,
+            })
+            .await
+            .map_err(|e| store_error(request, e))?;
+        Ok(block_view(b, ctx))
+    }
+
+    /// Lifts one of your blocks; in effect from the next request.
+    async fn lift_block(&self, ctx: &Context<'_>, id: ID) -> Result<BlockView> {
+        let request = request(ctx)?;
+        let me = patient_self(request)?;
+        let b = gate(ctx)
+            .store()
+            .lift_block(me, &id, Utc::now())
+            .await
+            .map_err(|e| store_error(request, e))?
+            .ok_or_else(|| not_found("block"))?;
+        Ok(block_view(b, ctx))
+    }
+
+    /// Lets `delegate` see the chosen lists of your overview until `validUntil` (inclusive).
+    /// Only where this deployment has delegation switched on, and only from 18.
+    async fn grant_delegation(
+        &self,
+        ctx: &Context<'_>,
+        delegate: PersonIdScalar,
+        domains: Vec<DomainEnum>,
+        valid_until: Date,
+    ) -> Result<DelegationView> {
+        let request = request(ctx)?;
+        let me = patient_self(request)?;
+        let gate = gate(ctx);
+        if !gate.settings().delegation {
+            return Err(coded_error(
+                codes::DELEGATION_DISABLED,
+                "delegation is switched off in this service",
+            ));
+        }
+        let today = Utc::now().date_naive();
+        if me.age_on(today) < 18 {
+            return Err(coded_error(
+                codes::FORBIDDEN,
+                "delegations can be granted from 18",
+            ));
+        }
+        let delegate = person_arg(delegate, "delegate")?;
+        if &delegate == me {
+            return Err(coded_error(
+                codes::INVALID_ARGUMENT,
+                "`delegate` must be someone else",
+            ));
+        }
+        let mut domains: Vec<Domain> = domains.into_iter().map(Domain::from).collect();
+        domains.retain(|d| *d != Domain::Patient);
+        domains.sort();
+        domains.dedup();
+        if domains.is_empty() {
+            return Err(coded_error(
+                codes::INVALID_ARGUMENT,
+                "`domains` must name at least one list (e.g. MEDICATIONS)",
+            ));
+        }
+        if valid_until.0 < today {
+            return Err(coded_error(
+                codes::INVALID_ARGUMENT,
+                "`validUntil` must be today or later",
+            ));
+        }
+        if valid_until.0 > today + MAX_REGISTRATION {
+            return Err(coded_error(
+                codes::INVALID_ARGUMENT,
+                "`validUntil` may be at most three years ahead",
+            ));
+        }
+        let d = gate
+            .store()
+            .grant_delegation(&NewDelegation {
+                patient: me.clone(),
+                delegate,
+                domains,
+                valid_until: valid_until.0,
+            })
+            .await
+            .map_err(|e| store_error(request, e))?;
+        Ok(delegation_view(d))
+    }
+
+    /// Revokes one of your delegations; in effect from the delegate's next request.
+    async fn revoke_delegation(&self, ctx: &Context<'_>, id: ID) -> Result<DelegationView> {
+        let request = request(ctx)?;
+        let me = patient_self(request)?;
+        let d = gate(ctx)
+            .store()
+            .revoke_delegation(me, &id, Utc::now())
+            .await
+            .map_err(|e| store_error(request, e))?
+            .ok_or_else(|| not_found("delegation"))?;
+        Ok(delegation_view(d))
+    }
+}
+
+/// A registration must end in the future, at most three years from now.
+fn check_period(from: chrono::DateTime<Utc>, until: chrono::DateTime<Utc>) -> Result<()> {
+    if until <= from {
+        return Err(coded_error(
+            codes::INVALID_ARGUMENT,
+            "`validUntil` must be later than now (and than `validFrom`)",
+        ));
+    }
+    if until > from + MAX_REGISTRATION {
+        return Err(coded_error(
+            codes::INVALID_ARGUMENT,
+            "`validUntil` may be at most three years ahead",
+        ));
+    }
+    Ok(())
+}
