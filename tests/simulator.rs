@@ -824,7 +824,11 @@ const ELIAS: &str = "202006152397";
 async fn demo_sources(ids: &[&str]) -> (Vec<FhirSource>, Vec<SimulatorHandle>) {
     let mut entries = load_catalog(&Path::new(env!("CARGO_MANIFEST_DIR")).join("sources")).unwrap();
     entries.retain(|e| ids.contains(&e.info.id.as_str()));
-    assert_eq!(entries.len(), ids.len(), "every source is in the demo catalog");
+    assert_eq!(
+        entries.len(),
+        ids.len(),
+        "every source is in the demo catalog"
+    );
     let handles = simulator::start_catalog(&mut entries).await.unwrap();
     let http = HttpClient::new(&HttpSettings::default()).unwrap();
     let sources = entries

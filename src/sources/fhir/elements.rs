@@ -515,7 +515,9 @@ mod tests {
 
     #[test]
     fn a_record_without_a_marker_is_approved_for_the_patient() {
-        assert!(approved_for_patient(&json!({"resourceType": "Observation"})));
+        assert!(approved_for_patient(
+            &json!({"resourceType": "Observation"})
+        ));
         assert!(approved_for_patient(&json!({
             "meta": {"security": [{"system": ACT_CODE_SYSTEM, "code": "NORDSCLCD"}]},
             "extension": [{"url": NEXT_REVIEW_EXTENSION, "valueDate": "2026-12-01"}]

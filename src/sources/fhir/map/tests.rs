@@ -1138,7 +1138,11 @@ fn the_results_of_a_report_not_approved_are_not_approved_even_without_a_marker()
         .collect();
     assert_eq!(
         approved,
-        [("Leverstatus", false), ("P-Glukos", true), ("P-ALAT", false)]
+        [
+            ("Leverstatus", false),
+            ("P-Glukos", true),
+            ("P-ALAT", false)
+        ]
     );
 }
 
@@ -1196,10 +1200,7 @@ fn a_care_plan_activity_can_be_withheld_on_its_own_and_a_plan_withholds_all_its_
         plan(
             "open",
             json!({}),
-            vec![
-                activity("a1", json!({})),
-                activity("a2", not_approved()),
-            ],
+            vec![activity("a1", json!({})), activity("a2", not_approved())],
         ),
         plan("closed", nopat(), vec![activity("b1", json!({}))]),
     ]);
