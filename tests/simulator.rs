@@ -1,13 +1,21 @@
 //! The FHIR simulator as a client sees it: a real server on loopback, queried over HTTP with the
-//! searches the FHIR adapter makes, in every fault behaviour.
+//! searches the FHIR adapter makes, in every fault behaviour; and the demo data as the FHIR
+//! adapter maps it from the demo's own simulators.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use overblick::config::catalog::load_catalog;
-use overblick::domain::{PERSONNUMMER_SYSTEM, PersonId, SAMORDNINGSNUMMER_SYSTEM};
+use overblick::domain::{
+    ContactRole, Domain, DomainItems, MedicationStatus, PERSONNUMMER_SYSTEM, PersonId,
+    SAMORDNINGSNUMMER_SYSTEM,
+};
 use overblick::simulator::{self, Behaviour, FhirStore, GARBAGE_BODY, SimulatorHandle};
+use overblick::sources::SourceAdapter;
+use overblick::sources::client::{HttpClient, HttpSettings};
+use overblick::sources::fhir::FhirSource;
 use serde_json::{Value, json};
 
 const TOLVAN: &str = "191212121212";
@@ -805,4 +813,170 @@ async fn start_catalog_names_the_catalog_file_and_data_folder_of_bad_data() {
     assert!(message.contains("demo-data/simulerad"), "{message}");
     assert!(message.contains("tolvan.json"), "{message}");
     assert!(entries[0].base_url.is_none());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The demo data as the FHIR adapter reads it from the demo's own simulators
+
+const ELIAS: &str = "202006152397";
+
+/// The demo catalog's entries for `ids`, each with its simulator started.
+async fn demo_sources(ids: &[&str]) -> (Vec<FhirSource>, Vec<SimulatorHandle>) {
+    let mut entries = load_catalog(&Path::new(env!("CARGO_MANIFEST_DIR")).join("sources")).unwrap();
+    entries.retain(|e| ids.contains(&e.info.id.as_str()));
+    assert_eq!(
+        entries.len(),
+        ids.len(),
+        "every source is in the demo catalog"
+    );
+    let handles = simulator::start_catalog(&mut entries).await.unwrap();
+    let http = HttpClient::new(&HttpSettings::default()).unwrap();
+    let sources = entries
+        .iter()
+        .map(|e| {
+            FhirSource::new(
+                Arc::new(e.info.clone()),
+                e.base_url.as_deref().unwrap(),
+                e.domains.clone(),
+                http.clone(),
+            )
+        })
+        .collect();
+    (sources, handles)
+}
+
+/// How many items `source` holds for `person` in each of its domains.
+async fn counts(source: &FhirSource, person: &str) -> BTreeMap<&'static str, usize> {
+    let person = PersonId::parse(person).unwrap();
+    let mut counts = BTreeMap::new();
+    for &domain in source.domains() {
+        let items = source.fetch(&person, domain).await.unwrap();
+        counts.insert(domain.as_str(), items.len());
+    }
+    counts
+}
+
+/// The record ids of the items `source` holds for `person` in `domain` that the patient may
+/// not see yet.
+async fn not_approved(source: &FhirSource, person: &str, domain: Domain) -> Vec<String> {
+    let person = PersonId::parse(person).unwrap();
+    let items = source.fetch(&person, domain).await.unwrap();
+    let json = serde_json::to_value(&items).unwrap();
+    json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|item| item["approved_for_patient"] == false)
+        .map(|item| item["provenance"]["record_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_child_elias_has_child_health_at_gottsunda_and_a_broken_arm_at_akademiska() {
+    let (sources, _handles) = demo_sources(&["akademiska-sjukhuset", "vc-gottsunda"]).await;
+    let by_id = |id: &str| sources.iter().find(|s| s.info().id == id).unwrap();
+
+    assert_eq!(
+        counts(by_id("vc-gottsunda"), ELIAS).await,
+        BTreeMap::from([
+            ("patient", 1),
+            ("contacts", 1),
+            ("care_plans", 0),
+            ("agreements", 0),
+            ("medications", 0),
+            ("measurements", 8),
+            ("lab_results", 0),
+            ("bookings", 1),
+        ])
+    );
+    assert_eq!(
+        counts(by_id("akademiska-sjukhuset"), ELIAS).await,
+        BTreeMap::from([
+            ("patient", 1),
+            ("contacts", 0),
+            ("care_plans", 0),
+            ("medications", 1),
+            ("measurements", 1),
+            ("lab_results", 0),
+            ("bookings", 1),
+        ])
+    );
+
+    let elias = PersonId::parse(ELIAS).unwrap();
+    let DomainItems::Patient(patients) = by_id("akademiska-sjukhuset")
+        .fetch(&elias, Domain::Patient)
+        .await
+        .unwrap()
+    else {
+        panic!("not a patient answer")
+    };
+    assert_eq!(patients[0].item.name.as_deref(), Some("Elias Tolvansson"));
+    let DomainItems::Contacts(contacts) = by_id("vc-gottsunda")
+        .fetch(&elias, Domain::Contacts)
+        .await
+        .unwrap()
+    else {
+        panic!("not a contacts answer")
+    };
+    assert_eq!(contacts[0].item.name.as_deref(), Some("Emma Sandberg"));
+    assert_eq!(contacts[0].item.role, ContactRole::NamedCareContact);
+    let DomainItems::Medications(medications) = by_id("akademiska-sjukhuset")
+        .fetch(&elias, Domain::Medications)
+        .await
+        .unwrap()
+    else {
+        panic!("not a medications answer")
+    };
+    assert_eq!(medications[0].item.status, MedicationStatus::Ended);
+}
+
+#[tokio::test]
+async fn the_childs_records_are_not_in_tolvans_answers_nor_his_in_the_childs() {
+    let (sources, _handles) = demo_sources(&["vc-gottsunda"]).await;
+    let tolvan_ids: Vec<String> = record_ids(&sources[0], TOLVAN, Domain::Measurements).await;
+    let elias_ids: Vec<String> = record_ids(&sources[0], ELIAS, Domain::Measurements).await;
+    assert!(!elias_ids.is_empty() && !tolvan_ids.is_empty());
+    assert!(
+        tolvan_ids.iter().all(|id| !elias_ids.contains(id)),
+        "{tolvan_ids:?} / {elias_ids:?}"
+    );
+}
+
+async fn record_ids(source: &FhirSource, person: &str, domain: Domain) -> Vec<String> {
+    let person = PersonId::parse(person).unwrap();
+    let json = serde_json::to_value(source.fetch(&person, domain).await.unwrap()).unwrap();
+    json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["provenance"]["record_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn tolvans_unreviewed_crp_and_unsigned_weight_are_not_approved_for_him() {
+    let (sources, _handles) = demo_sources(&["akademiska-sjukhuset", "klinisk-kemi-uppsala"]).await;
+    let by_id = |id: &str| sources.iter().find(|s| s.info().id == id).unwrap();
+
+    // The report carries the NOPAT label; its CRP result carries no marker of its own.
+    assert_eq!(
+        not_approved(by_id("klinisk-kemi-uppsala"), TOLVAN, Domain::LabResults).await,
+        ["Observation/kem-lab-crp-20261121"]
+    );
+    // The weight carries the approved-for-patient extension set to false.
+    assert_eq!(
+        not_approved(by_id("akademiska-sjukhuset"), TOLVAN, Domain::Measurements).await,
+        ["Observation/aka-obs-weight-20261110"]
+    );
+    for source in &sources {
+        for &domain in source.domains() {
+            if !matches!(domain, Domain::LabResults | Domain::Measurements) {
+                assert!(
+                    not_approved(source, TOLVAN, domain).await.is_empty(),
+                    "{} {domain:?}",
+                    source.info().id
+                );
+            }
+        }
+    }
 }

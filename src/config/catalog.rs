@@ -232,7 +232,8 @@ pub fn parse_source_file(path: &Path, text: &str) -> Result<SourceEntry, Catalog
     })
 }
 
-/// Loads every `*.toml` file in `dir`, in file-name order, and checks that ids are unique.
+/// Loads every `*.toml` file directly in `dir` (not in subfolders, which hold other data such as
+/// the demo's population register), in file-name order, and checks that ids are unique.
 pub fn load_catalog(dir: &Path) -> Result<Vec<SourceEntry>, CatalogError> {
     let read = std::fs::read_dir(dir).map_err(|source| CatalogError::Folder {
         path: dir.to_owned(),
@@ -359,6 +360,22 @@ hsa_id = "SE2321000024-0001"
         std::fs::write(dir.path().join("b.toml"), GOOD).unwrap();
         let msg = load_catalog(dir.path()).unwrap_err().to_string();
         assert!(msg.contains("b.toml") && msg.contains("a.toml"), "{msg}");
+    }
+
+    #[test]
+    fn toml_files_in_subfolders_are_not_sources() {
+        // sources/registers/population.toml is the demo's population register, not a source.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.toml"), GOOD).unwrap();
+        std::fs::create_dir(dir.path().join("registers")).unwrap();
+        std::fs::write(
+            dir.path().join("registers/population.toml"),
+            "[[person]]\nperson_id = \"191212121212\"\n",
+        )
+        .unwrap();
+        let entries = load_catalog(dir.path()).unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].info.id, "akademiska");
     }
 
     #[test]

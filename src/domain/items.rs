@@ -115,6 +115,10 @@ pub struct Sourced<T> {
     /// Business identifiers of the record (not the source's technical id, which is in provenance).
     pub identifiers: Vec<Identifier>,
     pub provenance: Provenance,
+    /// False when the source says the record must not be shown to the patient yet, e.g. an
+    /// unsigned note or a result the doctor has not reviewed. The access rules hide it from
+    /// patients, guardians and delegates; staff see it. A source that says nothing means true.
+    pub approved_for_patient: bool,
 }
 
 /// One real-world record after merging, with every source that reported it.

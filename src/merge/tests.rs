@@ -48,6 +48,7 @@ fn at<T>(source: &str, record: &str, item: T) -> Sourced<T> {
             record_id: record.to_owned(),
             fetched_at: fetched_at(),
         },
+        approved_for_patient: true,
     }
 }
 
@@ -284,6 +285,7 @@ fn rewrapped<T: Clone>(merged: &[Merged<T>]) -> Vec<Sourced<T>> {
                 item: m.item.clone(),
                 identifiers: m.identifiers.clone(),
                 provenance: p.clone(),
+                approved_for_patient: true,
             })
         })
         .collect()

@@ -1,5 +1,5 @@
 //! Readers for FHIR data types (strings, CodeableConcept, HumanName, Quantity, dates, Period,
-//! Identifier, ContactPoint, extensions) over untrusted JSON: every reader returns `None` on a
+//! Identifier, ContactPoint, extensions, security labels) over untrusted JSON: every reader returns `None` on a
 //! missing or malformed value and never panics.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
@@ -19,6 +19,14 @@ pub const MAY_CANCEL_EXTENSION: &str =
     "https://overblick.se/fhir/StructureDefinition/patient-may-cancel";
 pub const MAY_REBOOK_EXTENSION: &str =
     "https://overblick.se/fhir/StructureDefinition/patient-may-rebook";
+/// Överblick's marker of a record the patient may not see yet: `valueBoolean` false.
+pub const APPROVED_FOR_PATIENT_EXTENSION: &str =
+    "https://overblick.se/fhir/StructureDefinition/approved-for-patient";
+/// HL7 v3 ActCode, the code system of FHIR's refrain-policy security labels.
+pub const ACT_CODE_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/v3-ActCode";
+/// The v3 ActCode refrain policy "no disclosure to patient, family or caregivers without
+/// attending provider's authorization": in `meta.security`, the record is not for the patient yet.
+pub const NO_DISCLOSURE_TO_PATIENT: &str = "NOPAT";
 
 /// A non-blank string field, trimmed.
 pub fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
@@ -296,6 +304,25 @@ pub fn extension<'a>(v: &'a Value, url: &str, suffix: &str) -> Option<&'a Value>
         .and_then(|e| e.get(format!("value{suffix}")))
 }
 
+/// Whether an element (a resource, or a part of one such as a CareTeam participant or a
+/// CarePlan activity) may be shown to the patient as far as its own markers say: not when it
+/// carries the `approved-for-patient` extension with anything but `valueBoolean` true (a
+/// marker the source meant to set is read in the direction that shows less), nor when its
+/// `meta.security` holds the v3 ActCode `NOPAT`. No marker means approved.
+pub fn approved_for_patient(v: &Value) -> bool {
+    let withheld_by_extension = list(v, "extension")
+        .iter()
+        .filter(|e| text(e, "url") == Some(APPROVED_FOR_PATIENT_EXTENSION))
+        .any(|e| e.get("valueBoolean").and_then(Value::as_bool) != Some(true));
+    let withheld_by_label = v.get("meta").is_some_and(|meta| {
+        list(meta, "security").iter().any(|label| {
+            text(label, "system") == Some(ACT_CODE_SYSTEM)
+                && text(label, "code") == Some(NO_DISCLOSURE_TO_PATIENT)
+        })
+    });
+    !withheld_by_extension && !withheld_by_label
+}
+
 /// A readable rendering of an Observation `value[x]` that is not a Quantity.
 pub fn value_text(v: &Value) -> Option<String> {
     if let Some(s) = string(v, "valueString") {
@@ -484,6 +511,50 @@ mod tests {
                 .unwrap();
         assert_eq!(q.unit_code, None);
         assert_eq!(q.unit, None);
+    }
+
+    #[test]
+    fn a_record_without_a_marker_is_approved_for_the_patient() {
+        assert!(approved_for_patient(
+            &json!({"resourceType": "Observation"})
+        ));
+        assert!(approved_for_patient(&json!({
+            "meta": {"security": [{"system": ACT_CODE_SYSTEM, "code": "NORDSCLCD"}]},
+            "extension": [{"url": NEXT_REVIEW_EXTENSION, "valueDate": "2026-12-01"}]
+        })));
+        assert!(approved_for_patient(&json!({"extension": [
+            {"url": APPROVED_FOR_PATIENT_EXTENSION, "valueBoolean": true}
+        ]})));
+    }
+
+    #[test]
+    fn the_extension_with_false_withholds_a_record_from_the_patient() {
+        assert!(!approved_for_patient(&json!({"extension": [
+            {"url": APPROVED_FOR_PATIENT_EXTENSION, "valueBoolean": false}
+        ]})));
+    }
+
+    #[test]
+    fn an_unreadable_approval_extension_withholds_rather_than_shows() {
+        assert!(!approved_for_patient(&json!({"extension": [
+            {"url": APPROVED_FOR_PATIENT_EXTENSION, "valueString": "true"}
+        ]})));
+        assert!(!approved_for_patient(&json!({"extension": [
+            {"url": APPROVED_FOR_PATIENT_EXTENSION, "valueBoolean": true},
+            {"url": APPROVED_FOR_PATIENT_EXTENSION, "valueBoolean": false}
+        ]})));
+    }
+
+    #[test]
+    fn the_nopat_security_label_withholds_a_record_from_the_patient() {
+        assert!(!approved_for_patient(&json!({"meta": {"security": [
+            {"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "N"},
+            {"system": ACT_CODE_SYSTEM, "code": "NOPAT"}
+        ]}})));
+        // The code means something only in its code system.
+        assert!(approved_for_patient(&json!({"meta": {"security": [
+            {"system": "https://example.se/labels", "code": "NOPAT"}
+        ]}})));
     }
 
     #[test]

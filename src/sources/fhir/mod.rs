@@ -111,6 +111,26 @@
 //! | | practitioner | Practitioner / PractitionerRole actor name |
 //! | | patient_may_cancel / patient_may_rebook | extensions `https://overblick.se/fhir/StructureDefinition/patient-may-cancel` / `.../patient-may-rebook` (valueBoolean) |
 
+//!
+//! # Approved for patient view
+//!
+//! Every item's `approved_for_patient` is true unless the source marks the record as not to be
+//! shown to the patient yet (an unsigned note, a result the doctor has not reviewed), with
+//! either marker:
+//!
+//! - the extension `https://overblick.se/fhir/StructureDefinition/approved-for-patient` with
+//!   `valueBoolean` false, on the resource, or on the CareTeam `participant` or CarePlan
+//!   `activity` an item is made from (a value other than `true` counts as false: a marker the
+//!   source meant to set is read in the direction that shows less);
+//! - the security label `NOPAT` from `http://terminology.hl7.org/CodeSystem/v3-ActCode` in
+//!   `meta.security` (HL7's refrain policy "no disclosure to patient, family or caregivers
+//!   without attending provider's authorization", part of FHIR R4's security-labels value set).
+//!
+//! What a record withholds, its parts withhold too: a contained resource shares its
+//! container's markers, the results of a DiagnosticReport that is not approved (`result`) and
+//! the members of a panel Observation that is not approved (`hasMember`, followed through
+//! nested panels) are not approved either, whatever their own markers say.
+
 mod elements;
 mod map;
 mod outcome;

@@ -125,6 +125,11 @@ impl<'a> Res<'a> {
         }
     }
 
+    /// The JSON of the resource this one is contained in; `None` for a top-level resource.
+    pub fn container(&self) -> Option<&'a Value> {
+        (!std::ptr::eq(self.json, self.container)).then_some(self.container)
+    }
+
     /// A field of the resource.
     pub fn get(&self, key: &str) -> Option<&'a Value> {
         self.json.get(key)

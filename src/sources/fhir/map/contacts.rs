@@ -46,7 +46,7 @@ pub(super) fn contacts(cx: &mut Ctx<'_>) -> Vec<Sourced<Contact>> {
                     })
                     .or_else(|| member.and_then(|m| string(m, "reference")))
                     .unwrap_or_else(|| format!("participant-{index}"));
-                out.push(cx.sourced_part(team, &part, contact, unit));
+                out.push(cx.sourced_part(team, &part, participant, contact, unit));
             }
         }
     }

@@ -7,7 +7,7 @@ mod medications;
 mod observations;
 mod plans;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -116,22 +116,60 @@ impl<'a> Ctx<'a> {
                 record_id: res.record_id(),
                 fetched_at: self.fetched_at,
             },
+            approved_for_patient: approved(res),
         }
     }
 
     /// As [`Ctx::sourced`], for one part of a resource (a CareTeam participant, a CarePlan
     /// activity): the part gets a record id of its own, `<Type>/<id>#<part>`, because the merge
     /// treats items with the same source and record id as one record.
+    /// The part may carry an approval marker of its own; the resource's applies to it too.
     fn sourced_part<T>(
         &self,
         res: Res<'_>,
         part: &str,
+        part_json: &Value,
         item: T,
         care_unit: Option<Organisation>,
     ) -> Sourced<T> {
         let mut sourced = self.sourced(res, item, Vec::new(), care_unit);
         sourced.provenance.record_id = format!("{}#{part}", sourced.provenance.record_id);
+        sourced.approved_for_patient &= el::approved_for_patient(part_json);
         sourced
+    }
+
+    /// The top-level resources that a DiagnosticReport (`result`) or a panel Observation
+    /// (`hasMember`) not approved for the patient groups, and what those group in turn: what a
+    /// report withholds, it withholds for every result in it, even a result without a marker.
+    fn withheld_by_group(&self) -> HashSet<usize> {
+        let mut withheld = HashSet::new();
+        let mut groups: Vec<Res<'a>> = self.set.resources().filter(|r| !approved(*r)).collect();
+        while let Some(group) = groups.pop() {
+            let members = match group.resource_type() {
+                "DiagnosticReport" => list(group.json(), "result"),
+                "Observation" => list(group.json(), "hasMember"),
+                _ => continue,
+            };
+            for member in members.iter().filter_map(|m| self.resolve(group, m)) {
+                if member.index().is_some_and(|i| withheld.insert(i)) {
+                    groups.push(member);
+                }
+            }
+        }
+        withheld
+    }
+
+    /// Marks `item` not approved when `res` is withheld by a group (see
+    /// [`Ctx::withheld_by_group`]).
+    fn withhold_grouped<T>(
+        res: Res<'_>,
+        withheld: &HashSet<usize>,
+        mut item: Sourced<T>,
+    ) -> Sourced<T> {
+        if res.index().is_some_and(|i| withheld.contains(&i)) {
+            item.approved_for_patient = false;
+        }
+        item
     }
 
     fn resolve(&self, from: Res<'a>, reference: &Value) -> Option<Res<'a>> {
@@ -246,6 +284,12 @@ impl<'a> Ctx<'a> {
             .iter()
             .find_map(|r| self.ref_organisation(from, r))
     }
+}
+
+/// Whether a resource may be shown to the patient as far as the source says: its own markers,
+/// and for a contained resource also its container's (it is part of that record).
+fn approved(res: Res<'_>) -> bool {
+    el::approved_for_patient(res.json()) && res.container().is_none_or(el::approved_for_patient)
 }
 
 /// The `status` of a resource.

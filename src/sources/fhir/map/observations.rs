@@ -1,7 +1,7 @@
 //! Observation (vital signs) → `Measurement`; Observation (laboratory) and DiagnosticReport →
 //! `LabResult`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
@@ -64,9 +64,10 @@ pub(super) fn measurements(cx: &mut Ctx<'_>) -> Vec<Sourced<Measurement>> {
         .primary("Observation")
         .filter(|o| is_vital_sign(o.json()))
         .collect();
+    let withheld = cx.withheld_by_group();
     for obs in vitals {
         match measurement(cx, obs) {
-            Ok(Some(item)) => out.push(item),
+            Ok(Some(item)) => out.push(Ctx::withhold_grouped(obs, &withheld, item)),
             Ok(None) => {}
             Err(()) => cx.skip("Observation"),
         }
@@ -147,6 +148,7 @@ pub(super) fn lab_results(cx: &mut Ctx<'_>) -> Vec<Sourced<LabResult>> {
         }
     }
 
+    let withheld = cx.withheld_by_group();
     let mut out = Vec::new();
     for res in set.resources() {
         match res.resource_type() {
@@ -159,10 +161,14 @@ pub(super) fn lab_results(cx: &mut Ctx<'_>) -> Vec<Sourced<LabResult>> {
                 let eligible =
                     !is_vital_sign(json) && (reported || (res.mode().is_primary() && lab_category));
                 if eligible {
-                    push_or_skip(cx, &mut out, lab_observation(cx, res, group), "Observation");
+                    let item = lab_observation(cx, res, group)
+                        .map(|o| o.map(|item| Ctx::withhold_grouped(res, &withheld, item)));
+                    push_or_skip(cx, &mut out, item, "Observation");
                 }
             }
-            "DiagnosticReport" if res.mode().is_primary() => report_results(cx, res, &mut out),
+            "DiagnosticReport" if res.mode().is_primary() => {
+                report_results(cx, res, &withheld, &mut out)
+            }
             _ => {}
         }
     }
@@ -233,7 +239,13 @@ fn lab_observation<'a>(
 
 /// A report's own items: results contained in it, and one item for the report itself when
 /// none of its results resolve or when it has a conclusion (so the conclusion is not lost).
-fn report_results<'a>(cx: &mut Ctx<'a>, report: Res<'a>, out: &mut Vec<Sourced<LabResult>>) {
+/// Contained results share the report's approval, also when a group withholds the report.
+fn report_results<'a>(
+    cx: &mut Ctx<'a>,
+    report: Res<'a>,
+    withheld: &HashSet<usize>,
+    out: &mut Vec<Sourced<LabResult>>,
+) {
     let json = report.json();
     let Some(status) = result_status(report) else {
         return;
@@ -249,7 +261,8 @@ fn report_results<'a>(cx: &mut Ctx<'a>, report: Res<'a>, out: &mut Vec<Sourced<L
         resolved_any = true;
         // Top-level observations are mapped in their own turn; contained ones only here.
         if obs.index().is_none() && !is_vital_sign(obs.json()) {
-            let item = lab_observation(cx, obs, Some(Group::Report(report)));
+            let item = lab_observation(cx, obs, Some(Group::Report(report)))
+                .map(|o| o.map(|item| Ctx::withhold_grouped(report, withheld, item)));
             push_or_skip(cx, out, item, "Observation");
         }
     }
@@ -286,7 +299,8 @@ fn report_results<'a>(cx: &mut Ctx<'a>, report: Res<'a>, out: &mut Vec<Sourced<L
         laboratory: cx.first_ref_name(report, performers),
     };
     let unit = cx.first_ref_organisation(report, performers);
-    out.push(cx.sourced(report, item, identifiers(json), unit));
+    let item = cx.sourced(report, item, identifiers(json), unit);
+    out.push(Ctx::withhold_grouped(report, withheld, item));
 }
 
 /// The components of a multi-part lab result as text, e.g. "Systolic: 120 mm[Hg]; ...".

@@ -186,7 +186,7 @@ fn activities<'a>(cx: &mut Ctx<'a>, plan: Res<'a>, out: &mut Vec<Sourced<Agreeme
         if let Some(item) = item {
             // The plan's identifier names the plan, not one activity: activities carry none.
             let part = string(activity, "id").unwrap_or_else(|| format!("activity-{index}"));
-            out.push(cx.sourced_part(plan, &part, item, unit.clone()));
+            out.push(cx.sourced_part(plan, &part, activity, item, unit.clone()));
         }
     }
 }

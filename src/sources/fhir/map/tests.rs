@@ -1060,6 +1060,181 @@ fn an_appointment_without_start_is_skipped_and_counted() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Approved for patient view
+
+fn not_approved() -> Value {
+    json!({"extension": [{"url": "https://overblick.se/fhir/StructureDefinition/approved-for-patient",
+                          "valueBoolean": false}]})
+}
+
+fn nopat() -> Value {
+    json!({"meta": {"security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                                  "code": "NOPAT"}]}})
+}
+
+fn merged(mut resource: Value, extra: Value) -> Value {
+    if let (Some(o), Value::Object(extra)) = (resource.as_object_mut(), extra) {
+        o.extend(extra);
+    }
+    resource
+}
+
+#[test]
+fn records_without_a_marker_are_approved_for_the_patient() {
+    let set = collection(vec![
+        vital("w", json!({"valueQuantity": {"value": 70}})),
+        lab("g", json!({})),
+    ]);
+    assert!(measurements(&set)[0].approved_for_patient);
+    assert!(lab_results(&set)[0].approved_for_patient);
+}
+
+#[test]
+fn the_approval_extension_set_to_false_withholds_a_measurement_from_the_patient() {
+    let set = collection(vec![
+        vital("shown", json!({"valueQuantity": {"value": 70}})),
+        merged(
+            vital("withheld", json!({"valueQuantity": {"value": 71}})),
+            not_approved(),
+        ),
+    ]);
+    let approved: Vec<_> = measurements(&set)
+        .iter()
+        .map(|m| (m.provenance.record_id.clone(), m.approved_for_patient))
+        .collect();
+    assert_eq!(
+        approved,
+        [
+            ("Observation/shown".to_owned(), true),
+            ("Observation/withheld".to_owned(), false)
+        ]
+    );
+}
+
+#[test]
+fn the_nopat_security_label_withholds_a_medication_from_the_patient() {
+    let set = collection(vec![merged(
+        json!({"resourceType": "MedicationRequest", "id": "m", "status": "active",
+               "medicationCodeableConcept": {"text": "Sertralin 50 mg"}}),
+        nopat(),
+    )]);
+    assert!(!medications(&set)[0].approved_for_patient);
+}
+
+#[test]
+fn the_results_of_a_report_not_approved_are_not_approved_even_without_a_marker() {
+    let report = merged(
+        json!({"resourceType": "DiagnosticReport", "id": "r", "status": "final",
+               "code": {"text": "Leverstatus"}, "conclusion": "Ej bedömt",
+               "result": [{"reference": "Observation/alat"}]}),
+        nopat(),
+    );
+    let alat = lab("alat", json!({"code": {"text": "P-ALAT"}}));
+    let other = lab("other", json!({"code": {"text": "P-Glukos"}}));
+    let items = lab_results(&searchset(vec![report, other], vec![alat]));
+    let approved: Vec<_> = items
+        .iter()
+        .map(|r| (r.item.analysis.as_str(), r.approved_for_patient))
+        .collect();
+    assert_eq!(
+        approved,
+        [
+            ("Leverstatus", false),
+            ("P-Glukos", true),
+            ("P-ALAT", false)
+        ]
+    );
+}
+
+#[test]
+fn a_result_contained_in_a_report_not_approved_is_not_approved() {
+    let report = merged(
+        json!({"resourceType": "DiagnosticReport", "id": "r", "status": "final", "code": {"text": "Panel"},
+               "contained": [{"resourceType": "Observation", "id": "o", "status": "final",
+                              "code": {"text": "S-Kalium"}, "valueQuantity": {"value": 4.1}}],
+               "result": [{"reference": "#o"}]}),
+        not_approved(),
+    );
+    let items = lab_results(&collection(vec![report]));
+    assert_eq!(items[0].item.analysis, "S-Kalium");
+    assert!(!items[0].approved_for_patient);
+}
+
+#[test]
+fn members_of_nested_panels_under_a_report_not_approved_are_not_approved() {
+    let report = merged(
+        json!({"resourceType": "DiagnosticReport", "id": "r", "status": "final",
+               "code": {"text": "Lipidstatus"}, "result": [{"reference": "Observation/panel"}]}),
+        not_approved(),
+    );
+    let mut panel = lab(
+        "panel",
+        json!({"code": {"text": "Lipider"}, "hasMember": [{"reference": "Observation/ldl"}]}),
+    );
+    if let Some(o) = panel.as_object_mut() {
+        o.remove("valueQuantity");
+    }
+    let ldl = lab("ldl", json!({"code": {"text": "P-LDL"}}));
+    let items = lab_results(&collection(vec![report, panel, ldl]));
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].item.analysis, "P-LDL");
+    assert!(!items[0].approved_for_patient);
+}
+
+#[test]
+fn a_care_plan_activity_can_be_withheld_on_its_own_and_a_plan_withholds_all_its_activities() {
+    let activity = |id: &str, extra: Value| {
+        merged(
+            json!({"id": id, "detail": {"status": "scheduled", "description": id}}),
+            extra,
+        )
+    };
+    let plan = |id: &str, extra: Value, activities: Vec<Value>| {
+        merged(
+            json!({"resourceType": "CarePlan", "id": id, "status": "active", "intent": "plan",
+                   "title": id, "activity": activities}),
+            extra,
+        )
+    };
+    let set = collection(vec![
+        plan(
+            "open",
+            json!({}),
+            vec![activity("a1", json!({})), activity("a2", not_approved())],
+        ),
+        plan("closed", nopat(), vec![activity("b1", json!({}))]),
+    ]);
+    let items = agreements(&set);
+    let approved: Vec<_> = items
+        .iter()
+        .map(|a| (a.item.description.as_str(), a.approved_for_patient))
+        .collect();
+    assert_eq!(approved, [("a1", true), ("a2", false), ("b1", false)]);
+    let plans: Vec<_> = care_plans(&set)
+        .iter()
+        .map(|p| p.approved_for_patient)
+        .collect();
+    assert_eq!(plans, [true, false]);
+}
+
+#[test]
+fn a_care_team_member_can_be_withheld_on_its_own() {
+    let team = json!({"resourceType": "CareTeam", "id": "t", "status": "active", "participant": [
+        {"member": {"display": "Anna Berg"}},
+        {"member": {"display": "Per Ek"},
+         "extension": [{"url": "https://overblick.se/fhir/StructureDefinition/approved-for-patient",
+                        "valueBoolean": false}]}]});
+    let approved: Vec<_> = contacts(&collection(vec![team]))
+        .iter()
+        .map(|c| (c.item.name.clone().unwrap(), c.approved_for_patient))
+        .collect();
+    assert_eq!(
+        approved,
+        [("Anna Berg".to_owned(), true), ("Per Ek".to_owned(), false)]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
 // Robustness
 
 #[test]
