@@ -19,8 +19,9 @@ use serde_json::{Map, Value};
 use crate::config::{IssuerSettings, KeySource, Mode, PrincipalType, StaffClaims, TokenAlgorithm};
 use crate::domain::{HsaId, PersonId};
 
-/// The signed-in user, as established from a verified token.
-#[derive(Clone, Debug)]
+/// The signed-in user, as established from a verified token. `Debug` leaves the subject and
+/// names out: some identity providers use the personnummer as subject.
+#[derive(Clone)]
 pub struct Principal {
     /// The token's `iss`.
     pub issuer: String,
@@ -94,6 +95,16 @@ impl fmt::Debug for Redacted<'_> {
         } else {
             "None"
         })
+    }
+}
+
+impl fmt::Debug for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Principal")
+            .field("issuer", &self.issuer)
+            .field("subject", &"<redacted>")
+            .field("kind", &self.kind)
+            .finish()
     }
 }
 

@@ -879,10 +879,10 @@ async fn renamed_staff_claims_are_read_from_their_configured_names() {
 }
 
 #[test]
-fn a_principal_printed_for_debugging_shows_no_name_or_personnummer() {
+fn a_principal_printed_for_debugging_shows_no_name_personnummer_or_subject() {
     let person = Principal {
         issuer: ISS.into(),
-        subject: "u1".into(),
+        subject: format!("se-bankid:{PNR}"),
         kind: PrincipalKind::Person {
             person: tolvan(),
             name: Some("Tolvan Tolvansson".into()),
