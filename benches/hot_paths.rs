@@ -143,7 +143,7 @@ fn graphql(c: &mut Criterion) {
     let principal = overblick::auth::Principal {
         issuer: "bench".into(),
         subject: "bench".into(),
-        kind: overblick::auth::PrincipalKind::Patient { person },
+        kind: overblick::auth::PrincipalKind::Person { person, name: None },
     };
     let query = "{ overview { medications(status: ALL) { id name status dosage start provenance { sourceId recordId } } } }";
     c.bench_function(

@@ -89,7 +89,7 @@ impl Application {
                     source,
                 })?,
         );
-        let auth = Arc::new(Authenticator::new(settings.mode, &settings.issuers)?);
+        let auth = Arc::new(Authenticator::new(settings.mode, &settings.issuers).await?);
         let graphiql = match (settings.graphiql, settings.mode) {
             (false, _) => None,
             (true, Mode::Demo) => Some(GraphiqlMode::DemoToken(demo_person())),
@@ -142,7 +142,7 @@ impl Application {
     }
 }
 
-/// The demo's test patient, Tolvan Tolvansson.
+/// The demo's test patient, Tolvan Tolvansson, whom GraphiQL signs in as.
 pub fn demo_person() -> PersonId {
-    PersonId::parse("191212121212").expect("Tolvan's personnummer is valid")
+    crate::auth::demo::DEMO_PATIENT.id()
 }

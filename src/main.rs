@@ -12,7 +12,7 @@ use tracing_subscriber::EnvFilter;
 use overblick::app::{Application, demo_person};
 use overblick::auth::demo;
 use overblick::config::{Mode, Settings};
-use overblick::domain::PersonId;
+use overblick::domain::{HsaId, PersonId};
 
 // Every overview allocates heavily (JSON trees, items, the GraphQL answer) on many threads;
 // glibc's malloc spent about a third of the service's CPU in that, mimalloc much less.
@@ -42,34 +42,136 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Prints a demo bearer token (accepted only by a service running in demo mode).
+    ///
+    /// Each role signs in as one of the demo's people: patient Tolvan Tolvansson, guardian Lena
+    /// Tolvansson, delegate Margareta Tolvansson, staff Karin Lindqvist (Läkare, Gottsunda
+    /// vårdcentral, Region Uppsala). The token says who someone is; what they may see as
+    /// guardian or delegate is decided by the service.
     Token {
-        /// Personnummer of the person signing in, e.g. 19121212-1212.
-        #[arg(long)]
-        person: String,
-        /// Display name to put in the token.
-        #[arg(long)]
-        name: Option<String>,
+        #[command(flatten)]
+        who: TokenRequest,
         /// How long the token is valid, e.g. 12h, 30m.
         #[arg(long, default_value = "12h", value_parser = humantime::parse_duration)]
         valid_for: Duration,
     },
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Role {
+    Patient,
+    Staff,
+    Guardian,
+    Delegate,
+}
+
+/// The options of `overblick token` that describe who signs in.
+#[derive(clap::Args)]
+struct TokenRequest {
+    /// Whom to sign in as.
+    #[arg(long, value_enum, default_value_t = Role::Patient)]
+    role: Role,
+    /// Personnummer of the person signing in, e.g. 19121212-1212 (not for staff).
+    #[arg(long)]
+    person: Option<String>,
+    /// Display name to put in the token (default: the demo person's or staff member's;
+    /// none for another --person).
+    #[arg(long)]
+    name: Option<String>,
+    /// Staff: their HSA-id.
+    #[arg(long, help_heading = "Staff")]
+    hsa_id: Option<String>,
+    /// Staff: HSA-id of the care unit they sign in at.
+    #[arg(long, help_heading = "Staff")]
+    care_unit: Option<String>,
+    /// Staff: name of that care unit.
+    #[arg(long, help_heading = "Staff")]
+    care_unit_name: Option<String>,
+    /// Staff: HSA-id of the unit's care provider.
+    #[arg(long, help_heading = "Staff")]
+    care_provider: Option<String>,
+    /// Staff: name of that care provider.
+    #[arg(long, help_heading = "Staff")]
+    care_provider_name: Option<String>,
+    /// Staff: profession, e.g. Läkare, Sjuksköterska.
+    #[arg(long, help_heading = "Staff")]
+    profession: Option<String>,
+}
+
+/// A demo token as asked for, or the message for the error naming the offending option.
+fn demo_token(r: TokenRequest, valid_for: Duration) -> Result<String, String> {
+    let staff_options = [
+        ("--hsa-id", &r.hsa_id),
+        ("--care-unit", &r.care_unit),
+        ("--care-unit-name", &r.care_unit_name),
+        ("--care-provider", &r.care_provider),
+        ("--care-provider-name", &r.care_provider_name),
+        ("--profession", &r.profession),
+    ];
+    let demo_person = match r.role {
+        Role::Staff => {
+            if r.person.is_some() {
+                return Err(
+                    "--person: staff sign in with their HSA-id (--hsa-id), not a personnummer"
+                        .into(),
+                );
+            }
+            let mut staff = demo::DEMO_STAFF.identity();
+            let id = |flag: &str, value: &Option<String>, into: &mut HsaId| {
+                if let Some(v) = value {
+                    *into = HsaId::parse(v).map_err(|e| format!("{flag}: {e}"))?;
+                }
+                Ok::<(), String>(())
+            };
+            id("--hsa-id", &r.hsa_id, &mut staff.hsa_id)?;
+            id("--care-unit", &r.care_unit, &mut staff.care_unit)?;
+            id(
+                "--care-provider",
+                &r.care_provider,
+                &mut staff.care_provider,
+            )?;
+            for (value, into) in [
+                (r.name, &mut staff.name),
+                (r.profession, &mut staff.profession),
+                (r.care_unit_name, &mut staff.care_unit_name),
+                (r.care_provider_name, &mut staff.care_provider_name),
+            ] {
+                if value.is_some() {
+                    *into = value;
+                }
+            }
+            return Ok(demo::mint_staff(&staff, valid_for));
+        }
+        Role::Patient => demo::DEMO_PATIENT,
+        Role::Guardian => demo::DEMO_GUARDIAN,
+        Role::Delegate => demo::DEMO_DELEGATE,
+    };
+    if let Some((flag, _)) = staff_options.iter().find(|(_, v)| v.is_some()) {
+        return Err(format!("{flag} is for --role staff only"));
+    }
+    let (person, name) = match &r.person {
+        Some(text) => (
+            PersonId::parse(text).map_err(|e| format!("--person: {e}"))?,
+            r.name,
+        ),
+        None => (
+            demo_person.id(),
+            r.name.or_else(|| Some(demo_person.name.to_owned())),
+        ),
+    };
+    Ok(demo::mint(&person, name.as_deref(), valid_for))
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Token {
-            person,
-            name,
-            valid_for,
-        }) => match PersonId::parse(&person) {
-            Ok(p) => {
-                println!("{}", demo::mint(&p, name.as_deref(), valid_for));
+        Some(Command::Token { who, valid_for }) => match demo_token(who, valid_for) {
+            Ok(token) => {
+                println!("{token}");
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("error: --person: {e}");
+                eprintln!("error: {e}");
                 ExitCode::from(2)
             }
         },
@@ -119,7 +221,9 @@ async fn serve(
             simulators.len()
         );
         println!("  GraphiQL:  http://{addr}/graphql  (signed in as Tolvan Tolvansson, {person})");
-        println!("  A token for scripts:  cargo run --release -- token --person {person}");
+        println!(
+            "  A token for scripts:  cargo run --release -- token [--role patient|staff|guardian|delegate]"
+        );
         println!(
             "  Try:  curl -s http://{addr}/graphql -H \"Authorization: Bearer $(cargo run -q --release -- token --person {person})\" \\"
         );
@@ -147,5 +251,114 @@ fn demo_sources_dir() -> PathBuf {
         here
     } else {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("sources")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use overblick::auth::{Authenticator, Principal};
+
+    fn request(args: &[&str]) -> TokenRequest {
+        let mut argv = vec!["overblick", "token"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Some(Command::Token { who, .. }) => who,
+            _ => unreachable!("the token command"),
+        }
+    }
+
+    async fn signed_in(args: &[&str]) -> Principal {
+        let token = demo_token(request(args), Duration::from_secs(60)).unwrap();
+        Authenticator::new(Mode::Demo, &[])
+            .await
+            .unwrap()
+            .authenticate(Some(&format!("Bearer {token}")))
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn each_role_signs_in_as_its_demo_person_by_default() {
+        for (args, person) in [
+            (&[][..], demo::DEMO_PATIENT),
+            (&["--role", "patient"][..], demo::DEMO_PATIENT),
+            (&["--role", "guardian"][..], demo::DEMO_GUARDIAN),
+            (&["--role", "delegate"][..], demo::DEMO_DELEGATE),
+        ] {
+            let p = signed_in(args).await;
+            assert_eq!(p.person(), Some(&person.id()), "{args:?}");
+            assert_eq!(p.name(), Some(person.name), "{args:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn person_overrides_the_demo_person_and_carries_no_name_unless_given() {
+        let p = signed_in(&["--role", "guardian", "--person", "19121212-1212"]).await;
+        assert_eq!(p.person(), Some(&demo::DEMO_PATIENT.id()));
+        assert_eq!(p.name(), None);
+        let p = signed_in(&["--person", "198804122383", "--name", "Lena"]).await;
+        assert_eq!(p.name(), Some("Lena"));
+    }
+
+    #[tokio::test]
+    async fn a_staff_token_is_karin_at_gottsunda_unless_overridden() {
+        let p = signed_in(&["--role", "staff"]).await;
+        assert_eq!(p.staff(), Some(&demo::DEMO_STAFF.identity()));
+        let p = signed_in(&[
+            "--role",
+            "staff",
+            "--hsa-id",
+            "SE2321000024-P9999",
+            "--care-unit",
+            "SE2321000024-AKS000",
+            "--care-unit-name",
+            "Akademiska sjukhuset",
+            "--care-provider",
+            "SE2321000024-0002",
+            "--care-provider-name",
+            "Annan region",
+            "--profession",
+            "Sjuksköterska",
+            "--name",
+            "Sara Berg",
+        ])
+        .await;
+        let staff = p.staff().unwrap();
+        assert_eq!(staff.hsa_id.as_str(), "SE2321000024-P9999");
+        assert_eq!(staff.care_unit.as_str(), "SE2321000024-AKS000");
+        assert_eq!(
+            staff.care_unit_name.as_deref(),
+            Some("Akademiska sjukhuset")
+        );
+        assert_eq!(staff.care_provider.as_str(), "SE2321000024-0002");
+        assert_eq!(staff.care_provider_name.as_deref(), Some("Annan region"));
+        assert_eq!(staff.profession.as_deref(), Some("Sjuksköterska"));
+        assert_eq!(staff.name.as_deref(), Some("Sara Berg"));
+    }
+
+    #[test]
+    fn options_that_do_not_fit_the_role_are_errors_naming_the_option() {
+        for (args, option) in [
+            (
+                &["--role", "staff", "--person", "191212121212"][..],
+                "--person",
+            ),
+            (&["--role", "staff", "--hsa-id", "P1234"][..], "--hsa-id"),
+            (
+                &["--role", "staff", "--care-unit", "GOT001"][..],
+                "--care-unit",
+            ),
+            (&["--care-unit", "SE2321000024-GOT001"][..], "--care-unit"),
+            (
+                &["--role", "guardian", "--profession", "Läkare"][..],
+                "--profession",
+            ),
+            (&["--person", "19121212-1213"][..], "--person"),
+        ] {
+            let err = demo_token(request(args), Duration::from_secs(60)).unwrap_err();
+            assert!(err.starts_with(option), "{args:?}: {err}");
+        }
+        assert!(Cli::try_parse_from(["overblick", "token", "--role", "admin"]).is_err());
     }
 }

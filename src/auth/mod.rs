@@ -1,19 +1,27 @@
 //! Who is asking: bearer JWTs checked against configured issuers (signature with an algorithm
-//! pinned per issuer, `iss`, `aud`, `exp`, `nbf`) and turned into a [`Principal`]. Roles come from
-//! verified claims only, never from query arguments.
+//! pinned per issuer and a key from a file or the issuer's JWKS, `iss`, `aud`, `exp`, `nbf`) and
+//! turned into a [`Principal`]: a person or care staff. Identity comes from verified claims only,
+//! never from query arguments; what a person may do (as patient, guardian or delegate) is decided
+//! per request by the access rules, not here.
 
 pub mod demo;
+mod jwks;
 
 use std::collections::HashSet;
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
+use serde_json::{Map, Value};
 
-use crate::config::{IssuerSettings, Mode, TokenAlgorithm};
-use crate::domain::PersonId;
+use crate::config::{IssuerSettings, KeySource, Mode, PrincipalType, StaffClaims, TokenAlgorithm};
+use crate::domain::{HsaId, PersonId};
 
-/// The signed-in user, as established from a verified token.
-#[derive(Clone, Debug)]
+/// The signed-in user, as established from a verified token. `Debug` leaves the subject and
+/// names out: some identity providers use the personnummer as subject.
+#[derive(Clone)]
 pub struct Principal {
     /// The token's `iss`.
     pub issuer: String,
@@ -22,25 +30,108 @@ pub struct Principal {
     pub kind: PrincipalKind,
 }
 
-#[derive(Clone, Debug)]
+/// Who the signed-in user is. `Debug` leaves names out: principals must never put a name in a log.
+#[derive(Clone, PartialEq, Eq)]
 pub enum PrincipalKind {
-    /// A person reading their own overview.
-    Patient { person: PersonId },
+    /// A person, by personnummer or samordningsnummer. Whether they read as patient, guardian or
+    /// delegate depends on whose data they ask for.
+    Person {
+        person: PersonId,
+        name: Option<String>,
+    },
+    /// Care staff, signed in at one care unit of one care provider.
+    Staff(StaffIdentity),
+}
+
+/// A member of care staff as their identity provider vouches for them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StaffIdentity {
+    /// Their own HSA-id.
+    pub hsa_id: HsaId,
+    pub name: Option<String>,
+    /// Profession or title, e.g. "Läkare".
+    pub profession: Option<String>,
+    /// The care unit they are signed in at.
+    pub care_unit: HsaId,
+    pub care_unit_name: Option<String>,
+    /// The care provider (vårdgivare) that unit belongs to.
+    pub care_provider: HsaId,
+    pub care_provider_name: Option<String>,
 }
 
 impl Principal {
-    /// The person the principal is (every principal is a person for now).
-    pub fn person(&self) -> &PersonId {
+    /// The person signed in, if a person is.
+    pub fn person(&self) -> Option<&PersonId> {
         match &self.kind {
-            PrincipalKind::Patient { person } => person,
+            PrincipalKind::Person { person, .. } => Some(person),
+            PrincipalKind::Staff(_) => None,
         }
     }
 
-    /// A short role name for the access log.
-    pub fn role(&self) -> &'static str {
-        match self.kind {
-            PrincipalKind::Patient { .. } => "patient",
+    /// The staff member signed in, if staff is.
+    pub fn staff(&self) -> Option<&StaffIdentity> {
+        match &self.kind {
+            PrincipalKind::Staff(staff) => Some(staff),
+            PrincipalKind::Person { .. } => None,
         }
+    }
+
+    /// The display name the token carries, if any.
+    pub fn name(&self) -> Option<&str> {
+        match &self.kind {
+            PrincipalKind::Person { name, .. } => name.as_deref(),
+            PrincipalKind::Staff(staff) => staff.name.as_deref(),
+        }
+    }
+}
+
+/// `Some(..)` or `None`, never the name itself.
+struct Redacted<'a>(&'a Option<String>);
+
+impl fmt::Debug for Redacted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Some(<redacted>)"
+        } else {
+            "None"
+        })
+    }
+}
+
+impl fmt::Debug for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Principal")
+            .field("issuer", &self.issuer)
+            .field("subject", &"<redacted>")
+            .field("kind", &self.kind)
+            .finish()
+    }
+}
+
+impl fmt::Debug for PrincipalKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PrincipalKind::Person { person, name } => f
+                .debug_struct("Person")
+                .field("person", person)
+                .field("name", &Redacted(name))
+                .finish(),
+            PrincipalKind::Staff(staff) => f.debug_tuple("Staff").field(staff).finish(),
+        }
+    }
+}
+
+impl fmt::Debug for StaffIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StaffIdentity")
+            .field("hsa_id", &self.hsa_id)
+            .field("name", &Redacted(&self.name))
+            .field("profession", &self.profession)
+            .field("care_unit", &self.care_unit)
+            .field("care_unit_name", &self.care_unit_name)
+            .field("care_provider", &self.care_provider)
+            .field("care_provider_name", &self.care_provider_name)
+            .finish()
     }
 }
 
@@ -55,6 +146,32 @@ pub enum AuthError {
     Invalid(&'static str),
 }
 
+/// The reasons [`AuthError::Invalid`] gives, for callers and tests that tell them apart.
+pub mod reasons {
+    pub const MALFORMED: &str = "it is not a well-formed JWT";
+    pub const NO_ISSUER: &str = "it names no issuer";
+    pub const UNTRUSTED_ISSUER: &str = "its issuer is not trusted here";
+    pub const WRONG_ALGORITHM: &str = "it is signed with an algorithm this issuer does not use";
+    pub const NO_KEY_ID: &str =
+        "it does not name its signing key (`kid`), which this issuer requires";
+    pub const UNKNOWN_KEY: &str = "it is signed with a key this issuer does not publish";
+    pub const KEYS_UNAVAILABLE: &str =
+        "its issuer's signing keys cannot be fetched just now, so it cannot be verified";
+    pub const EXPIRED: &str = "it has expired";
+    pub const NOT_YET_VALID: &str = "it is not valid yet";
+    pub const WRONG_AUDIENCE: &str = "it is meant for another audience";
+    pub const BAD_SIGNATURE: &str = "its signature does not verify";
+    pub const MISSING_CLAIM: &str = "it lacks a required claim (exp, iss or aud)";
+    pub const UNVERIFIABLE: &str = "it could not be verified";
+    pub const NO_SUBJECT: &str = "it has no subject";
+    pub const NO_PERSON: &str = "it carries no valid personal identity number";
+    pub const NO_STAFF_HSA_ID: &str = "it does not carry the staff member's valid HSA-id";
+    pub const NO_CARE_UNIT: &str =
+        "it does not name the care unit (a valid HSA-id) the staff member is signed in at";
+    pub const NO_CARE_PROVIDER: &str =
+        "it does not name the care provider (a valid HSA-id) of the staff member's unit";
+}
+
 /// Why the token issuers could not be set up at startup.
 #[derive(Debug, thiserror::Error)]
 #[error("issuer {issuer}: {message}")]
@@ -63,11 +180,22 @@ pub struct AuthConfigError {
     pub message: String,
 }
 
+enum IssuerKeys {
+    /// One key, from a file (or the demo's built-in one): any `kid` or none.
+    Fixed(DecodingKey),
+    /// The issuer's published keys, chosen by the token's `kid`.
+    Jwks(Arc<jwks::JwksKeys>),
+}
+
 struct TrustedIssuer {
     issuer: String,
-    key: DecodingKey,
+    algorithm: Algorithm,
+    keys: IssuerKeys,
     validation: Validation,
+    persons: bool,
+    staff: bool,
     person_claim: String,
+    staff_claims: StaffClaims,
 }
 
 /// Checks bearer tokens against the trusted issuers.
@@ -75,65 +203,54 @@ pub struct Authenticator {
     issuers: Vec<TrustedIssuer>,
 }
 
-/// The claims we read before the signature is checked: only to choose which issuer's key and
-/// rules to check it with. Nothing in them is trusted until `decode` has verified the token.
+/// The claims read before the signature is checked: only to choose which issuer's key and rules
+/// to check it with. Nothing in them is trusted until `decode` has verified the token.
 #[derive(Deserialize)]
 struct UnverifiedClaims {
     iss: Option<String>,
 }
 
 impl Authenticator {
-    /// Sets up the configured issuers; in demo mode the built-in development issuer too.
-    pub fn new(mode: Mode, issuers: &[IssuerSettings]) -> Result<Self, AuthConfigError> {
+    /// Sets up the configured issuers (in demo mode the built-in development issuer too) and
+    /// fetches the JWKS of those that publish one. A JWKS that cannot be fetched now is logged
+    /// and fetched again when a token needs it; a missing key file or bad setting stops startup.
+    pub async fn new(mode: Mode, issuers: &[IssuerSettings]) -> Result<Self, AuthConfigError> {
+        let client = reqwest::Client::builder()
+            .timeout(jwks::FETCH_TIMEOUT)
+            .connect_timeout(jwks::FETCH_TIMEOUT)
+            // The configured URL is the one trusted; a redirect could lead anywhere.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| AuthConfigError {
+                issuer: "(all)".into(),
+                message: format!("cannot build the HTTP client for JWKS: {e}"),
+            })?;
         let mut trusted = Vec::new();
         for settings in issuers {
-            let fail = |message: String| AuthConfigError {
-                issuer: settings.issuer.clone(),
-                message,
-            };
-            let pem = std::fs::read(&settings.public_key_file).map_err(|e| {
-                fail(format!(
-                    "cannot read {}: {e}",
-                    settings.public_key_file.display()
-                ))
-            })?;
-            let (algorithm, key) = match settings.algorithm {
-                TokenAlgorithm::RS256 => (Algorithm::RS256, DecodingKey::from_rsa_pem(&pem)),
-                TokenAlgorithm::ES256 => (Algorithm::ES256, DecodingKey::from_ec_pem(&pem)),
-                TokenAlgorithm::EdDSA => (Algorithm::EdDSA, DecodingKey::from_ed_pem(&pem)),
-            };
-            let key = key.map_err(|e| {
-                fail(format!(
-                    "{} is not a {:?} public key in PEM: {e}",
-                    settings.public_key_file.display(),
-                    settings.algorithm
-                ))
-            })?;
-            trusted.push(TrustedIssuer {
-                issuer: settings.issuer.clone(),
-                key,
-                validation: validation(
-                    algorithm,
-                    &settings.issuer,
-                    &settings.audience,
-                    settings.leeway.as_secs(),
-                ),
-                person_claim: settings.person_claim.clone(),
-            });
+            trusted.push(trusted_issuer(settings, &client)?);
         }
         if mode == Mode::Demo {
             trusted.push(TrustedIssuer {
                 issuer: demo::ISSUER.to_owned(),
-                key: demo::decoding_key(),
+                algorithm: Algorithm::EdDSA,
+                keys: IssuerKeys::Fixed(demo::decoding_key()),
                 validation: validation(Algorithm::EdDSA, demo::ISSUER, demo::AUDIENCE, 30),
+                persons: true,
+                staff: true,
                 person_claim: demo::PERSON_CLAIM.to_owned(),
+                staff_claims: StaffClaims::default(),
             });
         }
+        futures::future::join_all(trusted.iter().filter_map(|i| match &i.keys {
+            IssuerKeys::Jwks(keys) => Some(keys.load()),
+            IssuerKeys::Fixed(_) => None,
+        }))
+        .await;
         Ok(Authenticator { issuers: trusted })
     }
 
     /// Authenticates the value of an `Authorization` header.
-    pub fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, AuthError> {
+    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, AuthError> {
         let header = authorization.ok_or(AuthError::Missing)?;
         let token = header
             .split_once(' ')
@@ -141,41 +258,177 @@ impl Authenticator {
             .map(|(_, token)| token.trim())
             .filter(|t| !t.is_empty())
             .ok_or(AuthError::NotBearer)?;
+        // Unverified: only to pick the issuer and its key. `alg: none` fails here already, as
+        // no such algorithm exists for the library.
         let unverified = jsonwebtoken::dangerous::insecure_decode::<UnverifiedClaims>(token)
-            .map_err(|_| AuthError::Invalid("it is not a well-formed JWT"))?;
+            .map_err(|_| AuthError::Invalid(reasons::MALFORMED))?;
         let iss = unverified
             .claims
             .iss
-            .ok_or(AuthError::Invalid("it names no issuer"))?;
+            .ok_or(AuthError::Invalid(reasons::NO_ISSUER))?;
         let issuer = self
             .issuers
             .iter()
             .find(|i| i.issuer == iss)
-            .ok_or(AuthError::Invalid("its issuer is not trusted here"))?;
-        let data = jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(
-            token,
-            &issuer.key,
-            &issuer.validation,
-        )
-        .map_err(|e| AuthError::Invalid(describe(&e)))?;
+            .ok_or(AuthError::Invalid(reasons::UNTRUSTED_ISSUER))?;
+        // Checked before any key is looked up, so a token with a foreign algorithm never makes
+        // the service fetch keys.
+        if unverified.header.alg != issuer.algorithm {
+            return Err(AuthError::Invalid(reasons::WRONG_ALGORITHM));
+        }
+        let key = match &issuer.keys {
+            IssuerKeys::Fixed(key) => key.clone(),
+            IssuerKeys::Jwks(keys) => {
+                let kid = unverified
+                    .header
+                    .kid
+                    .as_deref()
+                    .ok_or(AuthError::Invalid(reasons::NO_KEY_ID))?;
+                keys.key(kid).await.map_err(|e| {
+                    AuthError::Invalid(match e {
+                        jwks::KeyError::Unknown => reasons::UNKNOWN_KEY,
+                        jwks::KeyError::Unavailable => reasons::KEYS_UNAVAILABLE,
+                    })
+                })?
+            }
+        };
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &issuer.validation)
+            .map_err(|e| AuthError::Invalid(describe(&e)))?;
         let claims = data.claims;
         let subject = claims
             .get("sub")
-            .and_then(|v| v.as_str())
-            .ok_or(AuthError::Invalid("it has no subject"))?
+            .and_then(Value::as_str)
+            .ok_or(AuthError::Invalid(reasons::NO_SUBJECT))?
             .to_owned();
-        let person = claims
-            .get(&issuer.person_claim)
-            .and_then(|v| v.as_str())
-            .and_then(|s| PersonId::parse(s).ok())
-            .ok_or(AuthError::Invalid(
-                "it carries no valid personal identity number",
-            ))?;
         Ok(Principal {
             issuer: issuer.issuer.clone(),
             subject,
-            kind: PrincipalKind::Patient { person },
+            kind: issuer.principal_kind(&claims)?,
         })
+    }
+}
+
+impl TrustedIssuer {
+    /// Staff when the issuer vouches for staff and the token carries a staff HSA-id claim (or
+    /// the issuer vouches for staff only); else a person. An issuer that does not vouch for
+    /// staff never yields staff, whatever its tokens carry.
+    fn principal_kind(&self, claims: &Map<String, Value>) -> Result<PrincipalKind, AuthError> {
+        let c = &self.staff_claims;
+        if self.staff && (!self.persons || claims.contains_key(&c.hsa_id)) {
+            let id = |claim: &str, missing: &'static str| {
+                string_claim(claims, claim)
+                    .and_then(|s| HsaId::parse(&s).ok())
+                    .ok_or(AuthError::Invalid(missing))
+            };
+            return Ok(PrincipalKind::Staff(StaffIdentity {
+                hsa_id: id(&c.hsa_id, reasons::NO_STAFF_HSA_ID)?,
+                care_unit: id(&c.care_unit, reasons::NO_CARE_UNIT)?,
+                care_provider: id(&c.care_provider, reasons::NO_CARE_PROVIDER)?,
+                name: string_claim(claims, &c.name),
+                profession: string_claim(claims, &c.profession),
+                care_unit_name: string_claim(claims, &c.care_unit_name),
+                care_provider_name: string_claim(claims, &c.care_provider_name),
+            }));
+        }
+        let person = claims
+            .get(&self.person_claim)
+            .and_then(Value::as_str)
+            .and_then(|s| PersonId::parse(s).ok())
+            .ok_or(AuthError::Invalid(reasons::NO_PERSON))?;
+        Ok(PrincipalKind::Person {
+            person,
+            name: string_claim(claims, "name"),
+        })
+    }
+}
+
+/// A non-empty text claim; of a list (some IdPs send titles as one), the first entry.
+fn string_claim(claims: &Map<String, Value>, name: &str) -> Option<String> {
+    let value = match claims.get(name)? {
+        Value::Array(values) => values.first()?,
+        other => other,
+    };
+    value
+        .as_str()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+fn trusted_issuer(
+    settings: &IssuerSettings,
+    client: &reqwest::Client,
+) -> Result<TrustedIssuer, AuthConfigError> {
+    let fail = |message: String| AuthConfigError {
+        issuer: settings.issuer.clone(),
+        message,
+    };
+    settings.check().map_err(fail)?;
+    let algorithm = match settings.algorithm {
+        TokenAlgorithm::RS256 => Algorithm::RS256,
+        TokenAlgorithm::ES256 => Algorithm::ES256,
+        TokenAlgorithm::EdDSA => Algorithm::EdDSA,
+    };
+    let keys = match settings.key_source().map_err(fail)? {
+        KeySource::File(path) => {
+            let pem = std::fs::read(path)
+                .map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?;
+            let key = match settings.algorithm {
+                TokenAlgorithm::RS256 => DecodingKey::from_rsa_pem(&pem),
+                TokenAlgorithm::ES256 => DecodingKey::from_ec_pem(&pem),
+                TokenAlgorithm::EdDSA => DecodingKey::from_ed_pem(&pem),
+            }
+            .map_err(|e| {
+                fail(format!(
+                    "{} is not a {:?} public key in PEM: {e}",
+                    path.display(),
+                    settings.algorithm
+                ))
+            })?;
+            IssuerKeys::Fixed(key)
+        }
+        KeySource::Jwks(url) => IssuerKeys::Jwks(Arc::new(jwks::JwksKeys::new(
+            &settings.issuer,
+            jwks_url(url).map_err(fail)?,
+            algorithm,
+            settings.jwks_refresh_interval,
+            client.clone(),
+        ))),
+    };
+    Ok(TrustedIssuer {
+        issuer: settings.issuer.clone(),
+        algorithm,
+        keys,
+        validation: validation(
+            algorithm,
+            &settings.issuer,
+            &settings.audience,
+            settings.leeway.as_secs(),
+        ),
+        persons: settings.vouches_for(PrincipalType::Person),
+        staff: settings.vouches_for(PrincipalType::Staff),
+        person_claim: settings.person_claim.clone(),
+        staff_claims: settings.staff_claims.clone(),
+    })
+}
+
+/// The JWKS URL, if it is one keys may be trusted from: HTTPS, or plain HTTP to this machine
+/// (a local identity provider, the tests), where nobody can alter the keys on the way.
+fn jwks_url(text: &str) -> Result<reqwest::Url, String> {
+    // The URL itself is not repeated in errors: it may carry an access key.
+    let url = reqwest::Url::parse(text).map_err(|e| format!("`jwks_url` is not a URL ({e})"))?;
+    let loopback = url.host_str().is_some_and(|host| {
+        host.eq_ignore_ascii_case("localhost")
+            || host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    });
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if loopback => Ok(url),
+        _ => Err("`jwks_url` must be https (plain http only to this machine)".into()),
     }
 }
 
@@ -195,221 +448,16 @@ fn validation(algorithm: Algorithm, issuer: &str, audience: &str, leeway: u64) -
 fn describe(error: &jsonwebtoken::errors::Error) -> &'static str {
     use jsonwebtoken::errors::ErrorKind as K;
     match error.kind() {
-        K::ExpiredSignature => "it has expired",
-        K::ImmatureSignature => "it is not valid yet",
-        K::InvalidIssuer => "its issuer is not trusted here",
-        K::InvalidAudience => "it is meant for another audience",
-        K::InvalidSignature => "its signature does not verify",
-        K::InvalidAlgorithm | K::InvalidAlgorithmName => {
-            "it is signed with an algorithm this issuer does not use"
-        }
-        K::MissingRequiredClaim(_) => "it lacks a required claim (exp, iss or aud)",
-        _ => "it could not be verified",
+        K::ExpiredSignature => reasons::EXPIRED,
+        K::ImmatureSignature => reasons::NOT_YET_VALID,
+        K::InvalidIssuer => reasons::UNTRUSTED_ISSUER,
+        K::InvalidAudience => reasons::WRONG_AUDIENCE,
+        K::InvalidSignature => reasons::BAD_SIGNATURE,
+        K::InvalidAlgorithm | K::InvalidAlgorithmName => reasons::WRONG_ALGORITHM,
+        K::MissingRequiredClaim(_) => reasons::MISSING_CLAIM,
+        _ => reasons::UNVERIFIABLE,
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-
-    fn demo_auth() -> Authenticator {
-        Authenticator::new(Mode::Demo, &[]).unwrap()
-    }
-
-    fn tolvan() -> PersonId {
-        PersonId::parse("191212121212").unwrap()
-    }
-
-    #[test]
-    fn a_demo_token_authenticates_the_person_it_names() {
-        let token = demo::mint(&tolvan(), Some("Tolvan"), Duration::from_secs(60));
-        let p = demo_auth()
-            .authenticate(Some(&format!("Bearer {token}")))
-            .unwrap();
-        assert_eq!(p.person(), &tolvan());
-        assert_eq!(p.role(), "patient");
-    }
-
-    #[test]
-    fn demo_tokens_are_refused_outside_the_demo() {
-        let token = demo::mint(&tolvan(), None, Duration::from_secs(60));
-        let prod = Authenticator::new(Mode::Production, &[]).unwrap();
-        assert_eq!(
-            prod.authenticate(Some(&format!("Bearer {token}")))
-                .unwrap_err(),
-            AuthError::Invalid("its issuer is not trusted here")
-        );
-    }
-
-    #[test]
-    fn a_missing_or_odd_header_is_refused() {
-        let auth = demo_auth();
-        assert_eq!(auth.authenticate(None).unwrap_err(), AuthError::Missing);
-        assert_eq!(
-            auth.authenticate(Some("Basic dG9sdmFu")).unwrap_err(),
-            AuthError::NotBearer
-        );
-        assert!(matches!(
-            auth.authenticate(Some("Bearer not.a.jwt")),
-            Err(AuthError::Invalid(_))
-        ));
-    }
-
-    #[test]
-    fn an_expired_token_is_refused() {
-        let token = demo::mint_with(&tolvan(), None, -600, 60);
-        assert_eq!(
-            demo_auth()
-                .authenticate(Some(&format!("Bearer {token}")))
-                .unwrap_err(),
-            AuthError::Invalid("it has expired")
-        );
-    }
-
-    #[test]
-    fn a_token_not_yet_valid_is_refused() {
-        let token = demo::mint_with(&tolvan(), None, 3600, 600);
-        assert_eq!(
-            demo_auth()
-                .authenticate(Some(&format!("Bearer {token}")))
-                .unwrap_err(),
-            AuthError::Invalid("it is not valid yet")
-        );
-    }
-
-    #[test]
-    fn an_unsigned_token_is_refused() {
-        // header {"alg":"none","typ":"JWT"}; claims as a demo token would carry.
-        let claims = format!(
-            r#"{{"iss":"{}","aud":"{}","sub":"x","exp":9999999999,"{}":"191212121212"}}"#,
-            demo::ISSUER,
-            demo::AUDIENCE,
-            demo::PERSON_CLAIM
-        );
-        let token = format!(
-            "{}.{}.",
-            base64_url(br#"{"alg":"none","typ":"JWT"}"#),
-            base64_url(claims.as_bytes())
-        );
-        assert!(matches!(
-            demo_auth().authenticate(Some(&format!("Bearer {token}"))),
-            Err(AuthError::Invalid(_))
-        ));
-    }
-
-    #[test]
-    fn a_tampered_token_is_refused() {
-        let token = demo::mint(&tolvan(), None, Duration::from_secs(60));
-        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
-        let other = format!(
-            r#"{{"iss":"{}","aud":"{}","sub":"x","exp":9999999999,"{}":"191212121212"}}"#,
-            demo::ISSUER,
-            demo::AUDIENCE,
-            demo::PERSON_CLAIM
-        );
-        parts[1] = base64_url(other.as_bytes());
-        assert_eq!(
-            demo_auth()
-                .authenticate(Some(&format!("Bearer {}", parts.join("."))))
-                .unwrap_err(),
-            AuthError::Invalid("its signature does not verify")
-        );
-    }
-
-    /// An Ed25519 key pair made for the test: the signing key, and the public key as a PEM file.
-    fn issuer_keys(dir: &std::path::Path) -> (jsonwebtoken::EncodingKey, std::path::PathBuf) {
-        use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
-        use base64::Engine;
-        let rng = aws_lc_rs::rand::SystemRandom::new();
-        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
-        let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
-        // SubjectPublicKeyInfo for Ed25519 (RFC 8410): a fixed prefix and the 32-byte key.
-        let mut spki = vec![
-            0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
-        ];
-        spki.extend_from_slice(pair.public_key().as_ref());
-        let pem = format!(
-            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
-            base64::engine::general_purpose::STANDARD.encode(&spki)
-        );
-        let path = dir.join("idp.pem");
-        std::fs::write(&path, pem).unwrap();
-        (jsonwebtoken::EncodingKey::from_ed_der(pkcs8.as_ref()), path)
-    }
-
-    #[test]
-    fn a_configured_issuer_accepts_its_own_tokens_with_its_claim_and_nothing_else() {
-        let dir = tempfile::tempdir().unwrap();
-        let (key, pem) = issuer_keys(dir.path());
-        let settings = IssuerSettings {
-            issuer: "https://idp.example.se".into(),
-            audience: "overblick".into(),
-            algorithm: TokenAlgorithm::EdDSA,
-            public_key_file: pem,
-            person_claim: "pnr".into(),
-            leeway: Duration::from_secs(0),
-        };
-        let auth = Authenticator::new(Mode::Production, &[settings]).unwrap();
-        let now = chrono::Utc::now().timestamp();
-        let sign = |claims: serde_json::Value| {
-            jsonwebtoken::encode(&jsonwebtoken::Header::new(Algorithm::EdDSA), &claims, &key)
-                .unwrap()
-        };
-        let good = sign(serde_json::json!({
-            "iss": "https://idp.example.se", "aud": "overblick", "sub": "u1",
-            "exp": now + 60, "pnr": "191212121212"
-        }));
-        let p = auth.authenticate(Some(&format!("Bearer {good}"))).unwrap();
-        assert_eq!(p.person(), &tolvan());
-        assert_eq!(p.subject, "u1");
-
-        let wrong_audience = sign(serde_json::json!({
-            "iss": "https://idp.example.se", "aud": "someone-else", "sub": "u1",
-            "exp": now + 60, "pnr": "191212121212"
-        }));
-        assert_eq!(
-            auth.authenticate(Some(&format!("Bearer {wrong_audience}")))
-                .unwrap_err(),
-            AuthError::Invalid("it is meant for another audience")
-        );
-        let no_person = sign(serde_json::json!({
-            "iss": "https://idp.example.se", "aud": "overblick", "sub": "u1",
-            "exp": now + 60, "pnr": "19121212-1213"
-        }));
-        assert_eq!(
-            auth.authenticate(Some(&format!("Bearer {no_person}")))
-                .unwrap_err(),
-            AuthError::Invalid("it carries no valid personal identity number")
-        );
-        // A demo token is refused: production never trusts the demo issuer.
-        let demo = demo::mint(&tolvan(), None, Duration::from_secs(60));
-        assert!(auth.authenticate(Some(&format!("Bearer {demo}"))).is_err());
-    }
-
-    #[test]
-    fn a_missing_or_unreadable_issuer_key_stops_startup_with_the_issuer_named() {
-        let settings = IssuerSettings {
-            issuer: "https://idp.example.se".into(),
-            audience: "overblick".into(),
-            algorithm: TokenAlgorithm::RS256,
-            public_key_file: "/nonexistent/idp.pem".into(),
-            person_claim: "pnr".into(),
-            leeway: Duration::from_secs(0),
-        };
-        let err = Authenticator::new(Mode::Production, &[settings])
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(
-            err.contains("https://idp.example.se") && err.contains("idp.pem"),
-            "{err}"
-        );
-    }
-
-    fn base64_url(bytes: &[u8]) -> String {
-        use base64::Engine;
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    }
-}
+mod tests;

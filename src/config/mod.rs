@@ -115,6 +115,17 @@ pub enum TokenAlgorithm {
     EdDSA,
 }
 
+/// What kind of signed-in user an issuer may vouch for. A citizen e-ID provider vouches for
+/// persons only, so a token of its can never make anyone care staff, whatever claims it carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PrincipalType {
+    /// A person signed in with their personnummer (patient, guardian or delegate).
+    Person,
+    /// Care staff, identified by HSA-id with a care unit and care provider.
+    Staff,
+}
+
 /// One identity provider whose tokens are accepted.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -124,14 +135,99 @@ pub struct IssuerSettings {
     /// The `aud` the token must carry.
     pub audience: String,
     pub algorithm: TokenAlgorithm,
-    /// PEM file with the issuer's public key (relative to the config file).
-    pub public_key_file: PathBuf,
+    /// PEM file with the issuer's public key (relative to the config file). Exactly one of this
+    /// and `jwks_url`.
+    #[serde(default)]
+    pub public_key_file: Option<PathBuf>,
+    /// Where the issuer publishes its signing keys (a JWKS). `https`, or `http` on loopback
+    /// only. Exactly one of this and `public_key_file`.
+    #[serde(default)]
+    pub jwks_url: Option<String>,
+    /// A token naming a key (`kid`) not in the cached JWKS makes the service fetch the JWKS
+    /// again, at most once per this interval.
+    #[serde(default = "default_jwks_refresh_interval", with = "humantime_serde")]
+    pub jwks_refresh_interval: Duration,
+    /// Whom the issuer vouches for: `["person"]` (the default), `["staff"]` or both.
+    #[serde(default = "default_principals")]
+    pub principals: Vec<PrincipalType>,
     /// The claim that carries the signed-in person's personnummer.
     #[serde(default = "default_person_claim")]
     pub person_claim: String,
+    /// The claims that describe care staff (used when `principals` has `staff`).
+    #[serde(default)]
+    pub staff_claims: StaffClaims,
     /// Clock skew tolerated on `exp` and `nbf`.
     #[serde(default = "default_leeway", with = "humantime_serde")]
     pub leeway: Duration,
+}
+
+/// Where an issuer's keys come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeySource<'a> {
+    File(&'a Path),
+    Jwks(&'a str),
+}
+
+impl IssuerSettings {
+    /// An issuer with the defaults for everything but its name, audience, algorithm and key.
+    pub fn new(
+        issuer: impl Into<String>,
+        audience: impl Into<String>,
+        algorithm: TokenAlgorithm,
+        key: KeySource<'_>,
+    ) -> Self {
+        let (public_key_file, jwks_url) = match key {
+            KeySource::File(path) => (Some(path.to_owned()), None),
+            KeySource::Jwks(url) => (None, Some(url.to_owned())),
+        };
+        IssuerSettings {
+            issuer: issuer.into(),
+            audience: audience.into(),
+            algorithm,
+            public_key_file,
+            jwks_url,
+            jwks_refresh_interval: default_jwks_refresh_interval(),
+            principals: default_principals(),
+            person_claim: default_person_claim(),
+            staff_claims: StaffClaims::default(),
+            leeway: default_leeway(),
+        }
+    }
+
+    /// The key source, or why the settings do not name exactly one.
+    pub fn key_source(&self) -> Result<KeySource<'_>, String> {
+        match (&self.public_key_file, &self.jwks_url) {
+            (Some(path), None) => Ok(KeySource::File(path)),
+            (None, Some(url)) => Ok(KeySource::Jwks(url)),
+            (Some(_), Some(_)) => Err(
+                "set either `public_key_file` or `jwks_url`, not both: one issuer has one source of keys"
+                    .into(),
+            ),
+            (None, None) => Err(
+                "set `public_key_file` (a PEM public key) or `jwks_url` (where the issuer publishes its keys)"
+                    .into(),
+            ),
+        }
+    }
+
+    /// Checks what serde cannot: one key source, a refresh interval, someone to vouch for.
+    pub fn check(&self) -> Result<(), String> {
+        self.key_source()?;
+        if self.principals.is_empty() {
+            return Err(
+                "`principals` is empty: list whom the issuer vouches for, \"person\" and/or \"staff\""
+                    .into(),
+            );
+        }
+        if self.jwks_url.is_some() && self.jwks_refresh_interval.is_zero() {
+            return Err("`jwks_refresh_interval` must be more than zero".into());
+        }
+        Ok(())
+    }
+
+    pub fn vouches_for(&self, kind: PrincipalType) -> bool {
+        self.principals.contains(&kind)
+    }
 }
 
 fn default_person_claim() -> String {
@@ -141,6 +237,51 @@ fn default_person_claim() -> String {
 
 fn default_leeway() -> Duration {
     Duration::from_secs(30)
+}
+
+fn default_jwks_refresh_interval() -> Duration {
+    Duration::from_secs(5 * 60)
+}
+
+fn default_principals() -> Vec<PrincipalType> {
+    // Staff must be switched on explicitly: an issuer configured for citizens stays one.
+    vec![PrincipalType::Person]
+}
+
+/// The claim names that carry a staff member's identity. The defaults are the Sambi attribute
+/// names (the Swedish health-care identity federation) that staff IdPs such as SITHS-based ones
+/// put in their OIDC tokens; each can be renamed per issuer.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StaffClaims {
+    /// The staff member's own HSA-id (required).
+    pub hsa_id: String,
+    /// Their display name (optional).
+    pub name: String,
+    /// Their profession or title, e.g. "Läkare" (optional).
+    pub profession: String,
+    /// HSA-id of the care unit they are signed in at (required).
+    pub care_unit: String,
+    /// That unit's name (optional).
+    pub care_unit_name: String,
+    /// HSA-id of the care provider (vårdgivare) the unit belongs to (required).
+    pub care_provider: String,
+    /// That provider's name (optional).
+    pub care_provider_name: String,
+}
+
+impl Default for StaffClaims {
+    fn default() -> Self {
+        StaffClaims {
+            hsa_id: "http://sambi.se/attributes/1/employeeHsaId".into(),
+            name: "name".into(),
+            profession: "http://sambi.se/attributes/1/title".into(),
+            care_unit: "http://sambi.se/attributes/1/healthCareUnitHsaId".into(),
+            care_unit_name: "http://sambi.se/attributes/1/healthCareUnitName".into(),
+            care_provider: "http://sambi.se/attributes/1/healthCareProviderHsaId".into(),
+            care_provider_name: "http://sambi.se/attributes/1/healthCareProviderName".into(),
+        }
+    }
 }
 
 /// The access log.
@@ -260,14 +401,13 @@ impl Settings {
                 "`issuers`: production needs at least one [[issuers]] entry".into(),
             ));
         }
-        let issuers = file
-            .issuers
-            .into_iter()
-            .map(|mut i| {
-                i.public_key_file = base.join(&i.public_key_file);
-                i
-            })
-            .collect();
+        let mut issuers = file.issuers;
+        for (n, issuer) in issuers.iter_mut().enumerate() {
+            issuer
+                .check()
+                .map_err(|e| invalid(format!("[[issuers]] #{} ({}): {e}", n + 1, issuer.issuer)))?;
+            issuer.public_key_file = issuer.public_key_file.as_ref().map(|p| base.join(p));
+        }
         Ok(Settings {
             mode: file.mode,
             listen: file
@@ -328,8 +468,10 @@ path = "audit.jsonl"
         assert_eq!(s.cache.stale_window, CacheSettings::default().stale_window);
         assert_eq!(
             s.issuers[0].public_key_file,
-            dir.path().join("keys/idp.pem")
+            Some(dir.path().join("keys/idp.pem"))
         );
+        assert_eq!(s.issuers[0].principals, [PrincipalType::Person]);
+        assert_eq!(s.issuers[0].jwks_refresh_interval, Duration::from_secs(300));
         assert!(!s.graphiql);
         assert_eq!(s.catalog.len(), 1);
     }
@@ -358,5 +500,92 @@ path = "audit.jsonl"
         .unwrap_err()
         .to_string();
         assert!(err.contains("issuers"), "{err}");
+    }
+
+    fn with_issuer(dir: &Path, issuer: &str) -> Result<Settings, ConfigError> {
+        write_catalog(dir);
+        Settings::from_toml(
+            &dir.join("c.toml"),
+            &format!("sources = \"sources\"\n[audit]\npath = \"a\"\n{issuer}"),
+        )
+    }
+
+    #[test]
+    fn a_jwks_issuer_reads_its_url_interval_principals_and_renamed_staff_claims() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = with_issuer(
+            dir.path(),
+            r#"
+[[issuers]]
+issuer = "https://siths.example.se"
+audience = "overblick"
+algorithm = "ES256"
+jwks_url = "https://siths.example.se/jwks"
+jwks_refresh_interval = "1m"
+principals = ["staff"]
+[issuers.staff_claims]
+care_unit = "unit"
+"#,
+        )
+        .unwrap();
+        let i = &s.issuers[0];
+        assert_eq!(
+            i.key_source(),
+            Ok(KeySource::Jwks("https://siths.example.se/jwks"))
+        );
+        assert_eq!(i.jwks_refresh_interval, Duration::from_secs(60));
+        assert!(i.vouches_for(PrincipalType::Staff) && !i.vouches_for(PrincipalType::Person));
+        assert_eq!(i.staff_claims.care_unit, "unit");
+        assert_eq!(
+            i.staff_claims.hsa_id,
+            "http://sambi.se/attributes/1/employeeHsaId"
+        );
+    }
+
+    #[test]
+    fn an_issuer_with_both_or_neither_key_source_is_refused_with_both_keys_named() {
+        let both = r#"
+[[issuers]]
+issuer = "https://idp.example.se"
+audience = "overblick"
+algorithm = "RS256"
+public_key_file = "idp.pem"
+jwks_url = "https://idp.example.se/jwks"
+"#;
+        let neither = r#"
+[[issuers]]
+issuer = "https://idp.example.se"
+audience = "overblick"
+algorithm = "RS256"
+"#;
+        for text in [both, neither] {
+            let dir = tempfile::tempdir().unwrap();
+            let err = with_issuer(dir.path(), text).unwrap_err().to_string();
+            assert!(
+                err.contains("https://idp.example.se")
+                    && err.contains("public_key_file")
+                    && err.contains("jwks_url"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_issuer_vouching_for_nobody_or_for_an_unknown_kind_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = with_issuer(
+            dir.path(),
+            "[[issuers]]\nissuer = \"i\"\naudience = \"a\"\nalgorithm = \"EdDSA\"\npublic_key_file = \"k.pem\"\nprincipals = []\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("principals"), "{err}");
+        let err = with_issuer(
+            dir.path(),
+            "[[issuers]]\nissuer = \"i\"\naudience = \"a\"\nalgorithm = \"EdDSA\"\npublic_key_file = \"k.pem\"\nprincipals = [\"admin\"]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("admin"), "{err}");
     }
 }

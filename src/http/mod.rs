@@ -66,7 +66,7 @@ async fn graphql(State(state): State<HttpState>, request: Request) -> Response {
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     // Authentication comes before the body is even read: no token, no work.
-    let principal = match state.auth.authenticate(authorization) {
+    let principal = match state.auth.authenticate(authorization).await {
         Ok(p) => p,
         Err(e) => return unauthenticated(&e, &request_id),
     };

@@ -8,7 +8,8 @@ use overblick::app::Application;
 use overblick::auth::demo;
 use overblick::config::catalog::SourceEntry;
 use overblick::config::{
-    AuditSettings, CacheSettings, EngineSettings, Mode, Settings, SourceHttpSettings, load_catalog,
+    AuditSettings, CacheSettings, EngineSettings, IssuerSettings, Mode, Settings,
+    SourceHttpSettings, load_catalog,
 };
 use overblick::domain::PersonId;
 use overblick::simulator::{SimulatorHandle, start_catalog};
@@ -36,9 +37,16 @@ pub struct Builder {
     engine: EngineSettings,
     cache: CacheSettings,
     latency: Option<Duration>,
+    issuers: Vec<IssuerSettings>,
 }
 
 impl Builder {
+    /// Token issuers to trust besides the demo issuer.
+    pub fn issuers(mut self, issuers: Vec<IssuerSettings>) -> Self {
+        self.issuers = issuers;
+        self
+    }
+
     /// Only these demo sources (by id), instead of all of `sources/`.
     pub fn sources(mut self, ids: &[&'static str]) -> Self {
         self.only = Some(ids.to_vec());
@@ -86,7 +94,8 @@ impl Builder {
         let simulators = start_catalog(&mut catalog)
             .await
             .expect("the simulators start");
-        TestApp::start(catalog, simulators, self.engine, self.cache).await
+        TestApp::start_with_issuers(catalog, simulators, self.engine, self.cache, self.issuers)
+            .await
     }
 }
 
@@ -106,6 +115,7 @@ impl TestApp {
             engine: EngineSettings::default(),
             cache: CacheSettings::default(),
             latency: None,
+            issuers: Vec::new(),
         }
     }
 
@@ -116,6 +126,17 @@ impl TestApp {
         engine: EngineSettings,
         cache: CacheSettings,
     ) -> TestApp {
+        Self::start_with_issuers(catalog, simulators, engine, cache, Vec::new()).await
+    }
+
+    /// As [`TestApp::start`], trusting `issuers` besides the demo issuer.
+    pub async fn start_with_issuers(
+        catalog: Vec<SourceEntry>,
+        simulators: Vec<SimulatorHandle>,
+        engine: EngineSettings,
+        cache: CacheSettings,
+        issuers: Vec<IssuerSettings>,
+    ) -> TestApp {
         let dir = tempfile::tempdir().expect("a temp dir");
         let audit_path = dir.path().join("audit.jsonl");
         let settings = Settings {
@@ -125,7 +146,7 @@ impl TestApp {
             engine,
             cache,
             source_http: SourceHttpSettings::default(),
-            issuers: Vec::new(),
+            issuers,
             audit: AuditSettings {
                 path: audit_path.clone(),
             },

@@ -7,3 +7,4 @@ mod harness;
 mod overview;
 mod real_data;
 mod schema;
+mod tokens;
