@@ -1,6 +1,6 @@
-//! Assembles the service from checked settings: sources, engine, access log, authenticator,
-//! schema and routes, bound to a listener. `main` and the integration tests both start it here,
-//! on any port.
+//! Assembles the service from checked settings: sources, engine, store (with the access log),
+//! authenticator, schema and routes, bound to a listener. `main` and the integration tests both
+//! start it here, on any port.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-use crate::audit::{AuditLog, FileAuditLog};
+use crate::audit::AuditLog;
 use crate::auth::{AuthConfigError, Authenticator};
 use crate::config::catalog::Protocol;
 use crate::config::{Mode, Settings};
@@ -18,6 +18,7 @@ use crate::http::{GraphiqlMode, HttpState, router};
 use crate::sources::SourceAdapter;
 use crate::sources::client::{HttpClient, HttpSettings};
 use crate::sources::fhir::FhirSource;
+use crate::store::{Store, StoreError, redact_url};
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -28,10 +29,11 @@ pub enum StartError {
     NoBaseUrl { id: String, file: String },
     #[error("cannot build the HTTP client for sources: {0}")]
     HttpClient(String),
-    #[error("cannot open the access log {path}: {source}")]
-    Audit {
-        path: String,
-        source: std::io::Error,
+    #[error("cannot open the database {url}: {source}")]
+    Store {
+        /// Without its password.
+        url: String,
+        source: StoreError,
     },
     #[error(transparent)]
     Auth(#[from] AuthConfigError),
@@ -47,6 +49,7 @@ pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     engine: Arc<Engine>,
+    store: Store,
 }
 
 impl Application {
@@ -81,14 +84,13 @@ impl Application {
             settings.engine.clone(),
             &settings.cache,
         ));
-        let audit: Arc<dyn AuditLog> = Arc::new(
-            FileAuditLog::open(&settings.audit.path)
-                .await
-                .map_err(|source| StartError::Audit {
-                    path: settings.audit.path.display().to_string(),
-                    source,
-                })?,
-        );
+        let store = Store::open(&settings.database.url)
+            .await
+            .map_err(|source| StartError::Store {
+                url: redact_url(&settings.database.url),
+                source,
+            })?;
+        let audit: Arc<dyn AuditLog> = Arc::new(store.clone());
         let auth = Arc::new(Authenticator::new(settings.mode, &settings.issuers)?);
         let graphiql = match (settings.graphiql, settings.mode) {
             (false, _) => None,
@@ -111,6 +113,7 @@ impl Application {
             listener,
             router,
             engine,
+            store,
         })
     }
 
@@ -122,6 +125,11 @@ impl Application {
 
     pub fn engine(&self) -> &Arc<Engine> {
         &self.engine
+    }
+
+    /// The database: the access log, consents, blocks, delegations, care relationships.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// Serves until `shutdown` completes, then finishes the requests in flight.

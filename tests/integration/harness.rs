@@ -5,13 +5,17 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use overblick::app::Application;
+use overblick::audit::AccessRecord;
 use overblick::auth::demo;
 use overblick::config::catalog::SourceEntry;
 use overblick::config::{
-    AuditSettings, CacheSettings, EngineSettings, Mode, Settings, SourceHttpSettings, load_catalog,
+    CacheSettings, DatabaseSettings, EngineSettings, Mode, Settings, SourceHttpSettings,
+    load_catalog,
 };
 use overblick::domain::PersonId;
 use overblick::simulator::{SimulatorHandle, start_catalog};
+use overblick::store::Store;
+use overblick::store::testing::{self, TestDatabase};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -36,9 +40,17 @@ pub struct Builder {
     engine: EngineSettings,
     cache: CacheSettings,
     latency: Option<Duration>,
+    database: Option<TestDatabase>,
 }
 
 impl Builder {
+    /// The database to run on (from `overblick::store::testing::databases()`), instead of a
+    /// fresh SQLite file.
+    pub fn database(mut self, database: TestDatabase) -> Self {
+        self.database = Some(database);
+        self
+    }
+
     /// Only these demo sources (by id), instead of all of `sources/`.
     pub fn sources(mut self, ids: &[&'static str]) -> Self {
         self.only = Some(ids.to_vec());
@@ -86,7 +98,8 @@ impl Builder {
         let simulators = start_catalog(&mut catalog)
             .await
             .expect("the simulators start");
-        TestApp::start(catalog, simulators, self.engine, self.cache).await
+        let database = self.database.unwrap_or_else(testing::sqlite);
+        TestApp::start(catalog, simulators, self.engine, self.cache, database).await
     }
 }
 
@@ -95,8 +108,10 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub catalog: Vec<SourceEntry>,
     pub simulators: Vec<SimulatorHandle>,
-    pub audit_path: PathBuf,
-    _dir: tempfile::TempDir,
+    /// The service's own store (the same database, the same access-log writer).
+    pub store: Store,
+    // Removed when the test ends; declared last so the store's connections close first.
+    _database: TestDatabase,
 }
 
 impl TestApp {
@@ -106,6 +121,7 @@ impl TestApp {
             engine: EngineSettings::default(),
             cache: CacheSettings::default(),
             latency: None,
+            database: None,
         }
     }
 
@@ -115,9 +131,8 @@ impl TestApp {
         simulators: Vec<SimulatorHandle>,
         engine: EngineSettings,
         cache: CacheSettings,
+        database: TestDatabase,
     ) -> TestApp {
-        let dir = tempfile::tempdir().expect("a temp dir");
-        let audit_path = dir.path().join("audit.jsonl");
         let settings = Settings {
             mode: Mode::Demo,
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -126,22 +141,23 @@ impl TestApp {
             cache,
             source_http: SourceHttpSettings::default(),
             issuers: Vec::new(),
-            audit: AuditSettings {
-                path: audit_path.clone(),
+            database: DatabaseSettings {
+                url: database.url.clone(),
             },
             graphiql: true,
         };
         let app = Application::build(&settings)
             .await
             .expect("the service starts");
+        let store = app.store().clone();
         let addr = app.spawn();
         TestApp {
             url: format!("http://{addr}"),
             client: reqwest::Client::new(),
             catalog,
             simulators,
-            audit_path,
-            _dir: dir,
+            store,
+            _database: database,
         }
     }
 
@@ -211,13 +227,13 @@ impl TestApp {
         body
     }
 
-    /// The access log's records.
-    pub fn access_log(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.audit_path)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("one JSON record per line"))
-            .collect()
+    /// The access log's records about `patient` (any written form), newest first.
+    pub async fn access_log(&self, patient: &str) -> Vec<AccessRecord> {
+        let patient = PersonId::parse(patient).expect("a valid test personnummer");
+        self.store
+            .access_log(&patient, None, None)
+            .await
+            .expect("the access log reads")
     }
 }
 
