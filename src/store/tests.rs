@@ -661,3 +661,32 @@ async fn sqlite_commits_reach_the_disk_through_a_write_ahead_log() {
         assert_eq!(synchronous, 2, "synchronous = FULL");
     }
 }
+
+#[tokio::test]
+async fn a_record_that_cannot_be_written_is_an_error_and_the_next_one_is_written() {
+    for db in databases().await {
+        let store = db.open().await;
+        // Take the table away, as a broken disk or a revoked grant would.
+        sqlx::query("ALTER TABLE access_log RENAME TO access_log_away")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let err = store
+            .record(&access(&tolvan(), at(0), "lost"))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("19121212"), "{db:?}: {err}");
+        sqlx::query("ALTER TABLE access_log_away RENAME TO access_log")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        store
+            .record(&access(&tolvan(), at(1), "kept"))
+            .await
+            .unwrap_or_else(|e| panic!("{db:?}: {e}"));
+        let log = store.access_log(&tolvan(), None, None).await.unwrap();
+        let ids: Vec<&str> = log.iter().map(|r| r.request_id.as_str()).collect();
+        assert_eq!(ids, ["kept"], "{db:?}");
+    }
+}
