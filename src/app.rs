@@ -1,6 +1,6 @@
-//! Assembles the service from checked settings: sources, engine, access log, authenticator,
-//! schema and routes, bound to a listener. `main` and the integration tests both start it here,
-//! on any port.
+//! Assembles the service from checked settings: sources, engine, store (with the access log),
+//! authenticator, schema and routes, bound to a listener. `main` and the integration tests both
+//! start it here, on any port.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -8,7 +8,10 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-use crate::audit::{AuditLog, FileAuditLog};
+use crate::access::AccessSettings;
+use crate::access::directory::{DirectoryFileError, FileDirectory, PopulationDirectory};
+use crate::access::gate::Gate;
+use crate::audit::AuditLog;
 use crate::auth::{AuthConfigError, Authenticator};
 use crate::config::catalog::Protocol;
 use crate::config::{Mode, Settings};
@@ -18,6 +21,7 @@ use crate::http::{GraphiqlMode, HttpState, router};
 use crate::sources::SourceAdapter;
 use crate::sources::client::{HttpClient, HttpSettings};
 use crate::sources::fhir::FhirSource;
+use crate::store::{Store, StoreError, redact_url};
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -28,13 +32,18 @@ pub enum StartError {
     NoBaseUrl { id: String, file: String },
     #[error("cannot build the HTTP client for sources: {0}")]
     HttpClient(String),
-    #[error("cannot open the access log {path}: {source}")]
-    Audit {
-        path: String,
-        source: std::io::Error,
+    #[error("cannot open the database {url}: {source}")]
+    Store {
+        /// Without its password.
+        url: String,
+        source: StoreError,
     },
     #[error(transparent)]
     Auth(#[from] AuthConfigError),
+    #[error(transparent)]
+    Population(#[from] DirectoryFileError),
+    #[error("cannot set up the demo's care relationship and delegation: {0}")]
+    DemoSeed(StoreError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -47,6 +56,7 @@ pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     engine: Arc<Engine>,
+    store: Store,
 }
 
 impl Application {
@@ -81,14 +91,28 @@ impl Application {
             settings.engine.clone(),
             &settings.cache,
         ));
-        let audit: Arc<dyn AuditLog> = Arc::new(
-            FileAuditLog::open(&settings.audit.path)
-                .await
-                .map_err(|source| StartError::Audit {
-                    path: settings.audit.path.display().to_string(),
-                    source,
-                })?,
-        );
+        let store = Store::open(&settings.database.url)
+            .await
+            .map_err(|source| StartError::Store {
+                url: redact_url(&settings.database.url),
+                source,
+            })?;
+        let audit: Arc<dyn AuditLog> = Arc::new(store.clone());
+        let directory: Arc<dyn PopulationDirectory> =
+            Arc::new(match &settings.access.population_file {
+                Some(path) => FileDirectory::load(path)?,
+                None => FileDirectory::empty(),
+            });
+        if settings.mode == Mode::Demo {
+            seed_demo(&store).await.map_err(StartError::DemoSeed)?;
+        }
+        let gate = Arc::new(Gate::new(
+            store.clone(),
+            directory,
+            AccessSettings {
+                delegation: settings.access.delegation,
+            },
+        ));
         let auth = Arc::new(Authenticator::new(settings.mode, &settings.issuers).await?);
         let graphiql = match (settings.graphiql, settings.mode) {
             (false, _) => None,
@@ -96,7 +120,7 @@ impl Application {
             (true, Mode::Production) => Some(GraphiqlMode::Plain),
         };
         let router = router(HttpState {
-            schema: crate::graphql::schema(engine.clone(), audit),
+            schema: crate::graphql::schema(engine.clone(), gate, audit),
             auth,
             graphiql,
         });
@@ -111,6 +135,7 @@ impl Application {
             listener,
             router,
             engine,
+            store,
         })
     }
 
@@ -122,6 +147,11 @@ impl Application {
 
     pub fn engine(&self) -> &Arc<Engine> {
         &self.engine
+    }
+
+    /// The database: the access log, consents, blocks, delegations, care relationships.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// Serves until `shutdown` completes, then finishes the requests in flight.
@@ -145,4 +175,47 @@ impl Application {
 /// The demo's test patient, Tolvan Tolvansson, whom GraphiQL signs in as.
 pub fn demo_person() -> PersonId {
     crate::auth::demo::DEMO_PATIENT.id()
+}
+
+/// The demo's standing facts, so every role can be tried at once: Karin Lindqvist has a care
+/// relationship with Tolvan at Gottsunda vårdcentral (but no consent: registering one is part
+/// of the tour), and Tolvan has delegated his medications and bookings to Margareta. Added only
+/// when missing, so what a user changed in the demo database stays.
+async fn seed_demo(store: &Store) -> Result<(), StoreError> {
+    use crate::access::records::{NewCareRelationship, NewDelegation};
+    use crate::auth::demo::{DEMO_DELEGATE, DEMO_PATIENT, DEMO_STAFF};
+    use crate::domain::Domain;
+
+    let now = chrono::Utc::now();
+    let tolvan = DEMO_PATIENT.id();
+    let karin = DEMO_STAFF.identity();
+    let related = store
+        .care_relationships(&tolvan)
+        .await?
+        .iter()
+        .any(|r| r.care_unit == karin.care_unit && r.is_active(now));
+    if !related {
+        store
+            .register_care_relationship(&NewCareRelationship {
+                patient: tolvan.clone(),
+                care_unit: karin.care_unit.clone(),
+                care_provider: karin.care_provider.clone(),
+                registered_by: karin.hsa_id.clone(),
+                valid_from: now,
+                valid_until: now + chrono::TimeDelta::days(365),
+            })
+            .await?;
+    }
+    let delegated = !store.delegations_granted_by(&tolvan).await?.is_empty();
+    if !delegated {
+        store
+            .grant_delegation(&NewDelegation {
+                patient: tolvan,
+                delegate: DEMO_DELEGATE.id(),
+                domains: vec![Domain::Medications, Domain::Bookings],
+                valid_until: now.date_naive() + chrono::TimeDelta::days(180),
+            })
+            .await?;
+    }
+    Ok(())
 }

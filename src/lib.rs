@@ -4,8 +4,9 @@
 //! The modules follow the path of a request (see README, "Architecture"):
 //! `http` (the edge) → `auth` (who asks) → `graphql` (the schema) → `engine` (fan-out under
 //! deadlines, with `cache`) → `sources` (protocol adapters) → `merge` (pure de-duplication) →
-//! `audit` (one record per access). `config` loads settings and the source catalog; `app` puts
-//! them together; `simulator` is the built-in FHIR server the demo and the tests run against.
+//! `audit` (one record per access, kept by `store`, the database). `config` loads settings and the
+//! source catalog; `app` puts them together; `simulator` is the built-in FHIR server the demo and
+//! the tests run against.
 
 pub mod access;
 pub mod app;
@@ -20,3 +21,4 @@ pub mod http;
 pub mod merge;
 pub mod simulator;
 pub mod sources;
+pub mod store;

@@ -198,10 +198,7 @@ async fn serve(
 
     let mut settings = match &config {
         Some(path) => Settings::from_file(path)?,
-        None => Settings::demo(
-            &sources.unwrap_or_else(demo_sources_dir),
-            Path::new(".overblick"),
-        )?,
+        None => Settings::demo(&sources.unwrap_or_else(demo_sources_dir))?,
     };
     if let Some(addr) = listen {
         settings.listen = addr;
@@ -229,6 +226,10 @@ async fn serve(
         );
         println!(
             "          -H 'Content-Type: application/json' -d '{{\"query\":\"{{ overview {{ patient {{ name }} medications {{ name dosage provenance {{ sourceName }} }} }} }}\"}}'"
+        );
+        println!(
+            "  Access log, consents, blocks and delegations: {}",
+            settings.database.url
         );
         println!("  Stop with Ctrl-C.");
         println!();

@@ -154,7 +154,7 @@ impl OverblickProcess {
                 "mode = \"demo\"\nlisten = \"127.0.0.1:{port}\"\nsources = \"sources\"\ngraphiql = false\n\
                  [engine]\ndeadline = \"{}ms\"\nsource_timeout = \"{}ms\"\n\
                  [cache]\nenabled = {}\nttl = \"10m\"\nstale_window = \"10m\"\nmax_entries = 1000000\n\
-                 [audit]\npath = \"audit.jsonl\"\n",
+                 [database]\nurl = \"sqlite://overblick.sqlite?mode=rwc\"\n",
                 options.deadline.as_millis(),
                 options.source_timeout.as_millis(),
                 options.cache

@@ -284,13 +284,63 @@ impl Default for StaffClaims {
     }
 }
 
-/// The access log.
-#[derive(Clone, Debug, Deserialize)]
+/// The database that keeps the access log, consents, blocks, delegations and care relationships.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct AuditSettings {
-    /// File the access records are appended to, one JSON object per line.
-    pub path: PathBuf,
+pub struct DatabaseSettings {
+    /// A SQLite file, `sqlite://PATH?mode=rwc` (`mode=rwc` creates the file if missing; a relative
+    /// PATH is relative to the config file), or a PostgreSQL URL, `postgres://USER:PASSWORD@HOST/DB`.
+    pub url: String,
 }
+
+impl std::fmt::Debug for DatabaseSettings {
+    /// Without the password, should the settings ever be printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &crate::store::redact_url(&self.url))
+            .finish()
+    }
+}
+
+/// The demo's database: a SQLite file in the working directory, created on first run.
+pub const DEMO_DATABASE_URL: &str = "sqlite://overblick-demo.sqlite?mode=rwc";
+
+/// `url` with a relative SQLite path made relative to `base` (the config file's folder); other
+/// URLs unchanged.
+fn resolve_sqlite_path(url: &str, base: &Path) -> String {
+    let Some(rest) = url.strip_prefix("sqlite:") else {
+        return url.to_owned();
+    };
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let (path, query) = match rest.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (rest, None),
+    };
+    if path.is_empty() || path.starts_with(':') || Path::new(path).is_absolute() {
+        return url.to_owned();
+    }
+    let mut resolved = format!("sqlite://{}", base.join(path).display());
+    if let Some(query) = query {
+        resolved.push('?');
+        resolved.push_str(query);
+    }
+    resolved
+}
+
+/// The deployment's access choices.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccessFile {
+    /// Whether patients may grant delegations (ombud) and delegates use them. Off unless
+    /// switched on: adult delegation needs a legal basis the deployment must have.
+    pub delegation: bool,
+    /// The population register as a TOML file (guardianship, protected identity, names);
+    /// relative to the config file. Without it nobody acts as guardian.
+    pub population_file: Option<PathBuf>,
+}
+
+/// The demo's population register.
+pub const DEMO_POPULATION_FILE: &str = "registers/population.toml";
 
 /// The configuration file, as written.
 #[derive(Clone, Debug, Deserialize)]
@@ -310,7 +360,9 @@ struct ConfigFile {
     source_http: SourceHttpSettings,
     #[serde(default)]
     issuers: Vec<IssuerSettings>,
-    audit: AuditSettings,
+    database: DatabaseSettings,
+    #[serde(default)]
+    access: AccessFile,
     /// Serve GraphiQL on `GET /graphql` (always on in the demo).
     #[serde(default)]
     graphiql: Option<bool>,
@@ -330,7 +382,9 @@ pub struct Settings {
     pub cache: CacheSettings,
     pub source_http: SourceHttpSettings,
     pub issuers: Vec<IssuerSettings>,
-    pub audit: AuditSettings,
+    pub database: DatabaseSettings,
+    /// Delegation on or off, and the population register's file (paths resolved).
+    pub access: AccessFile,
     pub graphiql: bool,
 }
 
@@ -352,8 +406,9 @@ pub enum ConfigError {
 pub const DEMO_LISTEN: &str = "127.0.0.1:4000";
 
 impl Settings {
-    /// The demo: simulated sources from `sources_dir`, the development token issuer, GraphiQL on.
-    pub fn demo(sources_dir: &Path, data_dir: &Path) -> Result<Settings, ConfigError> {
+    /// The demo: simulated sources from `sources_dir`, the development token issuer, GraphiQL on,
+    /// the database in [`DEMO_DATABASE_URL`].
+    pub fn demo(sources_dir: &Path) -> Result<Settings, ConfigError> {
         Ok(Settings {
             mode: Mode::Demo,
             listen: DEMO_LISTEN.parse().expect("a valid socket address"),
@@ -362,8 +417,12 @@ impl Settings {
             cache: CacheSettings::default(),
             source_http: SourceHttpSettings::default(),
             issuers: Vec::new(),
-            audit: AuditSettings {
-                path: data_dir.join("audit.jsonl"),
+            database: DatabaseSettings {
+                url: DEMO_DATABASE_URL.to_owned(),
+            },
+            access: AccessFile {
+                delegation: true,
+                population_file: Some(sources_dir.join(DEMO_POPULATION_FILE)),
             },
             graphiql: true,
         })
@@ -418,8 +477,12 @@ impl Settings {
             cache: file.cache,
             source_http: file.source_http,
             issuers,
-            audit: AuditSettings {
-                path: base.join(&file.audit.path),
+            database: DatabaseSettings {
+                url: resolve_sqlite_path(&file.database.url, base),
+            },
+            access: AccessFile {
+                delegation: file.access.delegation,
+                population_file: file.access.population_file.map(|p| base.join(p)),
             },
             graphiql: file.graphiql.unwrap_or(file.mode == Mode::Demo),
         })
@@ -457,8 +520,8 @@ issuer = "https://idp.example"
 audience = "overblick"
 algorithm = "RS256"
 public_key_file = "keys/idp.pem"
-[audit]
-path = "audit.jsonl"
+[database]
+url = "sqlite://overblick.sqlite?mode=rwc"
 "#;
         let s = Settings::from_toml(&path, text).unwrap();
         assert_eq!(s.mode, Mode::Production);
@@ -474,6 +537,43 @@ path = "audit.jsonl"
         assert_eq!(s.issuers[0].jwks_refresh_interval, Duration::from_secs(300));
         assert!(!s.graphiql);
         assert_eq!(s.catalog.len(), 1);
+        assert_eq!(
+            s.database.url,
+            format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("overblick.sqlite").display()
+            )
+        );
+    }
+
+    #[test]
+    fn only_a_relative_sqlite_path_is_resolved_against_the_config_folder() {
+        let base = Path::new("/etc/overblick");
+        for (written, read) in [
+            ("sqlite:log.sqlite", "sqlite:///etc/overblick/log.sqlite"),
+            (
+                "sqlite://data/log.sqlite?mode=rwc",
+                "sqlite:///etc/overblick/data/log.sqlite?mode=rwc",
+            ),
+            ("sqlite:///var/lib/o.sqlite", "sqlite:///var/lib/o.sqlite"),
+            ("sqlite::memory:", "sqlite::memory:"),
+            (
+                "postgres://o:secret@db/overblick",
+                "postgres://o:secret@db/overblick",
+            ),
+        ] {
+            assert_eq!(resolve_sqlite_path(written, base), read, "{written}");
+        }
+    }
+
+    #[test]
+    fn the_database_password_is_not_in_the_settings_debug_output() {
+        let s = DatabaseSettings {
+            url: "postgres://overblick:hemligt@db.example/overblick".into(),
+        };
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("hemligt"), "{shown}");
+        assert!(shown.contains("db.example"), "{shown}");
     }
 
     #[test]
@@ -482,7 +582,7 @@ path = "audit.jsonl"
         write_catalog(dir.path());
         let err = Settings::from_toml(
             &dir.path().join("c.toml"),
-            "sources = \"sources\"\nmode = \"demo\"\n[audit]\npath = \"a\"\n[engine]\ndeadlin = \"1s\"\n",
+            "sources = \"sources\"\nmode = \"demo\"\n[database]\nurl = \"sqlite://a\"\n[engine]\ndeadlin = \"1s\"\n",
         )
         .unwrap_err()
         .to_string();
@@ -495,7 +595,7 @@ path = "audit.jsonl"
         write_catalog(dir.path());
         let err = Settings::from_toml(
             &dir.path().join("c.toml"),
-            "sources = \"sources\"\n[audit]\npath = \"a\"\n",
+            "sources = \"sources\"\n[database]\nurl = \"sqlite://a\"\n",
         )
         .unwrap_err()
         .to_string();

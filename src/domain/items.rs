@@ -49,6 +49,11 @@ impl Domain {
             Domain::Bookings => "bookings",
         }
     }
+
+    /// The domain whose [`Domain::as_str`] is `name`, as stored (e.g. in a delegation).
+    pub fn from_str_name(name: &str) -> Option<Domain> {
+        Domain::ALL.into_iter().find(|d| d.as_str() == name)
+    }
 }
 
 /// An organisation (care unit or care provider) as far as the source named it.

@@ -9,13 +9,13 @@ use chrono::{TimeDelta, Utc};
 
 use super::scalars::{Date, DateTime, PersonIdScalar};
 use super::types::Domain as DomainEnum;
-use super::{RequestContext, codes, coded_error, person_arg, request, unavailable_error};
+use super::{RequestContext, coded_error, codes, person_arg, request, unavailable_error};
+use crate::access::OWN_ACCESS_FROM_AGE;
 use crate::access::gate::{Gate, GateError};
 use crate::access::records::{
     Block, CareRelationship, Consent, Delegation, NewBlock, NewCareRelationship, NewConsent,
     NewDelegation,
 };
-use crate::access::OWN_ACCESS_FROM_AGE;
 use crate::auth::{PrincipalKind, StaffIdentity};
 use crate::domain::{Domain, HsaId, Organisation, PersonId};
 use crate::engine::Engine;
@@ -63,15 +63,16 @@ fn staff(request: &RequestContext) -> Result<&StaffIdentity> {
 }
 
 fn hsa_arg(text: &str, name: &str) -> Result<HsaId> {
-    HsaId::parse(text)
-        .map_err(|e| coded_error(codes::INVALID_ARGUMENT, format!("`{name}` is not valid: {e}")))
+    HsaId::parse(text).map_err(|e| {
+        coded_error(
+            codes::INVALID_ARGUMENT,
+            format!("`{name}` is not valid: {e}"),
+        )
+    })
 }
 
 fn not_found(what: &str) -> async_graphql::Error {
-    coded_error(
-        codes::NOT_FOUND,
-        format!("you have no {what} with that id"),
-    )
+    coded_error(codes::NOT_FOUND, format!("you have no {what} with that id"))
 }
 
 /// A care unit or provider's display name from the catalog, where a source names it.
@@ -428,7 +429,7 @@ impl AccessQuery {
                     domains: r
                         .domains
                         .iter()
-                        .filter_map(|d| d.parse::<Domain>().ok())
+                        .filter_map(|d| Domain::from_str_name(d))
                         .map(DomainEnum::from)
                         .collect(),
                     outcome: r.outcome,

@@ -70,7 +70,7 @@ pub type OverblickSchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// Builds the schema over the engine, the access gate and the access log.
 pub fn schema(engine: Arc<Engine>, gate: Arc<Gate>, audit: Arc<dyn AuditLog>) -> OverblickSchema {
-    Schema::build(Query::default(), Mutation, EmptySubscription)
+    Schema::build(Query::default(), access::AccessMutation, EmptySubscription)
         .data(engine)
         .data(gate)
         .data(audit)
@@ -79,7 +79,7 @@ pub fn schema(engine: Arc<Engine>, gate: Arc<Gate>, audit: Arc<dyn AuditLog>) ->
 
 /// The schema's SDL, as committed in `schema/schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(Query::default(), Mutation, EmptySubscription)
+    Schema::build(Query::default(), access::AccessMutation, EmptySubscription)
         .finish()
         .sdl()
 }
@@ -214,14 +214,28 @@ impl OverviewQuery {
         let grant = match gate.decide(&ask).await {
             Ok(grant) => grant,
             Err(GateError::Denied(denial)) => {
-                let record = access_record(request, &ask, None, &selected, &Gathered::default(), denial_code(&denial));
+                let record = access_record(
+                    request,
+                    &ask,
+                    None,
+                    &selected,
+                    &Gathered::default(),
+                    denial_code(&denial),
+                );
                 if let Err(e) = audit.record(&record).await {
                     tracing::error!(request_id = %request.request_id, error = %e, "access log unavailable");
                 }
                 return Err(denial_error(&denial));
             }
             Err(GateError::Unavailable(cause)) => {
-                let record = access_record(request, &ask, None, &selected, &Gathered::default(), codes::ACCESS_CHECK_UNAVAILABLE);
+                let record = access_record(
+                    request,
+                    &ask,
+                    None,
+                    &selected,
+                    &Gathered::default(),
+                    codes::ACCESS_CHECK_UNAVAILABLE,
+                );
                 if let Err(e) = audit.record(&record).await {
                     tracing::error!(request_id = %request.request_id, error = %e, "access log unavailable");
                 }
@@ -231,7 +245,11 @@ impl OverviewQuery {
 
         // Only what the viewer may see is fetched: delegated domains, and the sources the
         // view admits. The cache below stays keyed by source data alone.
-        let domains: Vec<Domain> = selected.iter().copied().filter(|d| grant.allows(*d)).collect();
+        let domains: Vec<Domain> = selected
+            .iter()
+            .copied()
+            .filter(|d| grant.allows(*d))
+            .collect();
         let engine = ctx.data_unchecked::<Arc<Engine>>();
         let gathered = engine
             .gather_where(&patient, &domains, |info| {
@@ -336,7 +354,11 @@ fn access_record(
         care_provider: staff.map(|s| s.care_provider.to_string()),
         care_provider_name: staff.and_then(|s| s.care_provider_name.clone()),
         purpose: ask.purpose.map(|p| p.as_str().to_owned()),
-        reason: ask.reason.map(str::trim).filter(|r| !r.is_empty()).map(str::to_owned),
+        reason: ask
+            .reason
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned),
         emergency: grant.is_some_and(|g| g.emergency),
         domains: domains.iter().map(|d| d.as_str().to_owned()).collect(),
         sources,

@@ -368,9 +368,7 @@ impl Overview {
         Ok(Some(
             self.merged(&self.contacts)
                 .iter()
-                .filter(|c| {
-                    role.is_none_or(|r| crate::domain::ContactRole::from(r) == c.item.role)
-                })
+                .filter(|c| role.is_none_or(|r| crate::domain::ContactRole::from(r) == c.item.role))
                 .filter(|c| {
                     let ended = c.item.end.is_some_and(|e| e < today);
                     status.admits(ended)
@@ -390,15 +388,17 @@ impl Overview {
         self.check_allowed(Domain::CarePlans)?;
         let range = Range::new(from, to)?;
         self.report_failures(ctx, Domain::CarePlans);
-        Ok(Some(self
-            .merged(&self.care_plans)
-            .iter()
-            .filter(|p| {
-                let ended = matches!(p.item.status, PlanStatus::Completed | PlanStatus::Revoked);
-                status.admits(ended)
-            })
-            .filter(|p| range.overlaps(p.item.start, p.item.end))
-            .collect()))
+        Ok(Some(
+            self.merged(&self.care_plans)
+                .iter()
+                .filter(|p| {
+                    let ended =
+                        matches!(p.item.status, PlanStatus::Completed | PlanStatus::Revoked);
+                    status.admits(ended)
+                })
+                .filter(|p| range.overlaps(p.item.start, p.item.end))
+                .collect(),
+        ))
     }
 
     /// Agreements (överenskommelser): active first, then by due date.
@@ -412,18 +412,19 @@ impl Overview {
         self.check_allowed(Domain::Agreements)?;
         let range = Range::new(from, to)?;
         self.report_failures(ctx, Domain::Agreements);
-        Ok(Some(self
-            .merged(&self.agreements)
-            .iter()
-            .filter(|a| {
-                let ended = matches!(
-                    a.item.status,
-                    AgreementStatus::Completed | AgreementStatus::Cancelled
-                );
-                status.admits(ended)
-            })
-            .filter(|a| range.overlaps(a.item.start, a.item.due))
-            .collect()))
+        Ok(Some(
+            self.merged(&self.agreements)
+                .iter()
+                .filter(|a| {
+                    let ended = matches!(
+                        a.item.status,
+                        AgreementStatus::Completed | AgreementStatus::Cancelled
+                    );
+                    status.admits(ended)
+                })
+                .filter(|a| range.overlaps(a.item.start, a.item.due))
+                .collect(),
+        ))
     }
 
     /// Medications: what the patient takes now by default (`status: ALL` or `ENDED` for the
@@ -443,16 +444,17 @@ impl Overview {
         let range = Range::new(from, to)?;
         self.report_failures(ctx, Domain::Medications);
         let today = self.today();
-        Ok(Some(self
-            .merged(&self.medications)
-            .iter()
-            .filter(|m| {
-                let ended = m.item.status == MedicationStatus::Ended
-                    || m.item.end.is_some_and(|e| e < today);
-                status.admits(ended)
-            })
-            .filter(|m| range.overlaps(m.item.start, m.item.end))
-            .collect()))
+        Ok(Some(
+            self.merged(&self.medications)
+                .iter()
+                .filter(|m| {
+                    let ended = m.item.status == MedicationStatus::Ended
+                        || m.item.end.is_some_and(|e| e < today);
+                    status.admits(ended)
+                })
+                .filter(|m| range.overlaps(m.item.start, m.item.end))
+                .collect(),
+        ))
     }
 
     /// Measurements (mätvärden), newest first.
@@ -468,12 +470,13 @@ impl Overview {
         self.check_allowed(Domain::Measurements)?;
         let range = Range::new(from, to)?;
         self.report_failures(ctx, Domain::Measurements);
-        Ok(Some(self
-            .merged(&self.measurements)
-            .iter()
-            .filter(|m| range.contains(m.item.time))
-            .filter(|m| code_matches(code.as_deref(), m.item.code.as_ref()))
-            .collect()))
+        Ok(Some(
+            self.merged(&self.measurements)
+                .iter()
+                .filter(|m| range.contains(m.item.time))
+                .filter(|m| code_matches(code.as_deref(), m.item.code.as_ref()))
+                .collect(),
+        ))
     }
 
     /// Lab results (provsvar), newest first.
@@ -489,12 +492,13 @@ impl Overview {
         self.check_allowed(Domain::LabResults)?;
         let range = Range::new(from, to)?;
         self.report_failures(ctx, Domain::LabResults);
-        Ok(Some(self
-            .merged(&self.lab_results)
-            .iter()
-            .filter(|l| range.contains(l.item.time))
-            .filter(|l| code_matches(code.as_deref(), l.item.code.as_ref()))
-            .collect()))
+        Ok(Some(
+            self.merged(&self.lab_results)
+                .iter()
+                .filter(|l| range.contains(l.item.time))
+                .filter(|l| code_matches(code.as_deref(), l.item.code.as_ref()))
+                .collect(),
+        ))
     }
 
     /// Bookings (bokade tider), earliest start first.
@@ -509,16 +513,17 @@ impl Overview {
         let range = Range::new(from, to)?;
         self.report_failures(ctx, Domain::Bookings);
         let now = self.now;
-        Ok(Some(self
-            .merged(&self.bookings)
-            .iter()
-            .filter(|b| match status {
-                BookingFilter::Upcoming => b.item.start >= now,
-                BookingFilter::Past => b.item.start < now,
-                BookingFilter::All => true,
-            })
-            .filter(|b| range.contains(Some(b.item.start)))
-            .collect()))
+        Ok(Some(
+            self.merged(&self.bookings)
+                .iter()
+                .filter(|b| match status {
+                    BookingFilter::Upcoming => b.item.start >= now,
+                    BookingFilter::Past => b.item.start < now,
+                    BookingFilter::All => true,
+                })
+                .filter(|b| range.contains(Some(b.item.start)))
+                .collect(),
+        ))
     }
 
     /// Every source asked for every domain this query selected, whatever happened, ordered by

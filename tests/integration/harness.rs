@@ -5,19 +5,30 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use overblick::app::Application;
+use overblick::audit::AccessRecord;
 use overblick::auth::demo;
 use overblick::config::catalog::SourceEntry;
 use overblick::config::{
-    AuditSettings, CacheSettings, EngineSettings, IssuerSettings, Mode, Settings,
-    SourceHttpSettings, load_catalog,
+    AccessFile, CacheSettings, DEMO_POPULATION_FILE, DatabaseSettings, EngineSettings,
+    IssuerSettings, Mode, Settings, SourceHttpSettings, load_catalog,
 };
-use overblick::domain::PersonId;
+use overblick::domain::{HsaId, PersonId};
 use overblick::simulator::{SimulatorHandle, start_catalog};
+use overblick::store::Store;
+use overblick::store::testing::{self, TestDatabase};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
+pub use overblick::store::testing::databases;
+
 pub const TOLVAN: &str = "19121212-1212";
+/// Lena Tolvansson, guardian of Elias in the demo's population register.
+pub const LENA: &str = "19880412-2383";
+/// Elias Tolvansson, born 2020-06-15.
+pub const ELIAS: &str = "20200615-2397";
+/// Margareta Tolvansson, Tolvan's daughter.
+pub const MARGARETA: &str = "19600301-2389";
 
 pub fn repo_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
@@ -32,18 +43,93 @@ pub fn token(person: &str) -> String {
     )
 }
 
+/// A demo staff token for Karin Lindqvist at Gottsunda vårdcentral, Region Uppsala.
+pub fn staff_token() -> String {
+    demo::mint_staff(&demo::DEMO_STAFF.identity(), Duration::from_secs(3600))
+}
+
+/// A demo staff token for Karin Lindqvist signed in at another care unit and provider.
+pub fn staff_token_at(care_unit: &str, care_provider: &str) -> String {
+    let mut staff = demo::DEMO_STAFF.identity();
+    staff.care_unit = HsaId::parse(care_unit).expect("a valid HSA-id");
+    staff.care_unit_name = None;
+    staff.care_provider = HsaId::parse(care_provider).expect("a valid HSA-id");
+    staff.care_provider_name = None;
+    demo::mint_staff(&staff, Duration::from_secs(3600))
+}
+
+/// A valid personnummer of someone born on `date` (serial 238, check digit computed).
+pub fn born_on(date: chrono::NaiveDate) -> String {
+    let nine = format!("{}238", date.format("%y%m%d"));
+    let sum: u32 = nine
+        .bytes()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0') * if i % 2 == 0 { 2 } else { 1 };
+            d / 10 + d % 10
+        })
+        .sum();
+    format!("{}-238{}", date.format("%Y%m%d"), (10 - sum % 10) % 10)
+}
+
+/// How the service under test is set up.
+pub struct Options {
+    pub engine: EngineSettings,
+    pub cache: CacheSettings,
+    /// Token issuers to trust besides the demo issuer.
+    pub issuers: Vec<IssuerSettings>,
+    /// A fresh SQLite file when `None`.
+    pub database: Option<TestDatabase>,
+    /// Or the URL of a database a test keeps (one of [`databases`]), to start several
+    /// services on it.
+    pub database_url: Option<String>,
+    pub delegation: bool,
+    /// The population register as TOML; the demo's when `None`.
+    pub population: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            engine: EngineSettings::default(),
+            cache: CacheSettings::default(),
+            issuers: Vec::new(),
+            database: None,
+            database_url: None,
+            delegation: true,
+            population: None,
+        }
+    }
+}
+
 pub struct Builder {
     only: Option<Vec<&'static str>>,
-    engine: EngineSettings,
-    cache: CacheSettings,
     latency: Option<Duration>,
-    issuers: Vec<IssuerSettings>,
+    options: Options,
 }
 
 impl Builder {
     /// Token issuers to trust besides the demo issuer.
     pub fn issuers(mut self, issuers: Vec<IssuerSettings>) -> Self {
-        self.issuers = issuers;
+        self.options.issuers = issuers;
+        self
+    }
+
+    /// The database to run on (one of [`databases`]), instead of a fresh SQLite file.
+    pub fn database(mut self, database: &TestDatabase) -> Self {
+        self.options.database_url = Some(database.url.clone());
+        self
+    }
+
+    /// Delegation switched on (the default here, as in the demo) or off.
+    pub fn delegation(mut self, on: bool) -> Self {
+        self.options.delegation = on;
+        self
+    }
+
+    /// The population register, as TOML (`[[person]]` entries).
+    pub fn population(mut self, toml: &str) -> Self {
+        self.options.population = Some(toml.to_owned());
         self
     }
 
@@ -54,17 +140,17 @@ impl Builder {
     }
 
     pub fn source_timeout(mut self, t: Duration) -> Self {
-        self.engine.source_timeout = t;
+        self.options.engine.source_timeout = t;
         self
     }
 
     pub fn deadline(mut self, t: Duration) -> Self {
-        self.engine.deadline = t;
+        self.options.engine.deadline = t;
         self
     }
 
     pub fn cache(mut self, cache: CacheSettings) -> Self {
-        self.cache = cache;
+        self.options.cache = cache;
         self
     }
 
@@ -94,8 +180,7 @@ impl Builder {
         let simulators = start_catalog(&mut catalog)
             .await
             .expect("the simulators start");
-        TestApp::start_with_issuers(catalog, simulators, self.engine, self.cache, self.issuers)
-            .await
+        TestApp::start_with(catalog, simulators, self.options).await
     }
 }
 
@@ -104,18 +189,19 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub catalog: Vec<SourceEntry>,
     pub simulators: Vec<SimulatorHandle>,
-    pub audit_path: PathBuf,
+    /// The service's own store (the same database, the same access-log writer).
+    pub store: Store,
     _dir: tempfile::TempDir,
+    // Removed when the test ends; declared last so the store's connections close first.
+    _database: Option<TestDatabase>,
 }
 
 impl TestApp {
     pub fn builder() -> Builder {
         Builder {
             only: None,
-            engine: EngineSettings::default(),
-            cache: CacheSettings::default(),
             latency: None,
-            issuers: Vec::new(),
+            options: Options::default(),
         }
     }
 
@@ -125,44 +211,69 @@ impl TestApp {
         simulators: Vec<SimulatorHandle>,
         engine: EngineSettings,
         cache: CacheSettings,
+        database: TestDatabase,
     ) -> TestApp {
-        Self::start_with_issuers(catalog, simulators, engine, cache, Vec::new()).await
+        let options = Options {
+            engine,
+            cache,
+            database: Some(database),
+            ..Options::default()
+        };
+        Self::start_with(catalog, simulators, options).await
     }
 
-    /// As [`TestApp::start`], trusting `issuers` besides the demo issuer.
-    pub async fn start_with_issuers(
+    /// Starts the service over `catalog` as `options` say.
+    pub async fn start_with(
         catalog: Vec<SourceEntry>,
         simulators: Vec<SimulatorHandle>,
-        engine: EngineSettings,
-        cache: CacheSettings,
-        issuers: Vec<IssuerSettings>,
+        options: Options,
     ) -> TestApp {
         let dir = tempfile::tempdir().expect("a temp dir");
-        let audit_path = dir.path().join("audit.jsonl");
+        let population_file = match &options.population {
+            Some(toml) => {
+                let path = dir.path().join("population.toml");
+                std::fs::write(&path, toml).expect("the register is written");
+                path
+            }
+            None => repo_path("sources").join(DEMO_POPULATION_FILE),
+        };
+        let database = match options.database_url {
+            Some(_) => None,
+            None => Some(options.database.unwrap_or_else(testing::sqlite)),
+        };
+        let url = match (&database, options.database_url) {
+            (Some(db), _) => db.url.clone(),
+            (None, Some(url)) => url,
+            (None, None) => unreachable!("a database is chosen above"),
+        };
         let settings = Settings {
             mode: Mode::Demo,
             listen: "127.0.0.1:0".parse().unwrap(),
             catalog: catalog.clone(),
-            engine,
-            cache,
+            engine: options.engine,
+            cache: options.cache,
             source_http: SourceHttpSettings::default(),
-            issuers,
-            audit: AuditSettings {
-                path: audit_path.clone(),
+            issuers: options.issuers,
+            database: DatabaseSettings { url },
+            access: AccessFile {
+                delegation: options.delegation,
+                population_file: Some(population_file),
             },
             graphiql: true,
         };
         let app = Application::build(&settings)
             .await
             .expect("the service starts");
+        let store = app.store().clone();
         let addr = app.spawn();
         TestApp {
             url: format!("http://{addr}"),
             client: reqwest::Client::new(),
             catalog,
             simulators,
-            audit_path,
+            store,
             _dir: dir,
+            _database: database,
         }
     }
 
@@ -232,13 +343,35 @@ impl TestApp {
         body
     }
 
-    /// The access log's records.
-    pub fn access_log(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.audit_path)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("one JSON record per line"))
-            .collect()
+    /// POSTs `query` with `variables` as the holder of `token`; the answer must be HTTP 200.
+    pub async fn post_as(&self, token: &str, query: &str, variables: Value) -> Value {
+        self.post_as_full(token, query, variables).await.1
+    }
+
+    /// As [`post_as`](Self::post_as), with the response headers.
+    pub async fn post_as_full(
+        &self,
+        token: &str,
+        query: &str,
+        variables: Value,
+    ) -> (HeaderMap, Value) {
+        let (status, headers, body) = self
+            .post(
+                Some(token),
+                json!({ "query": query, "variables": variables }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        (headers, body)
+    }
+
+    /// The access log's records about `patient` (any written form), newest first.
+    pub async fn access_records(&self, patient: &str) -> Vec<AccessRecord> {
+        let patient = PersonId::parse(patient).expect("a valid test personnummer");
+        self.store
+            .access_log(&patient, None, None)
+            .await
+            .expect("the access log reads")
     }
 }
 

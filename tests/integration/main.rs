@@ -6,5 +6,6 @@ mod faults;
 mod harness;
 mod overview;
 mod real_data;
+mod rules;
 mod schema;
 mod tokens;

@@ -46,6 +46,7 @@ async fn a_real_synthea_record_comes_through_the_whole_service() {
         vec![simulator],
         EngineSettings::default(),
         CacheSettings::default(),
+        overblick::store::testing::sqlite(),
     )
     .await;
     let body = app

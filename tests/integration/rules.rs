@@ -38,7 +38,11 @@ fn vars(patient: &str, purpose: Option<&str>, reason: Option<&str>) -> Value {
 fn records(body: &Value) -> Vec<(String, String)> {
     let mut all = Vec::new();
     for list in ["medications", "labResults", "measurements"] {
-        for item in body["data"]["overview"][list].as_array().into_iter().flatten() {
+        for item in body["data"]["overview"][list]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             for p in item["provenance"].as_array().unwrap() {
                 all.push((
                     p["sourceId"].as_str().unwrap().to_owned(),
@@ -72,7 +76,7 @@ fn has_record(body: &Value, record_id: &str) -> bool {
 }
 
 /// The records the demo marks "not approved for patient view".
-const NOT_APPROVED_LAB: &str = "Observation/kem-lab-hba1c-20261121";
+const NOT_APPROVED_LAB: &str = "Observation/kem-lab-crp-20261121";
 
 async fn register_relationship(app: &TestApp, staff: &str, patient: &str) {
     let body = app
@@ -111,8 +115,8 @@ async fn a_patient_does_not_see_records_not_approved_for_patient_view_but_staff_
         let own = app
             .post_as(&token(TOLVAN), OVERVIEW, vars(TOLVAN, None, None))
             .await;
-        assert!(own["errors"].is_null(), "{}: {own}", db.name);
-        assert!(!has_record(&own, NOT_APPROVED_LAB), "{}: {own}", db.name);
+        assert!(own["errors"].is_null(), "{}: {own}", db.backend);
+        assert!(!has_record(&own, NOT_APPROVED_LAB), "{}: {own}", db.backend);
         assert!(has_record(&own, "Observation/kem-lab-krea-20261020"));
 
         // The same cached answers, another viewer: staff with consent see it.
@@ -122,14 +126,18 @@ async fn a_patient_does_not_see_records_not_approved_for_patient_view_but_staff_
         let seen = app
             .post_as(&staff, OVERVIEW, vars(TOLVAN, Some("CARE"), None))
             .await;
-        assert!(seen["errors"].is_null(), "{}: {seen}", db.name);
-        assert!(has_record(&seen, NOT_APPROVED_LAB), "{}: {seen}", db.name);
+        assert!(seen["errors"].is_null(), "{}: {seen}", db.backend);
+        assert!(
+            has_record(&seen, NOT_APPROVED_LAB),
+            "{}: {seen}",
+            db.backend
+        );
 
         // And the patient, asking again from the warm cache, still does not.
         let again = app
             .post_as(&token(TOLVAN), OVERVIEW, vars(TOLVAN, None, None))
             .await;
-        assert!(!has_record(&again, NOT_APPROVED_LAB), "{}", db.name);
+        assert!(!has_record(&again, NOT_APPROVED_LAB), "{}", db.backend);
     }
 }
 
@@ -139,19 +147,23 @@ async fn staff_without_a_care_relationship_are_refused_and_no_source_is_called()
         let app = TestApp::builder().database(&db).start().await;
         for (purpose, reason) in [("CARE", None), ("EMERGENCY", Some("unconscious"))] {
             let body = app
-                .post_as(&staff_token(), OVERVIEW, vars(TOLVAN, Some(purpose), reason))
+                .post_as(
+                    &staff_token(),
+                    OVERVIEW,
+                    vars(TOLVAN, Some(purpose), reason),
+                )
                 .await;
-            assert_eq!(error_codes(&body), ["FORBIDDEN"], "{}: {body}", db.name);
+            assert_eq!(error_codes(&body), ["FORBIDDEN"], "{}: {body}", db.backend);
             assert!(body["data"]["overview"].is_null());
         }
-        assert_eq!(app.upstream_hits(), 0, "{}", db.name);
+        assert_eq!(app.upstream_hits(), 0, "{}", db.backend);
         // A registered relationship at another unit does not count.
         let elsewhere = staff_token_at("SE2321000024-AKS000", REGION_UPPSALA);
         register_relationship(&app, &elsewhere, TOLVAN).await;
         let body = app
             .post_as(&staff_token(), OVERVIEW, vars(TOLVAN, Some("CARE"), None))
             .await;
-        assert_eq!(error_codes(&body), ["FORBIDDEN"], "{}", db.name);
+        assert_eq!(error_codes(&body), ["FORBIDDEN"], "{}", db.backend);
     }
 }
 
@@ -169,9 +181,9 @@ async fn staff_without_consent_see_only_their_own_care_providers_data_and_are_to
             error_codes(&body),
             ["CONSENT_REQUIRED"],
             "{}: {body}",
-            db.name
+            db.backend
         );
-        assert_eq!(providers(&body), [REGION_UPPSALA], "{}: {body}", db.name);
+        assert_eq!(providers(&body), [REGION_UPPSALA], "{}: {body}", db.backend);
         assert!(
             has_record(&body, NOT_APPROVED_LAB),
             "staff see unapproved records"
@@ -181,7 +193,7 @@ async fn staff_without_consent_see_only_their_own_care_providers_data_and_are_to
                 app.simulator(source).hits(),
                 0,
                 "{}: {source} was asked",
-                db.name
+                db.backend
             );
             assert!(
                 !body["data"]["overview"]["sources"]
@@ -190,7 +202,7 @@ async fn staff_without_consent_see_only_their_own_care_providers_data_and_are_to
                     .iter()
                     .any(|s| s["source"] == source),
                 "{}: {source} is listed",
-                db.name
+                db.backend
             );
         }
     }
@@ -206,8 +218,12 @@ async fn consent_for_the_staff_members_unit_opens_other_providers_data_until_it_
         let body = app
             .post_as(&staff, OVERVIEW, vars(TOLVAN, Some("CARE"), None))
             .await;
-        assert!(body["errors"].is_null(), "{}: {body}", db.name);
-        assert!(providers(&body).contains(&FYRIS.to_owned()), "{}", db.name);
+        assert!(body["errors"].is_null(), "{}: {body}", db.backend);
+        assert!(
+            providers(&body).contains(&FYRIS.to_owned()),
+            "{}",
+            db.backend
+        );
 
         // The patient sees the consent and withdraws it; the next request is without it.
         let listed = app
@@ -220,7 +236,7 @@ async fn consent_for_the_staff_members_unit_opens_other_providers_data_until_it_
         assert_eq!(
             listed["data"]["consents"][0]["id"], consent,
             "{}: {listed}",
-            db.name
+            db.backend
         );
         assert_eq!(listed["data"]["consents"][0]["active"], true);
         let withdrawn = app
@@ -233,19 +249,19 @@ async fn consent_for_the_staff_members_unit_opens_other_providers_data_until_it_
         assert_eq!(
             withdrawn["data"]["withdrawConsent"]["active"], false,
             "{}: {withdrawn}",
-            db.name
+            db.backend
         );
         let after = app
             .post_as(&staff, OVERVIEW, vars(TOLVAN, Some("CARE"), None))
             .await;
-        assert_eq!(error_codes(&after), ["CONSENT_REQUIRED"], "{}", db.name);
-        assert_eq!(providers(&after), [REGION_UPPSALA], "{}", db.name);
+        assert_eq!(error_codes(&after), ["CONSENT_REQUIRED"], "{}", db.backend);
+        assert_eq!(providers(&after), [REGION_UPPSALA], "{}", db.backend);
     }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn emergency_access_needs_a_reason_then_shows_everything_unblocked_and_is_flagged_in_the_log()
- {
+{
     for db in databases().await {
         let app = TestApp::builder().database(&db).start().await;
         let staff = staff_token();
@@ -258,7 +274,7 @@ async fn emergency_access_needs_a_reason_then_shows_everything_unblocked_and_is_
                 error_codes(&body),
                 ["REASON_REQUIRED"],
                 "{}: {body}",
-                db.name
+                db.backend
             );
         }
         let body = app
@@ -268,7 +284,7 @@ async fn emergency_access_needs_a_reason_then_shows_everything_unblocked_and_is_
                 vars(TOLVAN, Some("EMERGENCY"), Some("unconscious after a fall")),
             )
             .await;
-        assert!(body["errors"].is_null(), "{}: {body}", db.name);
+        assert!(body["errors"].is_null(), "{}: {body}", db.backend);
         assert!(providers(&body).contains(&FYRIS.to_owned()));
 
         let log = app
@@ -279,11 +295,8 @@ async fn emergency_access_needs_a_reason_then_shows_everything_unblocked_and_is_
             )
             .await;
         let entries = log["data"]["accessLog"].as_array().unwrap();
-        let emergency: Vec<&Value> = entries
-            .iter()
-            .filter(|e| e["emergency"] == true)
-            .collect();
-        assert_eq!(emergency.len(), 1, "{}: {log}", db.name);
+        let emergency: Vec<&Value> = entries.iter().filter(|e| e["emergency"] == true).collect();
+        assert_eq!(emergency.len(), 1, "{}: {log}", db.backend);
         assert_eq!(emergency[0]["role"], "STAFF");
         assert_eq!(emergency[0]["purpose"], "EMERGENCY");
         assert_eq!(emergency[0]["reason"], "unconscious after a fall");
@@ -295,7 +308,7 @@ async fn emergency_access_needs_a_reason_then_shows_everything_unblocked_and_is_
                 .count(),
             2,
             "{}: refusals are logged too",
-            db.name
+            db.backend
         );
     }
 }
@@ -315,7 +328,7 @@ async fn a_block_hides_a_providers_data_from_other_providers_staff_even_in_an_em
                 json!({ "p": FYRIS }),
             )
             .await;
-        assert!(set["errors"].is_null(), "{}: {set}", db.name);
+        assert!(set["errors"].is_null(), "{}: {set}", db.backend);
         let block = set["data"]["setBlock"]["id"].as_str().unwrap().to_owned();
 
         let care = app
@@ -324,7 +337,7 @@ async fn a_block_hides_a_providers_data_from_other_providers_staff_even_in_an_em
         assert!(
             !providers(&care).contains(&FYRIS.to_owned()),
             "{}: {care}",
-            db.name
+            db.backend
         );
         assert_eq!(care["data"]["overview"]["blockedData"], json!([]));
 
@@ -338,7 +351,7 @@ async fn a_block_hides_a_providers_data_from_other_providers_staff_even_in_an_em
         assert!(
             !providers(&emergency).contains(&FYRIS.to_owned()),
             "{}",
-            db.name
+            db.backend
         );
         assert!(
             !records(&emergency)
@@ -349,14 +362,18 @@ async fn a_block_hides_a_providers_data_from_other_providers_staff_even_in_an_em
             emergency["data"]["overview"]["blockedData"],
             json!([{ "careProvider": { "hsaId": FYRIS, "name": "Hjärtkliniken Fyris AB" } }]),
             "{}: {emergency}",
-            db.name
+            db.backend
         );
 
         // The patient still sees everything of their own.
         let own = app
             .post_as(&token(TOLVAN), OVERVIEW, vars(TOLVAN, None, None))
             .await;
-        assert!(providers(&own).contains(&FYRIS.to_owned()), "{}", db.name);
+        assert!(
+            providers(&own).contains(&FYRIS.to_owned()),
+            "{}",
+            db.backend
+        );
 
         let lifted = app
             .post_as(
@@ -369,7 +386,11 @@ async fn a_block_hides_a_providers_data_from_other_providers_staff_even_in_an_em
         let after = app
             .post_as(&staff, OVERVIEW, vars(TOLVAN, Some("CARE"), None))
             .await;
-        assert!(providers(&after).contains(&FYRIS.to_owned()), "{}", db.name);
+        assert!(
+            providers(&after).contains(&FYRIS.to_owned()),
+            "{}",
+            db.backend
+        );
     }
 }
 
@@ -380,12 +401,12 @@ async fn a_guardian_sees_their_young_childs_overview_and_nobody_elses() {
         let body = app
             .post_as(&token(LENA), OVERVIEW, vars(ELIAS, None, None))
             .await;
-        assert!(body["errors"].is_null(), "{}: {body}", db.name);
+        assert!(body["errors"].is_null(), "{}: {body}", db.backend);
         assert_eq!(
             body["data"]["overview"]["patient"]["name"],
             "Elias Tolvansson"
         );
-        assert!(!records(&body).is_empty(), "{}: {body}", db.name);
+        assert!(!records(&body).is_empty(), "{}: {body}", db.backend);
 
         let viewer = app
             .post_as(
@@ -441,12 +462,12 @@ async fn guardianship_ends_at_thirteen_and_never_covers_a_child_with_protected_i
         let ok = app
             .post_as(&token(LENA), OVERVIEW, vars(&twelve, None, None))
             .await;
-        assert!(ok["errors"].is_null(), "{}: {ok}", db.name);
+        assert!(ok["errors"].is_null(), "{}: {ok}", db.backend);
         for child in [&thirteen_today, &protected] {
             let body = app
                 .post_as(&token(LENA), OVERVIEW, vars(child, None, None))
                 .await;
-            assert_eq!(error_codes(&body), ["FORBIDDEN"], "{}: {body}", db.name);
+            assert_eq!(error_codes(&body), ["FORBIDDEN"], "{}: {body}", db.backend);
         }
         let viewer = app
             .post_as(
@@ -459,7 +480,7 @@ async fn guardianship_ends_at_thirteen_and_never_covers_a_child_with_protected_i
             viewer["data"]["viewer"]["actsFor"],
             json!([{ "patient": twelve }]),
             "{}",
-            db.name
+            db.backend
         );
     }
 }
@@ -479,7 +500,7 @@ async fn a_delegate_sees_only_the_delegated_lists_until_the_delegation_is_revoke
             error_codes(&grant),
             ["INVALID_ARGUMENT"],
             "{}: too far ahead",
-            db.name
+            db.backend
         );
         let until = (chrono::Utc::now().date_naive() + chrono::TimeDelta::days(30)).to_string();
         let grant = app
@@ -489,7 +510,7 @@ async fn a_delegate_sees_only_the_delegated_lists_until_the_delegation_is_revoke
                 json!({ "d": MARGARETA, "u": until }),
             )
             .await;
-        assert!(grant["errors"].is_null(), "{}: {grant}", db.name);
+        assert!(grant["errors"].is_null(), "{}: {grant}", db.backend);
         let id = grant["data"]["grantDelegation"]["id"]
             .as_str()
             .unwrap()
@@ -498,7 +519,7 @@ async fn a_delegate_sees_only_the_delegated_lists_until_the_delegation_is_revoke
         let body = app
             .post_as(&token(MARGARETA), OVERVIEW, vars(TOLVAN, None, None))
             .await;
-        assert_eq!(error_codes(&body), ["FORBIDDEN"], "{}: {body}", db.name);
+        assert_eq!(error_codes(&body), ["FORBIDDEN"], "{}: {body}", db.backend);
         assert_eq!(body["errors"][0]["path"], json!(["overview", "labResults"]));
         let overview = &body["data"]["overview"];
         assert!(overview["labResults"].is_null());
@@ -511,13 +532,13 @@ async fn a_delegate_sees_only_the_delegated_lists_until_the_delegation_is_revoke
                 .iter()
                 .all(|s| s["domain"] == "MEDICATIONS" || s["domain"] == "PATIENT"),
             "{}: only delegated lists are fetched",
-            db.name
+            db.backend
         );
         assert_eq!(
             app.upstream_hits_for("Observation"),
             0,
             "{}: undelegated lists are not fetched",
-            db.name
+            db.backend
         );
 
         let viewer = app
@@ -531,7 +552,7 @@ async fn a_delegate_sees_only_the_delegated_lists_until_the_delegation_is_revoke
             viewer["data"]["viewer"]["actsFor"],
             json!([{ "patient": TOLVAN, "role": "DELEGATE", "domains": ["MEDICATIONS"], "until": until }]),
             "{}",
-            db.name
+            db.backend
         );
 
         let revoked = app
@@ -548,7 +569,7 @@ async fn a_delegate_sees_only_the_delegated_lists_until_the_delegation_is_revoke
         let after = app
             .post_as(&token(MARGARETA), OVERVIEW, vars(TOLVAN, None, None))
             .await;
-        assert_eq!(error_codes(&after), ["FORBIDDEN"], "{}", db.name);
+        assert_eq!(error_codes(&after), ["FORBIDDEN"], "{}", db.backend);
         assert!(after["data"]["overview"].is_null());
     }
 }
@@ -565,7 +586,7 @@ async fn with_delegation_switched_off_nothing_can_be_granted_and_nothing_is_hono
                 json!({ "d": MARGARETA, "u": until }),
             )
             .await;
-        assert!(grant["errors"].is_null(), "{}: {grant}", db.name);
+        assert!(grant["errors"].is_null(), "{}: {grant}", db.backend);
         let off = TestApp::builder()
             .database(&db)
             .delegation(false)
@@ -574,7 +595,7 @@ async fn with_delegation_switched_off_nothing_can_be_granted_and_nothing_is_hono
         let body = off
             .post_as(&token(MARGARETA), OVERVIEW, vars(TOLVAN, None, None))
             .await;
-        assert_eq!(error_codes(&body), ["FORBIDDEN"], "{}: {body}", db.name);
+        assert_eq!(error_codes(&body), ["FORBIDDEN"], "{}: {body}", db.backend);
         let again = off
             .post_as(
                 &token(TOLVAN),
@@ -586,7 +607,7 @@ async fn with_delegation_switched_off_nothing_can_be_granted_and_nothing_is_hono
             error_codes(&again),
             ["DELEGATION_DISABLED"],
             "{}",
-            db.name
+            db.backend
         );
     }
 }
@@ -609,7 +630,7 @@ async fn the_access_log_shows_a_patient_who_read_their_data_and_nobody_else_can_
             )
             .await;
         let entries = log["data"]["accessLog"].as_array().unwrap();
-        assert_eq!(entries.len(), 2, "{}: {log}", db.name);
+        assert_eq!(entries.len(), 2, "{}: {log}", db.backend);
         assert_eq!(entries[1]["role"], "STAFF", "oldest last");
         assert_eq!(entries[1]["careUnit"]["hsaId"], "SE2321000024-GOT001");
         assert_eq!(entries[1]["careProvider"]["hsaId"], REGION_UPPSALA);
@@ -619,11 +640,11 @@ async fn the_access_log_shows_a_patient_who_read_their_data_and_nobody_else_can_
         let other = app
             .post_as(&token(MARGARETA), "{ accessLog { time } }", json!({}))
             .await;
-        assert_eq!(other["data"]["accessLog"], json!([]), "{}", db.name);
+        assert_eq!(other["data"]["accessLog"], json!([]), "{}", db.backend);
         let staff_log = app
             .post_as(&staff, "{ accessLog { time } }", json!({}))
             .await;
-        assert_eq!(error_codes(&staff_log), ["FORBIDDEN"], "{}", db.name);
+        assert_eq!(error_codes(&staff_log), ["FORBIDDEN"], "{}", db.backend);
 
         let future = app
             .post_as(
@@ -632,7 +653,7 @@ async fn the_access_log_shows_a_patient_who_read_their_data_and_nobody_else_can_
                 json!({ "f": in_days(1) }),
             )
             .await;
-        assert_eq!(future["data"]["accessLog"], json!([]), "{}", db.name);
+        assert_eq!(future["data"]["accessLog"], json!([]), "{}", db.backend);
     }
 }
 
@@ -674,7 +695,12 @@ async fn invalid_input_to_the_access_api_is_refused_with_a_code_and_nothing_is_w
             ),
         ] {
             let body = app.post_as(&patient, query, variables).await;
-            assert_eq!(error_codes(&body), [code], "{}: {query}: {body}", db.name);
+            assert_eq!(
+                error_codes(&body),
+                [code],
+                "{}: {query}: {body}",
+                db.backend
+            );
         }
         let staff = staff_token();
         let past = app
@@ -684,7 +710,7 @@ async fn invalid_input_to_the_access_api_is_refused_with_a_code_and_nothing_is_w
                 json!({ "u": in_days(-1) }),
             )
             .await;
-        assert_eq!(error_codes(&past), ["INVALID_ARGUMENT"], "{}", db.name);
+        assert_eq!(error_codes(&past), ["INVALID_ARGUMENT"], "{}", db.backend);
         let no_relationship = app
             .post_as(
                 &staff,
@@ -692,7 +718,12 @@ async fn invalid_input_to_the_access_api_is_refused_with_a_code_and_nothing_is_w
                 json!({ "u": in_days(10) }),
             )
             .await;
-        assert_eq!(error_codes(&no_relationship), ["FORBIDDEN"], "{}", db.name);
+        assert_eq!(
+            error_codes(&no_relationship),
+            ["FORBIDDEN"],
+            "{}",
+            db.backend
+        );
 
         let state = app
             .post_as(
@@ -705,7 +736,7 @@ async fn invalid_input_to_the_access_api_is_refused_with_a_code_and_nothing_is_w
             state["data"],
             json!({ "consents": [], "blocks": [], "delegations": [] }),
             "{}",
-            db.name
+            db.backend
         );
     }
 }
@@ -714,13 +745,9 @@ async fn invalid_input_to_the_access_api_is_refused_with_a_code_and_nothing_is_w
 async fn concurrent_accesses_each_leave_exactly_one_record() {
     for db in databases().await {
         let app = TestApp::builder().database(&db).start().await;
-        let requests = (0..60).map(|_| {
-            app.post_as_full(
-                &token(TOLVAN),
-                "{ overview { medications { id } } }",
-                json!({}),
-            )
-        });
+        let tolvan = token(TOLVAN);
+        let requests = (0..60)
+            .map(|_| app.post_as_full(&tolvan, "{ overview { medications { id } } }", json!({})));
         let answers = futures::future::join_all(requests).await;
         let mut ids: Vec<String> = answers
             .iter()
@@ -737,6 +764,6 @@ async fn concurrent_accesses_each_leave_exactly_one_record() {
             .map(|r| r.request_id)
             .collect();
         logged.sort();
-        assert_eq!(logged, ids, "{}", db.name);
+        assert_eq!(logged, ids, "{}", db.backend);
     }
 }

@@ -1,0 +1,168 @@
+//! The access log in the store: records are written by one task with group commit, and read
+//! back per patient by time.
+//!
+//! `record` must not return before its record is committed, yet a commit is an fsync (SQLite
+//! with `synchronous = FULL`) or a round trip with a WAL flush (PostgreSQL): one per record would
+//! cap the service at the disk's fsyncs per second. So callers hand their record to a writer task
+//! and wait; the task takes what has queued up meanwhile (up to `MAX_BATCH`), inserts it all in
+//! one transaction, commits once and then answers every waiter. Under load the batches grow on
+//! their own; alone, a record is committed at once.
+
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use sqlx::AnyPool;
+use sqlx::any::AnyRow;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Columns, Store, StoreError, query_error};
+use crate::audit::{AccessRecord, AuditError, AuditLog};
+use crate::domain::PersonId;
+
+/// A record waiting to be written, and where to say how it went.
+pub(super) struct Pending {
+    record: AccessRecord,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+/// The most records committed in one transaction.
+const MAX_BATCH: usize = 256;
+/// Records that may wait for the writer before `record` itself waits to hand its over.
+const QUEUE: usize = 4096;
+
+const INSERT: &str = "INSERT INTO access_log (time_ms, request_id, actor_issuer, actor_subject, \
+    actor_role, actor_person, actor_hsa_id, on_behalf_of, patient, care_unit, care_unit_name, \
+    care_provider, care_provider_name, purpose, reason, emergency, domains, sources, outcome) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)";
+
+const COLUMNS: &str = "time_ms, request_id, actor_issuer, actor_subject, actor_role, \
+    actor_person, actor_hsa_id, on_behalf_of, patient, care_unit, care_unit_name, care_provider, \
+    care_provider_name, purpose, reason, emergency, domains, sources, outcome";
+
+/// Starts the writer task; it ends when every [`Store`] clone (every sender) is gone.
+pub(super) fn start_writer(pool: AnyPool) -> mpsc::Sender<Pending> {
+    let (sender, mut receiver) = mpsc::channel::<Pending>(QUEUE);
+    tokio::spawn(async move {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        // Waits for the first record, then takes whatever else is already queued.
+        while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
+            let outcome = insert_batch(&pool, &batch).await.map_err(|e| e.to_string());
+            for pending in batch.drain(..) {
+                // A waiter that has gone (its request was dropped) needs no answer.
+                let _ = pending.done.send(outcome.clone());
+            }
+        }
+    });
+    sender
+}
+
+/// All of `batch` in one transaction: all of it is committed, or none.
+async fn insert_batch(pool: &AnyPool, batch: &[Pending]) -> Result<(), StoreError> {
+    let doing = "writing access records";
+    let mut tx = pool.begin().await.map_err(query_error(doing))?;
+    for Pending { record: r, .. } in batch {
+        sqlx::query(INSERT)
+            .bind(r.time.timestamp_millis())
+            .bind(r.request_id.as_str())
+            .bind(r.actor_issuer.as_str())
+            .bind(r.actor_subject.as_str())
+            .bind(r.actor_role.as_str())
+            .bind(r.actor_person.clone())
+            .bind(r.actor_hsa_id.clone())
+            .bind(r.on_behalf_of.clone())
+            .bind(r.patient.as_str())
+            .bind(r.care_unit.clone())
+            .bind(r.care_unit_name.clone())
+            .bind(r.care_provider.clone())
+            .bind(r.care_provider_name.clone())
+            .bind(r.purpose.clone())
+            .bind(r.reason.clone())
+            .bind(i64::from(r.emergency))
+            .bind(json_list(&r.domains))
+            .bind(json_list(&r.sources))
+            .bind(r.outcome.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(query_error(doing))?;
+    }
+    tx.commit().await.map_err(query_error(doing))
+}
+
+fn json_list(items: &[String]) -> String {
+    serde_json::to_string(items).expect("a list of strings serialises")
+}
+
+impl AuditLog for Store {
+    fn record<'a>(&'a self, record: &'a AccessRecord) -> BoxFuture<'a, Result<(), AuditError>> {
+        Box::pin(async move {
+            let (done, outcome) = oneshot::channel();
+            let stopped = || AuditError::new(StoreError::WriterStopped.to_string());
+            self.inner
+                .writer
+                .send(Pending {
+                    record: record.clone(),
+                    done,
+                })
+                .await
+                .map_err(|_| stopped())?;
+            outcome
+                .await
+                .map_err(|_| stopped())?
+                .map_err(AuditError::new)
+        })
+    }
+}
+
+impl Store {
+    /// The patient's access records from `from` (inclusive) to `to` (exclusive), newest first.
+    /// Times come back cut to the millisecond.
+    pub async fn access_log(
+        &self,
+        patient: &PersonId,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<Vec<AccessRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM access_log WHERE patient = $1 AND time_ms >= $2 AND time_ms < $3 \
+             ORDER BY time_ms DESC, seq DESC"
+        ))
+        .bind(patient.digits())
+        .bind(from.map_or(i64::MIN, |t| t.timestamp_millis()))
+        .bind(to.map_or(i64::MAX, |t| t.timestamp_millis()))
+        .fetch_all(self.pool())
+        .await
+        .map_err(query_error("reading the access log"))?;
+        rows.iter().map(access_record).collect()
+    }
+}
+
+fn access_record(row: &AnyRow) -> Result<AccessRecord, StoreError> {
+    let c = Columns {
+        row,
+        table: "access_log",
+    };
+    Ok(AccessRecord {
+        time: c.time("time_ms")?,
+        request_id: c.text("request_id")?,
+        actor_issuer: c.text("actor_issuer")?,
+        actor_subject: c.text("actor_subject")?,
+        actor_role: c.text("actor_role")?,
+        actor_person: c.optional_text("actor_person")?,
+        actor_hsa_id: c.optional_text("actor_hsa_id")?,
+        on_behalf_of: c.optional_text("on_behalf_of")?,
+        patient: c.text("patient")?,
+        care_unit: c.optional_text("care_unit")?,
+        care_unit_name: c.optional_text("care_unit_name")?,
+        care_provider: c.optional_text("care_provider")?,
+        care_provider_name: c.optional_text("care_provider_name")?,
+        purpose: c.optional_text("purpose")?,
+        reason: c.optional_text("reason")?,
+        emergency: match c.integer("emergency")? {
+            0 => false,
+            1 => true,
+            _ => return Err(c.unreadable("emergency")),
+        },
+        domains: c.string_list("domains")?,
+        sources: c.string_list("sources")?,
+        outcome: c.text("outcome")?,
+    })
+}
