@@ -42,8 +42,6 @@ pub enum StartError {
     Auth(#[from] AuthConfigError),
     #[error(transparent)]
     Population(#[from] DirectoryFileError),
-    #[error("cannot set up the demo's care relationship and delegation: {0}")]
-    DemoSeed(StoreError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -103,9 +101,6 @@ impl Application {
                 Some(path) => FileDirectory::load(path)?,
                 None => FileDirectory::empty(),
             });
-        if settings.mode == Mode::Demo {
-            seed_demo(&store).await.map_err(StartError::DemoSeed)?;
-        }
         let gate = Arc::new(Gate::new(
             store.clone(),
             directory,
@@ -181,7 +176,8 @@ pub fn demo_person() -> PersonId {
 /// relationship with Tolvan at Gottsunda vårdcentral (but no consent: registering one is part
 /// of the tour), and Tolvan has delegated his medications and bookings to Margareta. Added only
 /// when missing, so what a user changed in the demo database stays.
-async fn seed_demo(store: &Store) -> Result<(), StoreError> {
+/// Called by the demo command only: tests start from an empty database.
+pub async fn seed_demo(store: &Store) -> Result<(), StoreError> {
     use crate::access::records::{NewCareRelationship, NewDelegation};
     use crate::auth::demo::{DEMO_DELEGATE, DEMO_PATIENT, DEMO_STAFF};
     use crate::domain::Domain;

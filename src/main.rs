@@ -208,6 +208,9 @@ async fn serve(
     let simulators = overblick::simulator::start_catalog(&mut settings.catalog).await?;
     let app = Application::build(&settings).await?;
     let addr = app.local_addr();
+    if settings.mode == Mode::Demo && config.is_none() {
+        overblick::app::seed_demo(app.store()).await?;
+    }
 
     if settings.mode == Mode::Demo {
         let person = demo_person();
@@ -226,6 +229,12 @@ async fn serve(
         );
         println!(
             "          -H 'Content-Type: application/json' -d '{{\"query\":\"{{ overview {{ patient {{ name }} medications {{ name dosage provenance {{ sourceName }} }} }} }}\"}}'"
+        );
+        println!(
+            "  Karin Lindqvist (--role staff) has a care relationship with Tolvan; Tolvan has delegated"
+        );
+        println!(
+            "  his medications and bookings to Margareta (--role delegate); Lena (--role guardian) is Elias's mother."
         );
         println!(
             "  Access log, consents, blocks and delegations: {}",

@@ -606,7 +606,9 @@ url = "sqlite://overblick.sqlite?mode=rwc"
         write_catalog(dir);
         Settings::from_toml(
             &dir.join("c.toml"),
-            &format!("sources = \"sources\"\n[audit]\npath = \"a\"\n{issuer}"),
+            &format!(
+                "sources = \"sources\"\n[database]\nurl = \"sqlite://a.sqlite?mode=rwc\"\n{issuer}"
+            ),
         )
     }
 

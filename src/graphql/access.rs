@@ -33,7 +33,7 @@ fn store_error(request: &RequestContext, e: impl std::fmt::Display) -> async_gra
 
 /// The signed-in person acting on their own data (consents, blocks, delegations, access log),
 /// or `FORBIDDEN`.
-fn patient_self<'a>(request: &'a RequestContext) -> Result<&'a PersonId> {
+fn patient_self(request: &RequestContext) -> Result<&PersonId> {
     match &request.principal.kind {
         PrincipalKind::Person { person, .. }
             if person.age_on(Utc::now().date_naive()) >= OWN_ACCESS_FROM_AGE =>
