@@ -786,3 +786,35 @@ async fn concurrent_accesses_each_leave_exactly_one_record() {
         assert_eq!(logged, ids, "{}", db.backend);
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn when_the_access_log_cannot_be_written_no_data_is_returned() {
+    for db in databases().await {
+        let app = TestApp::builder().database(&db).start().await;
+        let before = app
+            .post_as(&token(TOLVAN), OVERVIEW, vars(TOLVAN, None, None))
+            .await;
+        assert!(before["errors"].is_null(), "{}: {before}", db.backend);
+
+        // Take the access log away from under the running service.
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&db.url).await.unwrap();
+        sqlx::query("DROP TABLE access_log")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+
+        let body = app
+            .post_as(&token(TOLVAN), OVERVIEW, vars(TOLVAN, None, None))
+            .await;
+        assert_eq!(
+            error_codes(&body),
+            ["AUDIT_UNAVAILABLE"],
+            "{}: {body}",
+            db.backend
+        );
+        assert!(body["data"].is_null() || body["data"]["overview"].is_null());
+        assert!(!body.to_string().contains("Tolvansson"), "{}", db.backend);
+    }
+}
