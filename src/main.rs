@@ -190,7 +190,10 @@ async fn serve(
     listen: Option<SocketAddr>,
     sources: Option<PathBuf>,
 ) -> Result<(), Box<dyn std::error::Error>> {
+    // The log goes to stderr: stdout is the demo's console (its banner names the demo patient),
+    // and the log must never carry a personnummer or a name.
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
