@@ -7,6 +7,7 @@ use std::sync::Arc;
 use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
 use chrono::{TimeDelta, Utc};
 
+use super::overview::Range;
 use super::scalars::{Date, DateTime, PersonIdScalar};
 use super::types::Domain as DomainEnum;
 use super::{RequestContext, coded_error, codes, person_arg, request, unavailable_error};
@@ -396,17 +397,10 @@ impl AccessQuery {
     ) -> Result<Vec<AccessLogEntry>> {
         let request = request(ctx)?;
         let me = patient_self(request)?;
-        if let (Some(f), Some(t)) = (from, to)
-            && f >= t
-        {
-            return Err(coded_error(
-                codes::INVALID_ARGUMENT,
-                "`from` must be earlier than `to`",
-            ));
-        }
+        let range = Range::new(from, to)?;
         let records = gate(ctx)
             .store()
-            .access_log(me, from.map(|t| t.0), to.map(|t| t.0))
+            .access_log(me, range.from, range.to)
             .await
             .map_err(|e| store_error(request, e))?;
         Ok(records

@@ -213,33 +213,21 @@ impl OverviewQuery {
 
         let grant = match gate.decide(&ask).await {
             Ok(grant) => grant,
-            Err(GateError::Denied(denial)) => {
-                let record = access_record(
-                    request,
-                    &ask,
-                    None,
-                    &selected,
-                    &Gathered::default(),
-                    denial_code(&denial),
-                );
+            Err(refusal) => {
+                let (code, error) = match refusal {
+                    GateError::Denied(denial) => (denial_code(&denial), denial_error(&denial)),
+                    GateError::Unavailable(cause) => (
+                        codes::ACCESS_CHECK_UNAVAILABLE,
+                        unavailable_error(request, &cause),
+                    ),
+                };
+                // Refusals are logged too; the refusal stands whether or not the log takes it.
+                let record =
+                    access_record(request, &ask, None, &selected, &Gathered::default(), code);
                 if let Err(e) = audit.record(&record).await {
                     tracing::error!(request_id = %request.request_id, error = %e, "access log unavailable");
                 }
-                return Err(denial_error(&denial));
-            }
-            Err(GateError::Unavailable(cause)) => {
-                let record = access_record(
-                    request,
-                    &ask,
-                    None,
-                    &selected,
-                    &Gathered::default(),
-                    codes::ACCESS_CHECK_UNAVAILABLE,
-                );
-                if let Err(e) = audit.record(&record).await {
-                    tracing::error!(request_id = %request.request_id, error = %e, "access log unavailable");
-                }
-                return Err(unavailable_error(request, &cause));
+                return Err(error);
             }
         };
 

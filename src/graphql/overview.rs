@@ -62,6 +62,8 @@ pub struct Overview {
     engine: Arc<Engine>,
     /// What the access rules allow this viewer; applied to every list on every request.
     grant: Grant,
+    /// `grant.view`'s fingerprint, for the merged-list memo (made once per request).
+    view_key: String,
     now: Instant,
     contacts: OnceLock<Arc<Vec<Merged<Contact>>>>,
     care_plans: OnceLock<Arc<Vec<Merged<CarePlan>>>>,
@@ -78,6 +80,7 @@ impl Overview {
             patient,
             gathered,
             engine,
+            view_key: grant.view.fingerprint(),
             grant,
             now: Utc::now(),
             contacts: OnceLock::new(),
@@ -109,7 +112,7 @@ impl Overview {
             let answers = outcomes.iter().map(|o| o.answer.clone()).collect();
             self.engine
                 .merged_lists()
-                .get_or_merge(domain, &view.fingerprint(), answers, || {
+                .get_or_merge(domain, &self.view_key, answers, || {
                     merge::merge(
                         outcomes
                             .iter()
@@ -220,13 +223,13 @@ type Instant = chrono::DateTime<Utc>;
 
 /// A checked `from`/`to` pair: `from` inclusive, `to` exclusive.
 #[derive(Clone, Copy)]
-struct Range {
-    from: Option<Instant>,
-    to: Option<Instant>,
+pub(crate) struct Range {
+    pub(crate) from: Option<Instant>,
+    pub(crate) to: Option<Instant>,
 }
 
 impl Range {
-    fn new(from: Option<DateTime>, to: Option<DateTime>) -> Result<Range> {
+    pub(crate) fn new(from: Option<DateTime>, to: Option<DateTime>) -> Result<Range> {
         let (from, to) = (from.map(|t| t.0), to.map(|t| t.0));
         if let (Some(f), Some(t)) = (from, to)
             && f >= t

@@ -267,18 +267,16 @@ impl Store {
         id: &str,
         at: DateTime<Utc>,
     ) -> Result<Option<Consent>, StoreError> {
-        // One statement: COALESCE keeps an earlier withdrawal's time.
-        let row = sqlx::query(&format!(
-            "UPDATE consents SET withdrawn_at_ms = COALESCE(withdrawn_at_ms, $1) \
-             WHERE id = $2 AND patient = $3 RETURNING {CONSENT_COLUMNS}"
-        ))
-        .bind(at.timestamp_millis())
-        .bind(id)
-        .bind(patient.digits())
-        .fetch_optional(self.pool())
+        self.end(
+            "UPDATE consents SET withdrawn_at_ms = COALESCE(withdrawn_at_ms, $1) WHERE id = $2 AND patient = $3",
+            CONSENT_COLUMNS,
+            patient,
+            id,
+            at,
+            "withdrawing a consent",
+            records::consent,
+        )
         .await
-        .map_err(query_error("withdrawing a consent"))?;
-        row.as_ref().map(records::consent).transpose()
     }
 
     /// Blocks (spärr) a care provider's data, or one of its care units' only.
@@ -325,17 +323,16 @@ impl Store {
         id: &str,
         at: DateTime<Utc>,
     ) -> Result<Option<Block>, StoreError> {
-        let row = sqlx::query(&format!(
-            "UPDATE blocks SET lifted_at_ms = COALESCE(lifted_at_ms, $1) \
-             WHERE id = $2 AND patient = $3 RETURNING {BLOCK_COLUMNS}"
-        ))
-        .bind(at.timestamp_millis())
-        .bind(id)
-        .bind(patient.digits())
-        .fetch_optional(self.pool())
+        self.end(
+            "UPDATE blocks SET lifted_at_ms = COALESCE(lifted_at_ms, $1) WHERE id = $2 AND patient = $3",
+            BLOCK_COLUMNS,
+            patient,
+            id,
+            at,
+            "lifting a block",
+            records::block,
+        )
         .await
-        .map_err(query_error("lifting a block"))?;
-        row.as_ref().map(records::block).transpose()
     }
 
     /// Records that the patient lets `d.delegate` see `d.domains` until `d.valid_until`.
@@ -402,17 +399,42 @@ impl Store {
         id: &str,
         at: DateTime<Utc>,
     ) -> Result<Option<Delegation>, StoreError> {
-        let row = sqlx::query(&format!(
-            "UPDATE delegations SET revoked_at_ms = COALESCE(revoked_at_ms, $1) \
-             WHERE id = $2 AND patient = $3 RETURNING {DELEGATION_COLUMNS}"
-        ))
-        .bind(at.timestamp_millis())
-        .bind(id)
-        .bind(patient.digits())
-        .fetch_optional(self.pool())
+        self.end(
+            "UPDATE delegations SET revoked_at_ms = COALESCE(revoked_at_ms, $1) WHERE id = $2 AND patient = $3",
+            DELEGATION_COLUMNS,
+            patient,
+            id,
+            at,
+            "revoking a delegation",
+            records::delegation,
+        )
         .await
-        .map_err(query_error("revoking a delegation"))?;
-        row.as_ref().map(records::delegation).transpose()
+    }
+}
+
+impl Store {
+    /// Ends the patient's row `id` as of `at` with `update` (one statement: `COALESCE` keeps an
+    /// earlier end's time) and reads it back; `None` when the patient has no such row (another
+    /// patient's is never touched).
+    #[allow(clippy::too_many_arguments)]
+    async fn end<T>(
+        &self,
+        update: &str,
+        columns: &str,
+        patient: &PersonId,
+        id: &str,
+        at: DateTime<Utc>,
+        what: &'static str,
+        decode: fn(&AnyRow) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        let row = sqlx::query(&format!("{update} RETURNING {columns}"))
+            .bind(at.timestamp_millis())
+            .bind(id)
+            .bind(patient.digits())
+            .fetch_optional(self.pool())
+            .await
+            .map_err(query_error(what))?;
+        row.as_ref().map(decode).transpose()
     }
 }
 
