@@ -19,8 +19,9 @@ use crate::domain::PersonId;
 use crate::engine::{Engine, Source};
 use crate::http::{GraphiqlMode, HttpState, router};
 use crate::sources::SourceAdapter;
-use crate::sources::client::{HttpClient, HttpSettings};
+use crate::sources::client::{HttpClient, HttpSettings, TlsSettings};
 use crate::sources::fhir::FhirSource;
+use crate::sources::rivta::{RivtaSettings, RivtaSource};
 use crate::store::{Store, StoreError, redact_url};
 
 /// Why the service could not start.
@@ -32,6 +33,12 @@ pub enum StartError {
     NoBaseUrl { id: String, file: String },
     #[error("cannot build the HTTP client for sources: {0}")]
     HttpClient(String),
+    #[error("[platform]: {0}")]
+    Platform(String),
+    #[error(
+        "source {id} ({file}): no base_url, and [platform] has none either"
+    )]
+    NoPlatformUrl { id: String, file: String },
     #[error("cannot open the database {url}: {source}")]
     Store {
         /// Without its password.
@@ -62,22 +69,54 @@ impl Application {
     pub async fn build(settings: &Settings) -> Result<Application, StartError> {
         let http = HttpClient::new(&HttpSettings::from(&settings.source_http))
             .map_err(|e| StartError::HttpClient(e.to_string()))?;
+        let platform_http = platform_client(settings).await?;
         let mut sources = Vec::with_capacity(settings.catalog.len());
         for entry in &settings.catalog {
-            let base_url = entry
-                .base_url
-                .as_deref()
-                .ok_or_else(|| StartError::NoBaseUrl {
-                    id: entry.info.id.clone(),
-                    file: entry.file.display().to_string(),
-                })?;
-            let adapter: Arc<dyn SourceAdapter> = match entry.protocol {
-                Protocol::FhirR4 => Arc::new(FhirSource::new(
-                    Arc::new(entry.info.clone()),
-                    base_url,
-                    entry.domains.clone(),
-                    http.clone(),
-                )),
+            let adapter: Arc<dyn SourceAdapter> = match (entry.protocol, &entry.rivta) {
+                (Protocol::RivTa, Some(rivta)) => {
+                    let base_url = entry
+                        .base_url
+                        .as_deref()
+                        .or(settings.platform.base_url.as_deref())
+                        .ok_or_else(|| StartError::NoPlatformUrl {
+                            id: entry.info.id.clone(),
+                            file: entry.file.display().to_string(),
+                        })?;
+                    let facility = entry
+                        .info
+                        .default_care_unit
+                        .as_ref()
+                        .and_then(|u| u.hsa_id.as_ref())
+                        .map_or(rivta.logical_address.as_str(), |h| h.as_str());
+                    Arc::new(RivtaSource::new(
+                        Arc::new(entry.info.clone()),
+                        RivtaSettings {
+                            base_url: base_url.to_owned(),
+                            logical_address: rivta.logical_address.clone(),
+                            healthcare_facility: facility.to_owned(),
+                            interaction_agreement_id: rivta.interaction_agreement_id.clone(),
+                            lab_v3: rivta.lab_v3,
+                        },
+                        entry.domains.clone(),
+                        platform_http.clone(),
+                    ))
+                }
+                _ => {
+                    let base_url =
+                        entry
+                            .base_url
+                            .as_deref()
+                            .ok_or_else(|| StartError::NoBaseUrl {
+                                id: entry.info.id.clone(),
+                                file: entry.file.display().to_string(),
+                            })?;
+                    Arc::new(FhirSource::new(
+                        Arc::new(entry.info.clone()),
+                        base_url,
+                        entry.domains.clone(),
+                        http.clone(),
+                    ))
+                }
             };
             sources.push(Source {
                 adapter,
@@ -165,6 +204,32 @@ impl Application {
         tokio::spawn(self.run_until(std::future::pending()));
         addr
     }
+}
+
+/// The client for the national service platform: the function certificate and the CAs of
+/// `[platform]`, the same pool and limits as other sources.
+async fn platform_client(settings: &Settings) -> Result<HttpClient, StartError> {
+    let read = |path: &std::path::Path| {
+        let path = path.to_owned();
+        async move {
+            tokio::fs::read(&path)
+                .await
+                .map_err(|e| StartError::Platform(format!("cannot read {}: {e}", path.display())))
+        }
+    };
+    let platform = &settings.platform;
+    let mut tls = TlsSettings::default();
+    if let (Some(cert), Some(key)) = (&platform.client_certificate, &platform.client_key) {
+        let mut pem = read(cert).await?;
+        pem.push(b'\n');
+        pem.extend(read(key).await?);
+        tls.identity_pem = Some(pem);
+    }
+    if let Some(ca) = &platform.ca_certificates {
+        tls.ca_pem = Some(read(ca).await?);
+    }
+    HttpClient::with_tls(&HttpSettings::from(&settings.source_http), &tls)
+        .map_err(|e| StartError::Platform(format!("cannot use the TLS settings: {e}")))
 }
 
 /// The demo's test patient, Tolvan Tolvansson, whom GraphiQL signs in as.

@@ -117,6 +117,7 @@ mod tests {
     fn answer() -> Arc<Answer> {
         Arc::new(Answer {
             items: DomainItems::empty(Domain::Medications),
+            parts: Vec::new(),
             fetched_at: Utc::now(),
             arrived: Instant::now(),
         })

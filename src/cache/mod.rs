@@ -29,6 +29,8 @@ pub struct CacheKey {
 #[derive(Debug)]
 pub struct Answer {
     pub items: DomainItems,
+    /// The statuses an aggregating source reported for the source systems behind it.
+    pub parts: Vec<crate::sources::PartStatus>,
     /// Wall-clock time the answer arrived (shown to users).
     pub fetched_at: DateTime<Utc>,
     /// Monotonic time the answer arrived (used for ages).
@@ -160,6 +162,7 @@ mod tests {
     fn answer() -> Arc<Answer> {
         Arc::new(Answer {
             items: DomainItems::empty(Domain::Medications),
+            parts: Vec::new(),
             fetched_at: Utc::now(),
             arrived: Instant::now(),
         })

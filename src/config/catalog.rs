@@ -18,14 +18,28 @@ pub struct SourceFile {
     pub id: String,
     /// Display name shown to users, e.g. "Akademiska sjukhuset".
     pub name: String,
-    /// How to reach it. Only `fhir-r4` for now.
+    /// How to reach it: `fhir-r4`, or `riv-ta` (the national service platform).
     pub protocol: Protocol,
     /// The record system behind it, e.g. "Cosmic" (shown in provenance).
     #[serde(default)]
     pub system: Option<String>,
-    /// The FHIR base URL. Required unless the demo simulator serves the source.
+    /// The FHIR base URL, or for `riv-ta` the service platform's base URL (contract paths are
+    /// appended). Required unless the demo simulator serves the source; a `riv-ta` source may
+    /// also take the platform's from `[platform]` in the settings.
     #[serde(default)]
     pub base_url: Option<String>,
+    /// `riv-ta` only, required there: the logical address (HSA-id) the platform routes calls
+    /// to, and the engagement index names the source by.
+    #[serde(default)]
+    pub logical_address: Option<String>,
+    /// `riv-ta` only: the GetLaboratoryOrderOutcome major version the source answers, 4
+    /// (default) or 3.
+    #[serde(default)]
+    pub lab_contract_version: Option<u8>,
+    /// `riv-ta` only: the `interactionAgreementId` GetObservations requires (a UUID agreed
+    /// with the producer); the nil UUID when left out.
+    #[serde(default)]
+    pub interaction_agreement_id: Option<String>,
     /// The care provider (vårdgivare) whose system this is.
     pub care_provider: OrganisationFile,
     /// The care unit to name for records that do not say.
@@ -46,6 +60,8 @@ pub struct SourceFile {
 pub enum Protocol {
     #[serde(rename = "fhir-r4")]
     FhirR4,
+    #[serde(rename = "riv-ta")]
+    RivTa,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -97,8 +113,10 @@ impl From<DomainName> for Domain {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SimulatorFile {
-    /// Folder of FHIR Bundles, one per patient, named by the patient's 12-digit personnummer
-    /// (`191212121212.json`); relative to the catalog folder.
+    /// Relative to the catalog folder. `fhir-r4`: a folder of FHIR Bundles, one per patient,
+    /// named by the patient's 12-digit personnummer (`191212121212.json`). `riv-ta`: a folder
+    /// with one subfolder per contract (`GetMedicationHistory`, ...) of response payloads, one
+    /// per patient (`191212121212.xml`); see `simulator::rivta`.
     pub data: PathBuf,
     /// Artificial latency added to every answer.
     #[serde(default, with = "humantime_serde")]
@@ -112,9 +130,19 @@ pub struct SourceEntry {
     pub info: SourceInfo,
     pub protocol: Protocol,
     pub base_url: Option<String>,
+    /// `riv-ta` only: how the platform addresses the source.
+    pub rivta: Option<RivtaEntry>,
     pub domains: Vec<Domain>,
     pub timeout: Option<Duration>,
     pub simulator: Option<SimulatorEntry>,
+}
+
+/// A `riv-ta` source's platform addressing, checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RivtaEntry {
+    pub logical_address: String,
+    pub lab_v3: bool,
+    pub interaction_agreement_id: String,
 }
 
 #[derive(Clone, Debug)]
@@ -189,12 +217,30 @@ pub fn parse_source_file(path: &Path, text: &str) -> Result<SourceEntry, Catalog
             ));
         }
     }
-    if file.base_url.is_none() && file.simulator.is_none() {
+    if file.base_url.is_none() && file.simulator.is_none() && file.protocol == Protocol::FhirR4 {
         return Err(invalid(
             path,
             "field `base_url`: required (only simulated demo sources may leave it out)",
         ));
     }
+    let rivta = match file.protocol {
+        Protocol::FhirR4 => {
+            for (field, set) in [
+                ("logical_address", file.logical_address.is_some()),
+                ("lab_contract_version", file.lab_contract_version.is_some()),
+                ("interaction_agreement_id", file.interaction_agreement_id.is_some()),
+            ] {
+                if set {
+                    return Err(invalid(
+                        path,
+                        format!("field `{field}`: only `riv-ta` sources take it"),
+                    ));
+                }
+            }
+            None
+        }
+        Protocol::RivTa => Some(rivta_entry(path, &file)?),
+    };
     if file.timeout == Some(Duration::ZERO) {
         return Err(invalid(path, "field `timeout`: must be more than zero"));
     }
@@ -208,6 +254,25 @@ pub fn parse_source_file(path: &Path, text: &str) -> Result<SourceEntry, Catalog
             v.sort();
             v.dedup();
             v
+        }
+    };
+    let domains = match file.protocol {
+        Protocol::FhirR4 => domains,
+        Protocol::RivTa if file.domains.is_none() => crate::sources::rivta::DOMAINS.to_vec(),
+        Protocol::RivTa => {
+            if let Some(d) = domains
+                .iter()
+                .find(|d| !crate::sources::rivta::DOMAINS.contains(d))
+            {
+                return Err(invalid(
+                    path,
+                    format!(
+                        "field `domains`: no RIV-TA contract carries {}",
+                        d.as_str().replace('_', "-")
+                    ),
+                ));
+            }
+            domains
         }
     };
     let folder = path.parent().unwrap_or(Path::new("."));
@@ -226,9 +291,45 @@ pub fn parse_source_file(path: &Path, text: &str) -> Result<SourceEntry, Catalog
         },
         protocol: file.protocol,
         base_url: file.base_url.clone(),
+        rivta,
         domains,
         timeout: file.timeout,
         simulator,
+    })
+}
+
+fn rivta_entry(path: &Path, file: &SourceFile) -> Result<RivtaEntry, CatalogError> {
+    let logical_address = file
+        .logical_address
+        .as_deref()
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| {
+            invalid(
+                path,
+                "field `logical_address`: required for `riv-ta` sources (the HSA-id the platform routes to)",
+            )
+        })?;
+    let lab_v3 = match file.lab_contract_version {
+        None | Some(4) => false,
+        Some(3) => true,
+        Some(other) => {
+            return Err(invalid(
+                path,
+                format!("field `lab_contract_version`: 3 or 4, not {other}"),
+            ));
+        }
+    };
+    let interaction_agreement_id = match &file.interaction_agreement_id {
+        None => uuid::Uuid::nil().to_string(),
+        Some(id) => uuid::Uuid::parse_str(id.trim())
+            .map_err(|e| invalid(path, format!("field `interaction_agreement_id`: {e}")))?
+            .to_string(),
+    };
+    Ok(RivtaEntry {
+        logical_address: logical_address.to_owned(),
+        lab_v3,
+        interaction_agreement_id,
     })
 }
 

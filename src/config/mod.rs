@@ -339,6 +339,49 @@ pub struct AccessFile {
     pub population_file: Option<PathBuf>,
 }
 
+/// The connection to the national service platform, shared by every `riv-ta` source.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlatformSettings {
+    /// The platform's base URL for `riv-ta` sources that do not set their own `base_url`.
+    pub base_url: Option<String>,
+    /// The function certificate (PEM) presented to the platform; relative to the config file.
+    pub client_certificate: Option<PathBuf>,
+    /// Its private key (PEM, PKCS#8 or RSA or SEC1); relative to the config file.
+    pub client_key: Option<PathBuf>,
+    /// CA certificates (PEM) the platform's server certificate must chain to. When set, only
+    /// these are trusted for `riv-ta` sources; else the system's roots.
+    pub ca_certificates: Option<PathBuf>,
+    /// The engagement index; without it every `riv-ta` source is asked every time.
+    pub engagement_index: Option<EngagementIndexSettings>,
+}
+
+/// Where and how to ask the engagement index (`FindContent`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngagementIndexSettings {
+    /// The platform base URL serving FindContent; the platform's `base_url` when left out.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// The logical address of the engagement index (the national one's HSA-id).
+    pub logical_address: String,
+    /// How long an answer is reused for the same patient and service domain.
+    #[serde(default = "default_index_ttl", with = "humantime_serde")]
+    pub cache_ttl: Duration,
+    /// Time limit for one FindContent call; the overview falls back to every source when it
+    /// passes.
+    #[serde(default = "default_index_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+fn default_index_ttl() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn default_index_timeout() -> Duration {
+    Duration::from_millis(800)
+}
+
 /// The demo's population register.
 pub const DEMO_POPULATION_FILE: &str = "registers/population.toml";
 
@@ -363,6 +406,8 @@ struct ConfigFile {
     database: DatabaseSettings,
     #[serde(default)]
     access: AccessFile,
+    #[serde(default)]
+    platform: PlatformSettings,
     /// Serve GraphiQL on `GET /graphql` (always on in the demo).
     #[serde(default)]
     graphiql: Option<bool>,
@@ -385,6 +430,8 @@ pub struct Settings {
     pub database: DatabaseSettings,
     /// Delegation on or off, and the population register's file (paths resolved).
     pub access: AccessFile,
+    /// The national service platform (paths resolved).
+    pub platform: PlatformSettings,
     pub graphiql: bool,
 }
 
@@ -424,6 +471,7 @@ impl Settings {
                 delegation: true,
                 population_file: Some(sources_dir.join(DEMO_POPULATION_FILE)),
             },
+            platform: PlatformSettings::default(),
             graphiql: true,
         })
     }
@@ -460,6 +508,11 @@ impl Settings {
                 "`issuers`: production needs at least one [[issuers]] entry".into(),
             ));
         }
+        if file.platform.client_certificate.is_some() != file.platform.client_key.is_some() {
+            return Err(invalid(
+                "[platform]: `client_certificate` and `client_key` go together".into(),
+            ));
+        }
         let mut issuers = file.issuers;
         for (n, issuer) in issuers.iter_mut().enumerate() {
             issuer
@@ -483,6 +536,12 @@ impl Settings {
             access: AccessFile {
                 delegation: file.access.delegation,
                 population_file: file.access.population_file.map(|p| base.join(p)),
+            },
+            platform: PlatformSettings {
+                client_certificate: file.platform.client_certificate.map(|p| base.join(p)),
+                client_key: file.platform.client_key.map(|p| base.join(p)),
+                ca_certificates: file.platform.ca_certificates.map(|p| base.join(p)),
+                ..file.platform
             },
             graphiql: file.graphiql.unwrap_or(file.mode == Mode::Demo),
         })

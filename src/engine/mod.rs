@@ -148,8 +148,9 @@ impl Engine {
         // The call itself: cancelled (and its connection dropped) when its time is up.
         let fetch = async {
             match timeout_at(call_deadline.into(), source.adapter.fetch(patient, domain)).await {
-                Ok(Ok(items)) => Ok(Arc::new(Answer {
-                    items,
+                Ok(Ok(fetched)) => Ok(Arc::new(Answer {
+                    items: fetched.items,
+                    parts: fetched.parts,
                     fetched_at: Utc::now(),
                     arrived: Instant::now(),
                 })),

@@ -47,9 +47,41 @@ pub struct HttpResponse {
     pub body: Vec<u8>,
 }
 
+/// A client's TLS identity and trust, as PEM: for the national service platform, which
+/// authenticates consumers by their function certificate.
+#[derive(Clone, Default)]
+pub struct TlsSettings {
+    /// The client certificate chain followed by its private key, in one PEM buffer.
+    pub identity_pem: Option<Vec<u8>>,
+    /// CA certificates to trust instead of the system's roots.
+    pub ca_pem: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for TlsSettings {
+    /// Never prints the key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsSettings")
+            .field("identity", &self.identity_pem.is_some())
+            .field("ca", &self.ca_pem.is_some())
+            .finish()
+    }
+}
+
 impl HttpClient {
     pub fn new(settings: &HttpSettings) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
+        Self::with_tls(settings, &TlsSettings::default())
+    }
+
+    /// A client presenting `tls`'s identity and trusting only its CAs (when given).
+    pub fn with_tls(settings: &HttpSettings, tls: &TlsSettings) -> Result<Self, reqwest::Error> {
+        let mut builder = reqwest::Client::builder();
+        if let Some(pem) = &tls.identity_pem {
+            builder = builder.identity(reqwest::Identity::from_pem(pem)?);
+        }
+        if let Some(pem) = &tls.ca_pem {
+            builder = builder.tls_certs_only(reqwest::Certificate::from_pem_bundle(pem)?);
+        }
+        let client = builder
             .connect_timeout(settings.connect_timeout)
             .pool_max_idle_per_host(settings.pool_max_idle_per_host)
             .tcp_nodelay(true)

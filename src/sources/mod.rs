@@ -4,9 +4,11 @@
 
 pub mod client;
 pub mod fhir;
+pub mod rivta;
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 
 use crate::domain::{Domain, DomainItems, Organisation, PersonId};
@@ -83,6 +85,52 @@ impl SourceError {
     }
 }
 
+/// What an aggregating source (a RIV-TA aggregating service) says happened to one of the
+/// source systems it asked on our behalf: its `ProcessingStatus` record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartStatus {
+    /// The logical address (HSA-id) the aggregator called.
+    pub logical_address: String,
+    pub state: PartState,
+    pub last_successful_sync: Option<DateTime<Utc>>,
+    pub last_failed_sync: Option<DateTime<Utc>>,
+    /// The aggregator's account of the last failure (causing agent, code, text).
+    pub error: Option<String>,
+}
+
+/// The `statusCode` of a `ProcessingStatus` record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PartState {
+    /// Fresh from the source system.
+    DataFromSource,
+    /// From the aggregator's cache, which is in sync.
+    DataFromCache,
+    /// The source system failed; the aggregator served what it had cached.
+    DataFromCacheSyncFailed,
+    /// The source system failed and the aggregator had nothing cached.
+    NoDataSyncFailed,
+    /// A status code outside the contract.
+    Unknown,
+}
+
+/// What one call to a source gave.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fetched {
+    pub items: DomainItems,
+    /// One entry per source system behind an aggregating source; empty for a source that
+    /// answers for itself.
+    pub parts: Vec<PartStatus>,
+}
+
+impl From<DomainItems> for Fetched {
+    fn from(items: DomainItems) -> Self {
+        Fetched {
+            items,
+            parts: Vec::new(),
+        }
+    }
+}
+
 /// One care-provider source, reachable over one protocol.
 pub trait SourceAdapter: Send + Sync {
     /// What the source is.
@@ -91,11 +139,23 @@ pub trait SourceAdapter: Send + Sync {
     /// Which domains this source can answer; the engine asks only for these.
     fn domains(&self) -> &[Domain];
 
+    /// The logical address the national service platform routes to this source by; the
+    /// engagement index names sources by it. `None` for sources outside the platform (FHIR).
+    fn logical_address(&self) -> Option<&str> {
+        None
+    }
+
+    /// The RIV-TA service domain and categorisation the engagement index files `domain`'s
+    /// records of this source under; `None` when the index does not cover them.
+    fn engagement_key(&self, _domain: Domain) -> Option<(String, &'static str)> {
+        None
+    }
+
     /// Fetches everything the source holds for `patient` in `domain`. Implementations do not
     /// time themselves out: the engine cancels the future when the call's time is up.
     fn fetch<'a>(
         &'a self,
         patient: &'a PersonId,
         domain: Domain,
-    ) -> BoxFuture<'a, Result<DomainItems, SourceError>>;
+    ) -> BoxFuture<'a, Result<Fetched, SourceError>>;
 }

@@ -13,9 +13,9 @@ use serde_json::Value;
 use super::map::map_domain;
 use super::outcome::{has_error, summarize};
 use super::resources::ResourceSet;
-use crate::domain::{Domain, DomainItems, PersonId};
+use crate::domain::{Domain, PersonId};
 use crate::sources::client::{HttpClient, HttpResponse};
-use crate::sources::{SourceAdapter, SourceError, SourceInfo};
+use crate::sources::{Fetched, SourceAdapter, SourceError, SourceInfo};
 
 /// The media type asked for and expected.
 pub const FHIR_JSON: &str = "application/fhir+json";
@@ -186,13 +186,13 @@ impl SourceAdapter for FhirSource {
         &'a self,
         patient: &'a PersonId,
         domain: Domain,
-    ) -> BoxFuture<'a, Result<DomainItems, SourceError>> {
+    ) -> BoxFuture<'a, Result<Fetched, SourceError>> {
         Box::pin(async move {
             if !self.domains.contains(&domain) {
                 return Err(SourceError::Unsupported(domain.as_str()));
             }
             let set = self.fetch_set(patient, domain).await?;
-            Ok(map_domain(domain, &set, &self.info, Utc::now()))
+            Ok(map_domain(domain, &set, &self.info, Utc::now()).into())
         })
     }
 }

@@ -1,0 +1,1 @@
+//! SCAFFOLD: engagement index client (FindContent).

@@ -1,0 +1,217 @@
+//! The pure mapping from a RIV-TA response payload (the SOAP Body's one element) to normalised
+//! items, one module per service contract. No I/O; never panics on any input.
+//!
+//! Shared rules, whatever the contract:
+//! - A record's natural key is (`sourceSystemHSAId`, `documentId`): `record_id` is
+//!   `<sourceSystemHSAId>/<documentId>`, and the item carries the identifier
+//!   `{system: DOCUMENT_ID_SYSTEM + sourceSystemHSAId, value: documentId}`, so the same document
+//!   reached through two platform routes merges into one item.
+//! - `nullified` records are left out (deliberately, not counted as skipped);
+//!   `approvedForPatient = false` becomes [`Sourced::approved_for_patient`] = false.
+//! - The accountable care unit (HSA-id, and the org unit's name where given) becomes the
+//!   provenance's care unit, the accountable care giver its care provider (named from the
+//!   catalog when it is the source's own provider); the catalog's fills what the record leaves
+//!   out.
+//! - A record without what the item cannot do without (its key, or e.g. a booking's start) is
+//!   left out and counted in [`MapStats`]; unknown elements and enumeration values outside the
+//!   schema never fail a response: an unknown status maps to `Unknown`.
+
+pub mod care_contacts;
+pub mod care_plans;
+pub mod lab_outcome;
+pub mod medication_history;
+pub mod observations;
+pub mod schedule;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use roxmltree::Node;
+
+use super::xml;
+use crate::domain::{HsaId, Identifier, Organisation, PersonId, Provenance, Sourced};
+use crate::sources::SourceInfo;
+
+/// The identifier system prefix for RIV-TA documents; the source system's HSA-id follows.
+pub const DOCUMENT_ID_SYSTEM: &str = "https://overblick.se/riv-ta/document/";
+
+/// What a mapping left out because a record could not be mapped, by record kind
+/// (e.g. `"careContact"`). Nullified records are not counted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MapStats {
+    pub skipped: BTreeMap<&'static str, usize>,
+    /// Records left out because the source marked them nullified.
+    pub nullified: usize,
+}
+
+impl MapStats {
+    pub fn skipped_total(&self) -> usize {
+        self.skipped.values().sum()
+    }
+}
+
+/// The mapping context: whom the answer is about, where it came from, and the tally of what
+/// was left out.
+pub struct Ctx<'a> {
+    /// The asked-for patient's 12 digits.
+    pub patient: String,
+    pub info: &'a SourceInfo,
+    pub fetched_at: DateTime<Utc>,
+    pub stats: MapStats,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(patient: &PersonId, info: &'a SourceInfo, fetched_at: DateTime<Utc>) -> Self {
+        Ctx {
+            patient: patient.digits(),
+            info,
+            fetched_at,
+            stats: MapStats::default(),
+        }
+    }
+
+    /// Whether a record's patient identifier names someone other than the asked-for patient.
+    /// Such records are left out (counted as skipped `"otherPatient"`): a producer that mixes up
+    /// patients must not show one person's care to another. A record without one is kept.
+    pub fn is_other_patient(&self, id: Option<&str>) -> bool {
+        id.is_some_and(|id| {
+            let digits: String = id.chars().filter(char::is_ascii_alphanumeric).collect();
+            digits != self.patient
+        })
+    }
+
+    /// Counts one record of `kind` left out because it could not be mapped.
+    pub fn skip(&mut self, kind: &'static str) {
+        *self.stats.skipped.entry(kind).or_default() += 1;
+    }
+
+    /// An item with its provenance and document identifier.
+    pub fn sourced<T>(&self, record: &Record, item: T) -> Sourced<T> {
+        Sourced {
+            item,
+            identifiers: vec![Identifier {
+                system: Some(format!("{DOCUMENT_ID_SYSTEM}{}", record.source_system)),
+                value: record.document_id.clone(),
+            }],
+            provenance: Provenance {
+                source_id: self.info.id.clone(),
+                source_name: self.info.name.clone(),
+                system: self.info.system.clone(),
+                care_unit: record
+                    .care_unit
+                    .clone()
+                    .or_else(|| self.info.default_care_unit.clone()),
+                care_provider: Some(self.care_provider(record.care_giver.as_ref()))
+                    .filter(|o| !o.is_empty()),
+                record_id: format!("{}/{}", record.source_system, record.document_id),
+                fetched_at: self.fetched_at,
+            },
+            approved_for_patient: record.approved_for_patient,
+        }
+    }
+
+    /// The care provider for a record's care giver HSA-id: the catalog's (with its name) when it
+    /// is the same or the record names none, else the record's, by HSA-id only.
+    fn care_provider(&self, care_giver: Option<&HsaId>) -> Organisation {
+        match care_giver {
+            Some(hsa) if self.info.care_provider.hsa_id.as_ref() != Some(hsa) => Organisation {
+                name: None,
+                hsa_id: Some(hsa.clone()),
+            },
+            _ => self.info.care_provider.clone(),
+        }
+    }
+}
+
+/// What every mapped record needs, whichever header type the contract uses: its key, whether
+/// the patient may see it, and where it belongs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Record {
+    pub document_id: String,
+    /// The source system's HSA-id as sent (kept as text: it is a key, not a checked id).
+    pub source_system: String,
+    pub approved_for_patient: bool,
+    pub nullified: bool,
+    pub care_unit: Option<Organisation>,
+    pub care_giver: Option<HsaId>,
+    /// `documentTime`, where given.
+    pub time: Option<DateTime<Utc>>,
+    pub title: Option<String>,
+    pub author: Option<Author>,
+}
+
+/// The accountable health-care professional of a record.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Author {
+    pub hsa_id: Option<HsaId>,
+    pub name: Option<String>,
+    /// The role as text (`healthcareProfessionalRoleCode`'s display name or code).
+    pub role: Option<String>,
+    pub time: Option<DateTime<Utc>>,
+}
+
+impl Record {
+    /// Reads a `PatientSummaryHeaderType` (clinicalprocess logistics 3.0, actoutcome 3.1,
+    /// activityprescription 2.0). `None` without a documentId or sourceSystemHSAId.
+    /// A missing `approvedForPatient` counts as false: the schema requires it, and showing a
+    /// patient what the source did not approve is the worse mistake.
+    pub fn from_patient_summary_header(header: Node<'_, '_>) -> Option<Record> {
+        let document_id = xml::string(header, "documentId")?;
+        let source_system = xml::string(header, "sourceSystemHSAId")?;
+        let professional = xml::child(header, "accountableHealthcareProfessional");
+        let org_unit = professional.and_then(|p| xml::child(p, "healthcareProfessionalOrgUnit"));
+        let unit_hsa = professional
+            .and_then(|p| xml::hsa_id_of(p, "healthcareProfessionalCareUnitHSAId"))
+            .or_else(|| org_unit.and_then(|o| xml::hsa_id_of(o, "orgUnitHSAId")));
+        // The org unit's name names the care unit only when the org unit is that unit (or the
+        // record names no unit otherwise).
+        let unit_name = org_unit.and_then(|o| {
+            let same = match (xml::hsa_id_of(o, "orgUnitHSAId"), &unit_hsa) {
+                (Some(a), Some(b)) => &a == b,
+                (None, _) | (_, None) => true,
+            };
+            same.then(|| xml::text(o, "orgUnitName")).flatten()
+        });
+        let author = professional.map(|p| Author {
+            hsa_id: xml::hsa_id_of(p, "healthcareProfessionalHSAId"),
+            name: xml::string(p, "healthcareProfessionalName"),
+            role: xml::child(p, "healthcareProfessionalRoleCode")
+                .and_then(xml::code)
+                .and_then(|c| c.display.or(c.code)),
+            time: xml::timestamp_of(p, "authorTime"),
+        });
+        Some(Record {
+            document_id,
+            source_system,
+            approved_for_patient: xml::bool_of(header, "approvedForPatient").unwrap_or(false),
+            nullified: xml::bool_of(header, "nullified").unwrap_or(false),
+            care_unit: xml::organisation(unit_hsa, unit_name),
+            care_giver: professional
+                .and_then(|p| xml::hsa_id_of(p, "healthcareProfessionalCareGiverHSAId")),
+            time: xml::timestamp_of(header, "documentTime"),
+            title: xml::string(header, "documentTitle"),
+            author,
+        })
+    }
+}
+
+/// Maps the payload (the response element) of `contract` to the items of its domain.
+pub fn map_payload(
+    contract: super::Contract,
+    payload: Node<'_, '_>,
+    cx: &mut Ctx<'_>,
+) -> crate::domain::DomainItems {
+    use super::Contract;
+    use crate::domain::DomainItems;
+    match contract {
+        Contract::CareContacts3 => DomainItems::Contacts(care_contacts::map(payload, cx)),
+        Contract::CarePlans2 => DomainItems::CarePlans(care_plans::map(payload, cx)),
+        Contract::MedicationHistory2 => {
+            DomainItems::Medications(medication_history::map(payload, cx))
+        }
+        Contract::Observations1 => DomainItems::Measurements(observations::map(payload, cx)),
+        Contract::LaboratoryOrderOutcome4 => DomainItems::LabResults(lab_outcome::map_v4(payload, cx)),
+        Contract::LaboratoryOrderOutcome3 => DomainItems::LabResults(lab_outcome::map_v3(payload, cx)),
+        Contract::SubjectOfCareSchedule1 => DomainItems::Bookings(schedule::map(payload, cx)),
+    }
+}

@@ -1,0 +1,10 @@
+//! SCAFFOLD: to be written
+
+use roxmltree::Node;
+
+use super::Ctx;
+use crate::domain::{Booking, Sourced};
+
+pub fn map(_payload: Node<'_, '_>, _cx: &mut Ctx<'_>) -> Vec<Sourced<Booking>> {
+    Vec::new()
+}
