@@ -12,7 +12,7 @@ use overblick::domain::{Domain, DomainItems, Medication, Organisation, PersonId,
 use overblick::engine::{Engine, Source};
 use overblick::simulator::fixed::{FixedSpec, medication_bundle};
 use overblick::sources::fhir::{ResourceSet, map_domain};
-use overblick::sources::{SourceAdapter, SourceError, SourceInfo};
+use overblick::sources::{Fetched, SourceAdapter, SourceError, SourceInfo};
 
 // The same allocator as the service binary, so the numbers are the service's.
 #[global_allocator]
@@ -103,8 +103,8 @@ impl SourceAdapter for Ready {
         &'a self,
         _: &'a PersonId,
         _: Domain,
-    ) -> BoxFuture<'a, Result<DomainItems, SourceError>> {
-        Box::pin(async move { Ok(self.items.clone()) })
+    ) -> BoxFuture<'a, Result<Fetched, SourceError>> {
+        Box::pin(async move { Ok(self.items.clone().into()) })
     }
 }
 

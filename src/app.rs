@@ -18,9 +18,11 @@ use crate::config::{Mode, Settings};
 use crate::domain::PersonId;
 use crate::engine::{Engine, Source};
 use crate::http::{GraphiqlMode, HttpState, router};
+use crate::metrics::Metrics;
 use crate::sources::SourceAdapter;
 use crate::sources::client::{HttpClient, HttpSettings, TlsSettings};
 use crate::sources::fhir::FhirSource;
+use crate::sources::rivta::engagement::{EngagementIndex, IndexSettings};
 use crate::sources::rivta::{RivtaSettings, RivtaSource};
 use crate::store::{Store, StoreError, redact_url};
 
@@ -35,9 +37,7 @@ pub enum StartError {
     HttpClient(String),
     #[error("[platform]: {0}")]
     Platform(String),
-    #[error(
-        "source {id} ({file}): no base_url, and [platform] has none either"
-    )]
+    #[error("source {id} ({file}): no base_url, and [platform] has none either")]
     NoPlatformUrl { id: String, file: String },
     #[error("cannot open the database {url}: {source}")]
     Store {
@@ -123,11 +123,31 @@ impl Application {
                 timeout: entry.timeout.unwrap_or(settings.engine.source_timeout),
             });
         }
-        let engine = Arc::new(Engine::new(
-            sources,
-            settings.engine.clone(),
-            &settings.cache,
-        ));
+        let metrics = Arc::new(Metrics::new());
+        let mut engine = Engine::new(sources, settings.engine.clone(), &settings.cache)
+            .with_metrics(metrics.clone());
+        if let Some(index) = &settings.platform.engagement_index {
+            let base_url = index
+                .base_url
+                .as_deref()
+                .or(settings.platform.base_url.as_deref())
+                .ok_or_else(|| {
+                    StartError::Platform(
+                        "[platform.engagement_index]: no base_url, and [platform] has none either"
+                            .into(),
+                    )
+                })?;
+            engine = engine.with_engagement_index(EngagementIndex::new(
+                &IndexSettings {
+                    base_url: base_url.to_owned(),
+                    logical_address: index.logical_address.clone(),
+                    cache_ttl: index.cache_ttl,
+                    timeout: index.timeout,
+                },
+                platform_http.clone(),
+            ));
+        }
+        let engine = Arc::new(engine);
         let store = Store::open(&settings.database.url)
             .await
             .map_err(|source| StartError::Store {
@@ -157,6 +177,7 @@ impl Application {
             schema: crate::graphql::schema(engine.clone(), gate, audit),
             auth,
             graphiql,
+            metrics,
         });
         let listener =
             TcpListener::bind(settings.listen)

@@ -19,6 +19,7 @@ pub mod engine;
 pub mod graphql;
 pub mod http;
 pub mod merge;
+pub mod metrics;
 pub mod simulator;
 pub mod sources;
 pub mod store;

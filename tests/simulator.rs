@@ -850,7 +850,7 @@ async fn counts(source: &FhirSource, person: &str) -> BTreeMap<&'static str, usi
     let person = PersonId::parse(person).unwrap();
     let mut counts = BTreeMap::new();
     for &domain in source.domains() {
-        let items = source.fetch(&person, domain).await.unwrap();
+        let items = source.fetch(&person, domain).await.unwrap().items;
         counts.insert(domain.as_str(), items.len());
     }
     counts
@@ -860,7 +860,7 @@ async fn counts(source: &FhirSource, person: &str) -> BTreeMap<&'static str, usi
 /// not see yet.
 async fn not_approved(source: &FhirSource, person: &str, domain: Domain) -> Vec<String> {
     let person = PersonId::parse(person).unwrap();
-    let items = source.fetch(&person, domain).await.unwrap();
+    let items = source.fetch(&person, domain).await.unwrap().items;
     let json = serde_json::to_value(&items).unwrap();
     json["items"]
         .as_array()
@@ -907,6 +907,7 @@ async fn the_child_elias_has_child_health_at_gottsunda_and_a_broken_arm_at_akade
         .fetch(&elias, Domain::Patient)
         .await
         .unwrap()
+        .items
     else {
         panic!("not a patient answer")
     };
@@ -915,6 +916,7 @@ async fn the_child_elias_has_child_health_at_gottsunda_and_a_broken_arm_at_akade
         .fetch(&elias, Domain::Contacts)
         .await
         .unwrap()
+        .items
     else {
         panic!("not a contacts answer")
     };
@@ -924,6 +926,7 @@ async fn the_child_elias_has_child_health_at_gottsunda_and_a_broken_arm_at_akade
         .fetch(&elias, Domain::Medications)
         .await
         .unwrap()
+        .items
     else {
         panic!("not a medications answer")
     };
@@ -944,7 +947,7 @@ async fn the_childs_records_are_not_in_tolvans_answers_nor_his_in_the_childs() {
 
 async fn record_ids(source: &FhirSource, person: &str, domain: Domain) -> Vec<String> {
     let person = PersonId::parse(person).unwrap();
-    let json = serde_json::to_value(source.fetch(&person, domain).await.unwrap()).unwrap();
+    let json = serde_json::to_value(source.fetch(&person, domain).await.unwrap().items).unwrap();
     json["items"]
         .as_array()
         .unwrap()

@@ -228,7 +228,10 @@ pub fn parse_source_file(path: &Path, text: &str) -> Result<SourceEntry, Catalog
             for (field, set) in [
                 ("logical_address", file.logical_address.is_some()),
                 ("lab_contract_version", file.lab_contract_version.is_some()),
-                ("interaction_agreement_id", file.interaction_agreement_id.is_some()),
+                (
+                    "interaction_agreement_id",
+                    file.interaction_agreement_id.is_some(),
+                ),
             ] {
                 if set {
                     return Err(invalid(

@@ -1,19 +1,27 @@
 //! The engine: for one overview, asks every source for every selected domain at once, each call
 //! under its own time limit inside the request's deadline and through the cache, and reports
 //! what happened to each (source, domain) pair. Policy lives here, around the adapters.
+//!
+//! With an engagement index configured, the RIV-TA sources of a domain are asked only when the
+//! index names them (by logical address) for the patient; the lookup runs inside the same
+//! deadline, concurrently with every other domain's calls and with the FHIR sources (which the
+//! index does not cover). When the lookup fails or times out, every RIV-TA source of the domain
+//! is asked, and the [`IndexLookup`] says so.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use futures::future::join_all;
+use futures::future::{BoxFuture, join_all};
 use tokio::time::timeout_at;
 
 use crate::cache::merged::MergedCache;
 use crate::cache::{Answer, CacheKey, Served, SourceCache};
 use crate::config::{CacheSettings, EngineSettings};
 use crate::domain::{Domain, DomainItems, PersonId};
-use crate::sources::{SourceAdapter, SourceError, SourceInfo};
+use crate::metrics::{DomainLabels, IndexLabels, Metrics};
+use crate::sources::rivta::engagement::{Consulted, EngagementIndex};
+use crate::sources::{PartStatus, SourceAdapter, SourceError, SourceInfo};
 
 /// A source as the engine runs it: the adapter and its time limit.
 pub struct Source {
@@ -35,12 +43,17 @@ pub enum FetchState {
     Failed,
     /// The source did not answer in time and nothing cached could stand in.
     TimedOut,
+    /// Reported by an aggregating source for a system behind it, with a status code outside
+    /// the contract.
+    Unknown,
 }
 
 /// The outcome of one (source, domain) call.
 #[derive(Clone, Debug)]
 pub struct SourceOutcome {
     pub source: Arc<SourceInfo>,
+    /// The source's logical address on the national service platform (RIV-TA sources).
+    pub logical_address: Option<Arc<str>>,
     pub domain: Domain,
     pub state: FetchState,
     /// The items, unless the call failed with nothing cached.
@@ -59,12 +72,52 @@ impl SourceOutcome {
     pub fn fetched_at(&self) -> Option<DateTime<Utc>> {
         self.answer.as_ref().map(|a| a.fetched_at)
     }
+
+    /// What an aggregating source reported for each source system behind it.
+    pub fn parts(&self) -> &[PartStatus] {
+        self.answer.as_ref().map_or(&[], |a| &a.parts)
+    }
+}
+
+/// How the engagement index was consulted for one domain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IndexState {
+    /// The index answered during this request.
+    Answered,
+    /// The index's answer was remembered from a recent lookup.
+    FromCache,
+    /// The index failed or did not answer in time: every source of the domain was asked.
+    FailedAskedAll,
+}
+
+/// One engagement index lookup: for one domain, which of its RIV-TA sources were asked.
+#[derive(Clone, Debug)]
+pub struct IndexLookup {
+    pub domain: Domain,
+    pub service_domain: String,
+    pub categorization: &'static str,
+    pub state: IndexState,
+    /// The RIV-TA sources of the domain the viewer may see (those the index decides about).
+    pub considered: Vec<Arc<SourceInfo>>,
+    /// How many of them were asked.
+    pub asked: usize,
+    pub error: Option<Arc<SourceError>>,
+    pub latency: Duration,
+}
+
+impl IndexLookup {
+    /// Source calls the index saved.
+    pub fn avoided(&self) -> usize {
+        self.considered.len() - self.asked
+    }
 }
 
 /// Everything gathered for one overview, in a deterministic order (domain, then source order).
 #[derive(Clone, Debug, Default)]
 pub struct Gathered {
     pub outcomes: Vec<SourceOutcome>,
+    /// One entry per (domain, service domain) the engagement index was consulted for.
+    pub index: Vec<IndexLookup>,
 }
 
 impl Gathered {
@@ -79,7 +132,16 @@ pub struct Engine {
     cache: SourceCache,
     merged: MergedCache,
     settings: EngineSettings,
+    index: Option<EngagementIndex>,
+    metrics: Arc<Metrics>,
 }
+
+/// A call's place in [`Gathered::outcomes`]: (position of its domain in the request, source
+/// index).
+type Slot = (usize, usize);
+
+/// What one unit of concurrent work gathered: calls' outcomes, and the index lookup if any.
+type Work<'a> = BoxFuture<'a, (Vec<(Slot, SourceOutcome)>, Option<IndexLookup>)>;
 
 impl Engine {
     pub fn new(sources: Vec<Source>, settings: EngineSettings, cache: &CacheSettings) -> Self {
@@ -88,7 +150,25 @@ impl Engine {
             cache: SourceCache::new(cache),
             merged: MergedCache::new(cache),
             settings,
+            index: None,
+            metrics: Arc::new(Metrics::new()),
         }
+    }
+
+    /// Consults `index` before asking RIV-TA sources.
+    pub fn with_engagement_index(mut self, index: EngagementIndex) -> Self {
+        self.index = Some(index);
+        self
+    }
+
+    /// Counts into `metrics` (the service's registry) instead of a private one.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     pub fn sources(&self) -> &[Source] {
@@ -119,17 +199,167 @@ impl Engine {
         admit: impl Fn(&SourceInfo) -> bool,
     ) -> Gathered {
         let deadline = Instant::now() + self.settings.deadline;
-        let mut calls = Vec::new();
-        for &domain in domains {
+        let mut work: Vec<Work<'_>> = Vec::new();
+        // RIV-TA sources the index decides about, by (domain, service domain, categorisation).
+        let mut indexed: Vec<(usize, Domain, String, &'static str, Vec<usize>)> = Vec::new();
+        for (position, &domain) in domains.iter().enumerate() {
             for (index, source) in self.sources.iter().enumerate() {
-                if source.adapter.domains().contains(&domain) && admit(source.adapter.info()) {
-                    calls.push(self.call(index, source, patient, domain, deadline));
+                if !source.adapter.domains().contains(&domain) || !admit(source.adapter.info()) {
+                    continue;
+                }
+                let key = self
+                    .index
+                    .as_ref()
+                    .and(source.adapter.logical_address())
+                    .and(source.adapter.engagement_key(domain));
+                match key {
+                    Some((service_domain, categorization)) => {
+                        match indexed.iter_mut().find(|g| {
+                            g.0 == position && g.2 == service_domain && g.3 == categorization
+                        }) {
+                            Some(group) => group.4.push(index),
+                            None => indexed.push((
+                                position,
+                                domain,
+                                service_domain,
+                                categorization,
+                                vec![index],
+                            )),
+                        }
+                    }
+                    None => work.push(Box::pin(async move {
+                        let outcome = self.call(index, source, patient, domain, deadline).await;
+                        (vec![((position, index), outcome)], None)
+                    })),
                 }
             }
         }
-        Gathered {
-            outcomes: join_all(calls).await,
+        if let Some(engagement_index) = &self.index {
+            for (position, domain, service_domain, categorization, members) in indexed {
+                work.push(Box::pin(self.indexed_calls(
+                    engagement_index,
+                    patient,
+                    (position, domain),
+                    service_domain,
+                    categorization,
+                    members,
+                    deadline,
+                )));
+            }
         }
+        let mut outcomes = Vec::new();
+        let mut lookups = Vec::new();
+        for (calls, lookup) in join_all(work).await {
+            outcomes.extend(calls);
+            lookups.extend(lookup);
+        }
+        outcomes.sort_by_key(|(slot, _)| *slot);
+        lookups.sort_by_key(|l| {
+            (
+                domains.iter().position(|d| *d == l.domain),
+                l.service_domain.clone(),
+            )
+        });
+        Gathered {
+            outcomes: outcomes.into_iter().map(|(_, o)| o).collect(),
+            index: lookups,
+        }
+    }
+
+    /// Asks the engagement index which of `members` (RIV-TA sources of one domain) hold the
+    /// patient's records, then calls those; all of them when the index fails.
+    #[allow(clippy::too_many_arguments)]
+    async fn indexed_calls(
+        &self,
+        engagement_index: &EngagementIndex,
+        patient: &PersonId,
+        (position, domain): (usize, Domain),
+        service_domain: String,
+        categorization: &'static str,
+        members: Vec<usize>,
+        deadline: Instant,
+    ) -> (Vec<(Slot, SourceOutcome)>, Option<IndexLookup>) {
+        let started = Instant::now();
+        let limit = deadline.min(started + engagement_index.timeout());
+        let limit_ms = limit.saturating_duration_since(started).as_millis() as u64;
+        let found = match timeout_at(
+            limit.into(),
+            engagement_index.find(patient, &service_domain, categorization),
+        )
+        .await
+        {
+            Ok(result) => result,
+            Err(_) => Err(Arc::new(SourceError::Timeout { limit_ms })),
+        };
+        let latency = started.elapsed();
+        let (state, error, asked): (IndexState, Option<Arc<SourceError>>, Vec<usize>) = match found
+        {
+            Ok((engagements, consulted)) => {
+                let named = members
+                    .iter()
+                    .copied()
+                    .filter(|&i| {
+                        self.sources[i]
+                            .adapter
+                            .logical_address()
+                            .is_some_and(|a| engagements.names(a))
+                    })
+                    .collect();
+                let state = match consulted {
+                    Consulted::Asked => IndexState::Answered,
+                    Consulted::Cached => IndexState::FromCache,
+                };
+                (state, None, named)
+            }
+            Err(error) => {
+                tracing::warn!(
+                    domain = domain.as_str(),
+                    error = error.kind(),
+                    latency_ms = latency.as_millis() as u64,
+                    "engagement index failed; asking every source of the domain"
+                );
+                (IndexState::FailedAskedAll, Some(error), members.clone())
+            }
+        };
+        let lookup = IndexLookup {
+            domain,
+            service_domain,
+            categorization,
+            state,
+            considered: members
+                .iter()
+                .map(|&i| self.sources[i].adapter.info().clone())
+                .collect(),
+            asked: asked.len(),
+            error,
+            latency,
+        };
+        self.metrics
+            .index_lookups
+            .get_or_create(&IndexLabels {
+                domain: domain.as_str(),
+                outcome: match state {
+                    IndexState::Answered => "answered",
+                    IndexState::FromCache => "cached",
+                    IndexState::FailedAskedAll => "failed",
+                },
+            })
+            .inc();
+        if lookup.avoided() > 0 {
+            self.metrics
+                .source_calls_avoided
+                .get_or_create(&DomainLabels {
+                    domain: domain.as_str(),
+                })
+                .inc_by(lookup.avoided() as u64);
+        }
+        let calls = asked.into_iter().map(|index| async move {
+            let outcome = self
+                .call(index, &self.sources[index], patient, domain, deadline)
+                .await;
+            ((position, index), outcome)
+        });
+        (join_all(calls).await, Some(lookup))
     }
 
     async fn call(
@@ -170,10 +400,12 @@ impl Engine {
                 Err(_) => Err((Arc::new(timed_out()), None)),
             };
         let info = source.adapter.info().clone();
+        let logical_address = source.adapter.logical_address().map(Arc::from);
         let latency = started.elapsed();
         match result {
             Ok((answer, served)) => SourceOutcome {
                 source: info,
+                logical_address,
                 domain,
                 state: match served {
                     Served::Fetched => FetchState::FromSource,
@@ -199,6 +431,7 @@ impl Engine {
                 };
                 SourceOutcome {
                     source: info,
+                    logical_address,
                     domain,
                     state,
                     answer: stale,

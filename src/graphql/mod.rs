@@ -52,6 +52,9 @@ pub mod codes {
     pub const SOURCE_TIMEOUT: &str = "SOURCE_TIMEOUT";
     /// A source failed (its data is missing or stale).
     pub const SOURCE_ERROR: &str = "SOURCE_ERROR";
+    /// The engagement index failed or did not answer in time; every platform source of the
+    /// domain was asked instead (a warning: the list is complete as far as the sources are).
+    pub const ENGAGEMENT_INDEX_UNAVAILABLE: &str = "ENGAGEMENT_INDEX_UNAVAILABLE";
 }
 
 /// An error with a stable `extensions.code`.

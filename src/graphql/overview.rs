@@ -16,8 +16,9 @@ use crate::domain::{
     LabResult, Measurement, Medication, MedicationStatus, Merged, Organisation, PersonId,
     PlanStatus, Provenance,
 };
-use crate::engine::{Engine, FetchState, Gathered, SourceOutcome};
+use crate::engine::{Engine, FetchState, Gathered, IndexLookup, IndexState, SourceOutcome};
 use crate::merge::{self, Mergeable};
+use crate::sources::{PartState, PartStatus};
 
 /// Which items to include by whether they are still in effect.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
@@ -134,11 +135,14 @@ impl Overview {
             .filter(|o| self.grant.view.source(&o.source) == SourceAccess::Ask)
     }
 
-    /// The items of one answer this viewer sees.
-    fn visible_count(&self, items: &DomainItems) -> usize {
+    /// The items of one answer this viewer sees (only those from the system at `address`,
+    /// when given).
+    fn visible_count(&self, items: &DomainItems, address: Option<&str>) -> usize {
         let mut count = 0;
         each_item(items, |provenance, approved| {
-            if self.grant.view.item(provenance, approved) == Seen::Shown {
+            if self.grant.view.item(provenance, approved) == Seen::Shown
+                && address.is_none_or(|a| from_address(provenance, a))
+            {
                 count += 1;
             }
         });
@@ -187,6 +191,46 @@ impl Overview {
                 e.set("source", outcome.source.id.as_str());
                 e.set("domain", domain_code(domain));
                 e.set("stale", stale);
+            });
+            ctx.add_error(ctx.set_error_path(err.into_server_error(ctx.item.pos)));
+        }
+        // Systems behind an aggregating source that it could not reach.
+        for outcome in self.visible_outcomes(domain) {
+            for part in outcome.parts() {
+                let stale = part.state == PartState::DataFromCacheSyncFailed;
+                if !stale && part.state != PartState::NoDataSyncFailed {
+                    continue;
+                }
+                let Some(message) = part_message(outcome, part) else {
+                    continue;
+                };
+                let message = if stale {
+                    format!("{message}; showing what it had cached")
+                } else {
+                    format!("{message}; its {} are missing", domain_words(domain))
+                };
+                let err = async_graphql::Error::new(message).extend_with(|_, e| {
+                    e.set("code", codes::SOURCE_ERROR);
+                    e.set("source", outcome.source.id.as_str());
+                    e.set("logicalAddress", part.logical_address.as_str());
+                    e.set("domain", domain_code(domain));
+                    e.set("stale", stale);
+                });
+                ctx.add_error(ctx.set_error_path(err.into_server_error(ctx.item.pos)));
+            }
+        }
+        // The engagement index could not say which sources hold data: all were asked.
+        for lookup in self.gathered.index.iter().filter(|l| l.domain == domain) {
+            let Some(error) = &lookup.error else {
+                continue;
+            };
+            let err = async_graphql::Error::new(format!(
+                "the engagement index {error}; every platform source of the {} was asked",
+                domain_words(domain)
+            ))
+            .extend_with(|_, e| {
+                e.set("code", codes::ENGAGEMENT_INDEX_UNAVAILABLE);
+                e.set("domain", domain_code(domain));
             });
             ctx.add_error(ctx.set_error_path(err.into_server_error(ctx.item.pos)));
         }
@@ -297,51 +341,191 @@ impl PatientHeader<'_> {
     }
 }
 
-/// What happened when one source was asked for one domain.
-pub struct SourceStatus<'a>(&'a SourceOutcome, usize);
+/// What happened when one source was asked for one domain; or, for a source system behind an
+/// aggregating source, what the aggregator reported for it (`aggregated`).
+pub struct SourceStatus<'a> {
+    outcome: &'a SourceOutcome,
+    item_count: usize,
+    part: Option<&'a PartStatus>,
+}
 
 #[Object]
 impl SourceStatus<'_> {
-    /// Överblick's id of the source.
+    /// Överblick's id of the source (for an aggregated system: of the aggregating source).
     async fn source(&self) -> &str {
-        &self.0.source.id
+        &self.outcome.source.id
     }
 
     /// The source's name.
     async fn source_name(&self) -> &str {
-        &self.0.source.name
+        &self.outcome.source.name
     }
 
     async fn domain(&self) -> DomainEnum {
-        self.0.domain.into()
+        self.outcome.domain.into()
+    }
+
+    /// The logical address (HSA-id) on the national service platform: the source's own, or
+    /// for an aggregated system the one the aggregator called. Null for FHIR sources.
+    async fn logical_address(&self) -> Option<&str> {
+        match self.part {
+            Some(part) => Some(&part.logical_address),
+            None => self.outcome.logical_address.as_deref(),
+        }
+    }
+
+    /// True for a source system reached through an aggregating source, as the aggregator
+    /// reported it (its `ProcessingStatus`).
+    async fn aggregated(&self) -> bool {
+        self.part.is_some()
     }
 
     async fn state(&self) -> SourceState {
-        self.0.state.into()
+        match self.part {
+            None => self.outcome.state.into(),
+            Some(part) => match part.state {
+                PartState::DataFromSource => SourceState::FromSource,
+                PartState::DataFromCache => SourceState::FromCache,
+                PartState::DataFromCacheSyncFailed => SourceState::StaleSourceFailed,
+                PartState::NoDataSyncFailed => SourceState::Failed,
+                PartState::Unknown => SourceState::Unknown,
+            },
+        }
     }
 
     /// Items this source contributed before merging (including stale ones served) that you
-    /// may see.
+    /// may see. For an aggregated system: the items whose source system, care provider or care
+    /// unit is its logical address.
     async fn item_count(&self) -> usize {
-        self.1
+        self.item_count
     }
 
-    /// Time this request spent on the source, in milliseconds.
+    /// Time this request spent on the source, in milliseconds (for an aggregated system: on
+    /// the aggregating source).
     async fn latency_ms(&self) -> u64 {
-        self.0.latency.as_millis() as u64
+        self.outcome.latency.as_millis() as u64
     }
 
     /// When the data shown was fetched from the source; null when there is none.
     async fn fetched_at(&self) -> Option<DateTime> {
-        self.0.fetched_at().map(DateTime)
+        self.outcome.fetched_at().map(DateTime)
+    }
+
+    /// Aggregated systems only: when the aggregator last fetched from the system successfully.
+    async fn last_successful_sync(&self) -> Option<DateTime> {
+        self.part.and_then(|p| p.last_successful_sync).map(DateTime)
     }
 
     /// What went wrong, when something did.
     async fn message(&self) -> Option<String> {
+        match self.part {
+            Some(part) => part_message(self.outcome, part),
+            None => self
+                .outcome
+                .error
+                .as_ref()
+                .map(|e| format!("{} {e}", self.outcome.source.name)),
+        }
+    }
+}
+
+/// What an aggregating source said went wrong with a system behind it, if anything.
+fn part_message(outcome: &SourceOutcome, part: &PartStatus) -> Option<String> {
+    let failed = matches!(
+        part.state,
+        PartState::NoDataSyncFailed | PartState::DataFromCacheSyncFailed
+    );
+    match (&part.error, failed) {
+        (Some(error), _) => Some(format!(
+            "{} reports for {}: {error}",
+            outcome.source.name, part.logical_address
+        )),
+        (None, true) => Some(format!(
+            "{} reports that {} could not be reached",
+            outcome.source.name, part.logical_address
+        )),
+        (None, false) => None,
+    }
+}
+
+/// Whether an item of an aggregated answer came from the system at `address`.
+fn from_address(provenance: &Provenance, address: &str) -> bool {
+    let hsa = |o: &Option<Organisation>| {
+        o.as_ref()
+            .and_then(|o| o.hsa_id.as_ref())
+            .is_some_and(|h| h.as_str() == address)
+    };
+    provenance
+        .record_id
+        .strip_prefix(address)
+        .is_some_and(|rest| rest.starts_with('/'))
+        || hsa(&provenance.care_provider)
+        || hsa(&provenance.care_unit)
+}
+
+/// How the engagement index was consulted for one domain of this overview.
+pub struct IndexLookupStatus<'a>(&'a IndexLookup);
+
+/// What the engagement index did for one domain.
+#[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq)]
+pub enum IndexLookupState {
+    /// The index answered; only the sources it named were asked.
+    Answered,
+    /// A recent answer of the index was reused; only the sources it named were asked.
+    FromCache,
+    /// The index failed or did not answer in time; every source of the domain was asked.
+    FailedAskedAll,
+}
+
+#[Object]
+impl IndexLookupStatus<'_> {
+    async fn domain(&self) -> DomainEnum {
+        self.0.domain.into()
+    }
+
+    /// The service domain asked about, e.g. `riv:clinicalprocess:activityprescription:actoutcome`.
+    async fn service_domain(&self) -> &str {
+        &self.0.service_domain
+    }
+
+    /// The categorisation asked about, e.g. `caa-gmh`.
+    async fn categorization(&self) -> &str {
+        self.0.categorization
+    }
+
+    async fn state(&self) -> IndexLookupState {
+        match self.0.state {
+            IndexState::Answered => IndexLookupState::Answered,
+            IndexState::FromCache => IndexLookupState::FromCache,
+            IndexState::FailedAskedAll => IndexLookupState::FailedAskedAll,
+        }
+    }
+
+    /// The platform sources of this domain the index decided about.
+    async fn sources_considered(&self) -> usize {
+        self.0.considered.len()
+    }
+
+    /// How many of them were asked.
+    async fn sources_asked(&self) -> usize {
+        self.0.asked
+    }
+
+    /// Calls the index saved: sources it did not name were not asked.
+    async fn calls_avoided(&self) -> usize {
+        self.0.avoided()
+    }
+
+    async fn latency_ms(&self) -> u64 {
+        self.0.latency.as_millis() as u64
+    }
+
+    /// What went wrong, when the index failed.
+    async fn message(&self) -> Option<String> {
         self.0
             .error
             .as_ref()
-            .map(|e| format!("{} {e}", self.0.source.name))
+            .map(|e| format!("the engagement index {e}; every source was asked"))
     }
 }
 
@@ -540,9 +724,30 @@ impl Overview {
             .filter(|o| view.source(&o.source) == SourceAccess::Ask)
             .collect();
         all.sort_by(|a, b| (a.domain, &a.source.id).cmp(&(b.domain, &b.source.id)));
-        all.into_iter()
-            .map(|o| SourceStatus(o, o.items().map_or(0, |i| self.visible_count(i))))
-            .collect()
+        let mut statuses = Vec::with_capacity(all.len());
+        for outcome in all {
+            statuses.push(SourceStatus {
+                outcome,
+                item_count: outcome.items().map_or(0, |i| self.visible_count(i, None)),
+                part: None,
+            });
+            for part in outcome.parts() {
+                statuses.push(SourceStatus {
+                    outcome,
+                    item_count: outcome
+                        .items()
+                        .map_or(0, |i| self.visible_count(i, Some(&part.logical_address))),
+                    part: Some(part),
+                });
+            }
+        }
+        statuses
+    }
+
+    /// How the engagement index was consulted, per domain, for this overview; empty when no
+    /// index is configured (or no platform source was involved).
+    async fn engagement_index(&self) -> Vec<IndexLookupStatus<'_>> {
+        self.gathered.index.iter().map(IndexLookupStatus).collect()
     }
 
     /// Emergency access only: the care providers holding data the patient has blocked, which

@@ -40,6 +40,8 @@ pub enum SourceState {
     Failed,
     /// The source did not answer in time; nothing from it is included.
     TimedOut,
+    /// An aggregating source reported a status outside its contract for a system behind it.
+    Unknown,
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]

@@ -22,6 +22,8 @@ pub struct HttpState {
     pub schema: OverblickSchema,
     pub auth: Arc<Authenticator>,
     pub graphiql: Option<GraphiqlMode>,
+    /// Served on `GET /metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// How GraphiQL is served, when it is.
@@ -37,7 +39,20 @@ pub fn router(state: HttpState) -> Router {
     Router::new()
         .route("/graphql", get(graphiql).post(graphql))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
         .with_state(state)
+}
+
+/// The Prometheus text format (labels hold no patient data, so no token is asked for).
+async fn metrics(State(state): State<HttpState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+        .into_response()
 }
 
 async fn graphiql(State(state): State<HttpState>) -> Response {

@@ -10,7 +10,7 @@ use overblick::auth::demo;
 use overblick::config::catalog::SourceEntry;
 use overblick::config::{
     AccessFile, CacheSettings, DEMO_POPULATION_FILE, DatabaseSettings, EngineSettings,
-    IssuerSettings, Mode, Settings, SourceHttpSettings, load_catalog,
+    IssuerSettings, Mode, PlatformSettings, Settings, SourceHttpSettings, load_catalog,
 };
 use overblick::domain::{HsaId, PersonId};
 use overblick::simulator::{SimulatorHandle, start_catalog};
@@ -86,6 +86,8 @@ pub struct Options {
     pub delegation: bool,
     /// The population register as TOML; the demo's when `None`.
     pub population: Option<String>,
+    /// The national service platform connection (engagement index, TLS).
+    pub platform: PlatformSettings,
 }
 
 impl Default for Options {
@@ -98,6 +100,7 @@ impl Default for Options {
             database_url: None,
             delegation: true,
             population: None,
+            platform: PlatformSettings::default(),
         }
     }
 }
@@ -130,6 +133,12 @@ impl Builder {
     /// The population register, as TOML (`[[person]]` entries).
     pub fn population(mut self, toml: &str) -> Self {
         self.options.population = Some(toml.to_owned());
+        self
+    }
+
+    /// The national service platform settings (engagement index, TLS).
+    pub fn platform(mut self, platform: PlatformSettings) -> Self {
+        self.options.platform = platform;
         self
     }
 
@@ -259,6 +268,7 @@ impl TestApp {
                 delegation: options.delegation,
                 population_file: Some(population_file),
             },
+            platform: options.platform,
             graphiql: true,
         };
         let app = Application::build(&settings)

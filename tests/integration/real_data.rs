@@ -37,6 +37,7 @@ async fn a_real_synthea_record_comes_through_the_whole_service() {
         },
         protocol: Protocol::FhirR4,
         base_url: Some(simulator.base_url().to_owned()),
+        rivta: None,
         domains: Domain::ALL.to_vec(),
         timeout: None,
         simulator: None,

@@ -96,7 +96,12 @@ pub fn timestamp(text: &str) -> Option<DateTime<Utc>> {
 }
 
 fn local_datetime(t: &str) -> Option<NaiveDateTime> {
-    for format in ["%Y%m%d%H%M%S", "%Y%m%d%H%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+    for format in [
+        "%Y%m%d%H%M%S",
+        "%Y%m%d%H%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(dt) = NaiveDateTime::parse_from_str(t, format) {
             return Some(dt);
         }
@@ -235,7 +240,10 @@ mod tests {
 
     #[test]
     fn code_systems_are_named_as_fhir_names_them() {
-        assert_eq!(code_system("1.2.752.129.2.2.3.1.1"), "http://www.whocc.no/atc");
+        assert_eq!(
+            code_system("1.2.752.129.2.2.3.1.1"),
+            "http://www.whocc.no/atc"
+        );
         assert_eq!(code_system("2.16.840.1.113883.6.1"), "http://loinc.org");
         assert_eq!(code_system("1.2.752.116.2.1.1"), "http://snomed.info/sct");
         assert_eq!(code_system("1.2.208.176.2.1"), "urn:oid:1.2.208.176.2.1");

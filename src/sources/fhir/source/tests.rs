@@ -5,7 +5,7 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use serde_json::json;
 
 use super::*;
-use crate::domain::Organisation;
+use crate::domain::{DomainItems, Organisation};
 use crate::sources::client::HttpSettings;
 
 const TOLVAN: &str = "191212121212";
@@ -229,7 +229,8 @@ async fn paging_follows_next_links_across_three_pages() {
         .source(1024 * 1024)
         .fetch(&tolvan(), Domain::Measurements)
         .await
-        .unwrap();
+        .unwrap()
+        .items;
     let DomainItems::Measurements(items) = items else {
         panic!("{items:?}")
     };
@@ -445,7 +446,8 @@ async fn the_searches_of_a_domain_run_together_and_their_answers_combine() {
         .source(1024 * 1024)
         .fetch(&tolvan(), Domain::Medications)
         .await
-        .unwrap();
+        .unwrap()
+        .items;
     let DomainItems::Medications(items) = items else {
         panic!("{items:?}")
     };

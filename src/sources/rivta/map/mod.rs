@@ -210,8 +210,12 @@ pub fn map_payload(
             DomainItems::Medications(medication_history::map(payload, cx))
         }
         Contract::Observations1 => DomainItems::Measurements(observations::map(payload, cx)),
-        Contract::LaboratoryOrderOutcome4 => DomainItems::LabResults(lab_outcome::map_v4(payload, cx)),
-        Contract::LaboratoryOrderOutcome3 => DomainItems::LabResults(lab_outcome::map_v3(payload, cx)),
+        Contract::LaboratoryOrderOutcome4 => {
+            DomainItems::LabResults(lab_outcome::map_v4(payload, cx))
+        }
+        Contract::LaboratoryOrderOutcome3 => {
+            DomainItems::LabResults(lab_outcome::map_v3(payload, cx))
+        }
         Contract::SubjectOfCareSchedule1 => DomainItems::Bookings(schedule::map(payload, cx)),
     }
 }
