@@ -349,6 +349,8 @@ pub struct SourceStatus<'a> {
     part: Option<&'a PartStatus>,
 }
 
+/// What happened when one source was asked for one domain; or, for a source system behind an
+/// aggregating source (`aggregated`), what the aggregator reported for it.
 #[Object]
 impl SourceStatus<'_> {
     /// Överblick's id of the source (for an aggregated system: of the aggregating source).
@@ -477,6 +479,8 @@ pub enum IndexLookupState {
     FailedAskedAll,
 }
 
+/// How the engagement index was consulted for one domain of this overview: which of the
+/// domain's platform sources were asked.
 #[Object]
 impl IndexLookupStatus<'_> {
     async fn domain(&self) -> DomainEnum {
