@@ -5,6 +5,7 @@ mod caching;
 mod faults;
 mod harness;
 mod overview;
+mod platform;
 mod real_data;
 mod rules;
 mod schema;
