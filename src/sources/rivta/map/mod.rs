@@ -25,7 +25,8 @@ pub mod schedule;
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Europe::Stockholm;
 use roxmltree::Node;
 
 use super::xml;
@@ -195,6 +196,88 @@ impl Record {
     }
 }
 
+/// An instance identifier (`IIType`): `root` (an OID or UUID naming the id's issuer, or the id
+/// itself when there is no extension) and `extension`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ii {
+    pub root: Option<String>,
+    pub extension: Option<String>,
+}
+
+impl Ii {
+    /// Reads an `IIType` element; `None` when it has neither a root nor an extension.
+    pub fn of(node: Node<'_, '_>) -> Option<Ii> {
+        let ii = Ii {
+            root: xml::string(node, "root"),
+            extension: xml::string(node, "extension"),
+        };
+        (ii.root.is_some() || ii.extension.is_some()).then_some(ii)
+    }
+
+    /// The child `name` as an `IIType`.
+    pub fn of_child(node: Node<'_, '_>, name: &str) -> Option<Ii> {
+        xml::child(node, name).and_then(Ii::of)
+    }
+
+    /// The id as one text that stays unique: `root:extension` (an extension is only unique
+    /// within its root), else whichever of the two is given.
+    pub fn key(&self) -> String {
+        match (&self.root, &self.extension) {
+            (Some(root), Some(extension)) => format!("{root}:{extension}"),
+            (Some(only), None) | (None, Some(only)) => only.clone(),
+            (None, None) => String::new(),
+        }
+    }
+
+    /// The id as an [`Identifier`]: system `urn:oid:<root>` (a root that is already a URI is
+    /// kept as it is) and the extension as the value; a root without an extension is the id
+    /// itself, without a system.
+    pub fn identifier(&self) -> Identifier {
+        match (&self.root, &self.extension) {
+            (Some(root), Some(extension)) => Identifier {
+                system: Some(if root.contains(':') {
+                    root.clone()
+                } else {
+                    format!("urn:oid:{root}")
+                }),
+                value: extension.clone(),
+            },
+            (Some(only), None) | (None, Some(only)) => Identifier {
+                system: None,
+                value: only.clone(),
+            },
+            (None, None) => Identifier {
+                system: None,
+                value: String::new(),
+            },
+        }
+    }
+}
+
+/// Makes `item` one part of its document: `#<part>` is appended to its record id and to the
+/// value of its document identifier. For documents that give several items (a lab report's
+/// results): the merge takes one `(source, record_id)` for one record, and items sharing an
+/// identifier for the same record, so each part needs its own of both.
+pub fn as_part<T>(mut item: Sourced<T>, part: &str) -> Sourced<T> {
+    item.provenance.record_id = format!("{}#{part}", item.provenance.record_id);
+    for identifier in &mut item.identifiers {
+        if identifier
+            .system
+            .as_deref()
+            .is_some_and(|s| s.starts_with(DOCUMENT_ID_SYSTEM))
+        {
+            identifier.value = format!("{}#{part}", identifier.value);
+        }
+    }
+    item
+}
+
+/// The date in Sweden when the answer arrived: what "today" means for a treatment's or plan's
+/// end date, which RIV-TA writes as a Swedish calendar date.
+pub fn local_today(cx: &Ctx<'_>) -> NaiveDate {
+    cx.fetched_at.with_timezone(&Stockholm).date_naive()
+}
+
 /// Maps the payload (the response element) of `contract` to the items of its domain.
 pub fn map_payload(
     contract: super::Contract,
@@ -210,8 +293,15 @@ pub fn map_payload(
             DomainItems::Medications(medication_history::map(payload, cx))
         }
         Contract::Observations1 => DomainItems::Measurements(observations::map(payload, cx)),
-        Contract::LaboratoryOrderOutcome4 => DomainItems::LabResults(lab_outcome::map_v4(payload, cx)),
-        Contract::LaboratoryOrderOutcome3 => DomainItems::LabResults(lab_outcome::map_v3(payload, cx)),
+        Contract::LaboratoryOrderOutcome4 => {
+            DomainItems::LabResults(lab_outcome::map_v4(payload, cx))
+        }
+        Contract::LaboratoryOrderOutcome3 => {
+            DomainItems::LabResults(lab_outcome::map_v3(payload, cx))
+        }
         Contract::SubjectOfCareSchedule1 => DomainItems::Bookings(schedule::map(payload, cx)),
     }
 }
+
+#[cfg(test)]
+pub(crate) mod testing;
