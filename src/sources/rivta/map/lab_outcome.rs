@@ -74,7 +74,9 @@ pub fn map_v4(payload: Node<'_, '_>, cx: &mut Ctx<'_>) -> Vec<Sourced<LabResult>
         };
         let body = xml::child(outcome, "body");
         let body_type = body.and_then(|b| xml::code_of(b, "type"));
-        let report_status = body_type.as_ref().and_then(|t| status_of(&[&t.code]));
+        let report_status = body_type
+            .as_ref()
+            .and_then(|t| status_of([t.code.as_deref()]));
         let mut index = 0;
         for group in body
             .into_iter()
@@ -98,7 +100,7 @@ pub fn map_v4(payload: Node<'_, '_>, cx: &mut Ctx<'_>) -> Vec<Sourced<LabResult>
                     continue;
                 };
                 let status = xml::code_of(analysis, "status")
-                    .and_then(|s| status_of(&[&s.code, &s.display]))
+                    .and_then(|s| status_of([s.code.as_deref(), s.display.as_deref()]))
                     .or(report_status)
                     .unwrap_or(ResultStatus::Unknown);
                 let time = xml::children(analysis, "specimen")
@@ -280,7 +282,7 @@ pub fn map_v3(payload: Node<'_, '_>, cx: &mut Ctx<'_>) -> Vec<Sourced<LabResult>
         let body = xml::child(outcome, "laboratoryOrderOutcomeBody");
         let report_status = body
             .and_then(|b| xml::string(b, "resultType"))
-            .and_then(|t| status_of(&[&Some(t)]));
+            .and_then(|t| status_of([Some(t.as_str())]));
         let report = record
             .title
             .clone()
@@ -343,7 +345,7 @@ pub fn map_v3(payload: Node<'_, '_>, cx: &mut Ctx<'_>) -> Vec<Sourced<LabResult>
                     .or(registered)
                     .or(record.time),
                 status: xml::string(analysis, "analysisStatus")
-                    .and_then(|s| status_of(&[&Some(s)]))
+                    .and_then(|s| status_of([Some(s.as_str())]))
                     .or(report_status)
                     .unwrap_or(ResultStatus::Unknown),
                 report: report.clone(),
@@ -425,10 +427,10 @@ fn quantity(value: f64, unit: Option<String>) -> Quantity {
 /// A result status from any of `words` (codes or names, any case): the contracts give it as a
 /// free string or CV, with the answer types of `TypeOfResultCodeEnum` (PREL, DEF, TILL) and FHIR
 /// and Swedish words in use.
-fn status_of(words: &[&Option<String>]) -> Option<ResultStatus> {
+fn status_of<'a>(words: impl IntoIterator<Item = Option<&'a str>>) -> Option<ResultStatus> {
     words
-        .iter()
-        .filter_map(|w| w.as_deref())
+        .into_iter()
+        .flatten()
         .find_map(|w| match w.trim().to_lowercase().as_str() {
             "prel" | "preliminary" | "preliminär" | "preliminärt" | "preliminärsvar" => {
                 Some(ResultStatus::Preliminary)

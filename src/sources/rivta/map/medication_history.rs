@@ -19,7 +19,7 @@
 //! | end | `endOfTreatment` date |
 //! | prescriber | `prescriber/healthcareProfessionalName` |
 //! | reason | `principalPrescriptionReason` (`reason` text, else `otherReason`), joined with "; "; else `treatmentPurpose` |
-//! | identifiers | the document identifier, and `prescriptionId` (system `urn:oid:<root>`, value the extension) |
+//! | identifiers | the document identifier, and `prescriptionId` (value the extension, system `urn:oid:<root>` for an OID root, `urn:uuid:` for a UUID; a root alone is the value, without a system) |
 //!
 //! Dates are the Swedish calendar date as written. The merge matches a prescription across
 //! sources by ATC code + dose + start date, so these three are read the way the FHIR mapping

@@ -229,17 +229,13 @@ impl Ii {
         }
     }
 
-    /// The id as an [`Identifier`]: system `urn:oid:<root>` (a root that is already a URI is
-    /// kept as it is) and the extension as the value; a root without an extension is the id
-    /// itself, without a system.
+    /// The id as an [`Identifier`]: the extension as the value, in the system its root names
+    /// (`urn:oid:<root>` for an OID, `urn:uuid:<root>` for a UUID, a root that is already a URI
+    /// as it is); a root without an extension is the id itself, without a system.
     pub fn identifier(&self) -> Identifier {
         match (&self.root, &self.extension) {
             (Some(root), Some(extension)) => Identifier {
-                system: Some(if root.contains(':') {
-                    root.clone()
-                } else {
-                    format!("urn:oid:{root}")
-                }),
+                system: Some(root_system(root)),
                 value: extension.clone(),
             },
             (Some(only), None) | (None, Some(only)) => Identifier {
@@ -251,6 +247,26 @@ impl Ii {
                 value: String::new(),
             },
         }
+    }
+}
+
+/// The URI of an `IIType` root.
+fn root_system(root: &str) -> String {
+    let is_oid = root.split('.').count() > 1
+        && root
+            .split('.')
+            .all(|arc| !arc.is_empty() && arc.bytes().all(|b| b.is_ascii_digit()));
+    let is_uuid = root.len() == 36
+        && root.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        });
+    if is_oid {
+        format!("urn:oid:{root}")
+    } else if is_uuid {
+        format!("urn:uuid:{}", root.to_ascii_lowercase())
+    } else {
+        root.to_owned()
     }
 }
 
@@ -305,3 +321,37 @@ pub fn map_payload(
 
 #[cfg(test)]
 pub(crate) mod testing;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ii(root: Option<&str>, extension: Option<&str>) -> Ii {
+        Ii {
+            root: root.map(str::to_owned),
+            extension: extension.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn an_instance_id_names_its_system_by_what_its_root_is() {
+        let system = |root: &str| ii(Some(root), Some("X")).identifier().system.unwrap();
+        assert_eq!(system("1.2.752.129.2.1.2.1"), "urn:oid:1.2.752.129.2.1.2.1");
+        assert_eq!(
+            system("D3CC3AFD-310E-40C1-8E89-0342389C2F1F"),
+            "urn:uuid:d3cc3afd-310e-40c1-8e89-0342389c2f1f"
+        );
+        assert_eq!(system("urn:oid:1.2.3"), "urn:oid:1.2.3");
+        assert_eq!(system("?"), "?");
+        // A root alone is the id itself; the key keeps the root with the extension.
+        assert_eq!(
+            ii(Some("1.2.3"), None).identifier(),
+            Identifier {
+                system: None,
+                value: "1.2.3".into()
+            }
+        );
+        assert_eq!(ii(Some("1.2.3"), Some("A1")).key(), "1.2.3:A1");
+        assert_eq!(ii(None, Some("A1")).key(), "A1");
+    }
+}

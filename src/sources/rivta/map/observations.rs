@@ -241,7 +241,10 @@ fn partial_time(node: Node<'_, '_>) -> Option<DateTime<Utc>> {
 /// `YYYYMMDDhhmmss` (or a shorter prefix of it) as `YYYY-MM-DD hh:mm:ss`; anything else as it
 /// is.
 fn readable_time(value: &str) -> String {
-    if !value.bytes().all(|b| b.is_ascii_digit()) || !value.len().is_multiple_of(2) || value.len() > 14 {
+    if !value.bytes().all(|b| b.is_ascii_digit())
+        || !value.len().is_multiple_of(2)
+        || value.len() > 14
+    {
         return value.to_owned();
     }
     let mut out = String::new();
