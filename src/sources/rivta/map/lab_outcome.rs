@@ -1,14 +1,741 @@
-//! SCAFFOLD: to be written
+//! `GetLaboratoryOrderOutcome` v4 (clinicalprocess:healthcond:actoutcome 4.0) and v3 (3.1) →
+//! lab results: one [`LabResult`] per analysis result of each `laboratoryOrderOutcome` (a lab
+//! report), and one for a report's free text.
+//!
+//! A report gives several items, so each is made a part of its document ([`as_part`]): its
+//! record id and document identifier get `#<analysis id>` (the analysis' `IIType` as
+//! `root:extension`, else its position in the report, from 1), plus `/<n>` when an analysis has
+//! several results, or `#text` for the report's free text. The same result reached through two
+//! routes so keeps one key, and two results of one report never merge.
+//!
+//! # v4
+//!
+//! The record is built from the JoL `header` (no `PatientSummaryHeaderType`): document id
+//! `header/record/id` (`root:extension`), source system `header/sourceSystemId` (extension, else
+//! root), approved `accessControlHeader/approvedForPatient` (missing → false), care giver
+//! `accountableCareGiver` and care unit `accountableCareUnit` (extensions as HSA-ids). Missing
+//! document id or source system → skipped `laboratoryOrderOutcome`. The header names no patient
+//! to check (`originalPatientId` is the number a record was first filed under, e.g. a reserve
+//! number, so it may rightly differ) and has no nullified flag.
+//!
+//! | LabResult | v4 |
+//! |---|---|
+//! | (one per) | `body/groupOfAnalyses/analysis/result`; an analysis without a result gives one item without a value (ordered, not yet answered); `body/text` gives one item of its own |
+//! | analysis / code | `analysis/code` (display name, else code; none → skipped `analysis`); NPU keeps `urn:oid:1.2.208.176.2.1`, LOINC and SNOMED CT OIDs become their URIs (`xml::code_system`); with several results, the result's `type` is added in brackets |
+//! | value | `result/value/pq` |
+//! | value_text | `result/value/cv` (display, else code), `st`, `intervalPQ` ("low–high unit") |
+//! | reference_range | `result/reference`: `interval` low / high (with its unit), `description` as text |
+//! | abnormal | the first `result/interpretation` code among N → Normal, A/AA → Abnormal, L/LU/`<` → Low, H/HU/`>` → High, LL → CriticallyLow, HH → CriticallyHigh (HL7 ObservationInterpretation, as for FHIR) |
+//! | interpretation | `result/interpretation` display names, joined with "; " |
+//! | time | the first `specimen/timestamp` (when the sample was taken), else `analysis/timestamp`, else `header/record/timestamp` |
+//! | status | `analysis/status` code or display name, else `body/type` code: PREL/preliminary → Preliminary, DEF/final/slutsvar → Final, TILL (tilläggssvar)/amended/corrected → Amended, registered → Registered, cancelled/makulerad/annullerad → Cancelled; else Unknown |
+//! | report | `body/type` display name, else the group's `name` |
+//! | laboratory | none: v4 names the accountable unit by HSA-id only (it is the provenance's care unit) |
+//!
+//! # v3
+//!
+//! The record is the `laboratoryOrderOutcomeHeader` (`PatientSummaryHeaderType`, shared rules:
+//! nullified left out, another patient's skipped, approval honoured).
+//!
+//! | LabResult | v3 |
+//! |---|---|
+//! | (one per) | `laboratoryOrderOutcomeBody/analysis`; `resultReport` (free text) gives one item of its own |
+//! | analysis / code | `analysisCode` display name, else `analysisText`, else the code; none → skipped `analysis` |
+//! | value | `analysisOutcome/outcomeValue` with `outcomeUnit`, when it is a number |
+//! | value_text | `outcomeValue` (and unit) when it is not a number, e.g. "<5 mmol/L" |
+//! | reference_range | `referenceInterval` as text; `a-b`, `<b` and `>a` also as low / high in the outcome's unit |
+//! | abnormal | `pathologicalFlag`: true → Abnormal, false → Normal |
+//! | interpretation | `outcomeDescription` |
+//! | time | `analysisOutcome/observationTime`, else `analysisTime/start`, else `registrationTime`, else `documentTime` |
+//! | status | `analysisStatus`, else the body's `resultType` (PREL / DEF / TILL), read as in v4 |
+//! | report | `documentTitle`, else `discipline` |
+//! | laboratory | the accountable care unit's name (the header's org unit): the lab is accountable for its answer |
+//!
+//! Left out (both): comments, specimen material, method, device, related analyses, the
+//! referral and the order (except as named above), and signatures.
 
+use chrono::{DateTime, Utc};
 use roxmltree::Node;
 
-use super::Ctx;
-use crate::domain::{LabResult, Sourced};
+use super::{Ctx, Ii, Record, as_part, xml};
+use crate::domain::{
+    AbnormalFlag, Code, LabResult, Quantity, ReferenceRange, ResultStatus, Sourced,
+};
 
-pub fn map_v4(_payload: Node<'_, '_>, _cx: &mut Ctx<'_>) -> Vec<Sourced<LabResult>> {
-    Vec::new()
+// ---------------------------------------------------------------------------------------------
+// v4
+
+pub fn map_v4(payload: Node<'_, '_>, cx: &mut Ctx<'_>) -> Vec<Sourced<LabResult>> {
+    let mut out = Vec::new();
+    for outcome in xml::children(payload, "laboratoryOrderOutcome") {
+        let Some(record) = xml::child(outcome, "header").and_then(record_v4) else {
+            cx.skip("laboratoryOrderOutcome");
+            continue;
+        };
+        let body = xml::child(outcome, "body");
+        let body_type = body.and_then(|b| xml::code_of(b, "type"));
+        let report_status = body_type
+            .as_ref()
+            .and_then(|t| status_of([t.code.as_deref()]));
+        let mut index = 0;
+        for group in body
+            .into_iter()
+            .flat_map(|b| xml::children(b, "groupOfAnalyses"))
+        {
+            let report = body_type
+                .as_ref()
+                .and_then(|t| t.display.clone())
+                .or_else(|| xml::string(group, "name"));
+            for analysis in xml::children(group, "analysis") {
+                index += 1;
+                let part = Ii::of_child(analysis, "identifier")
+                    .map(|id| id.key())
+                    .unwrap_or_else(|| index.to_string());
+                let Some(code) = xml::code_of(analysis, "code") else {
+                    cx.skip("analysis");
+                    continue;
+                };
+                let Some(name) = code.display.clone().or(code.code.clone()) else {
+                    cx.skip("analysis");
+                    continue;
+                };
+                let status = xml::code_of(analysis, "status")
+                    .and_then(|s| status_of([s.code.as_deref(), s.display.as_deref()]))
+                    .or(report_status)
+                    .unwrap_or(ResultStatus::Unknown);
+                let time = xml::children(analysis, "specimen")
+                    .find_map(|s| xml::timestamp_of(s, "timestamp"))
+                    .or_else(|| xml::timestamp_of(analysis, "timestamp"))
+                    .or(record.time);
+                let base = LabResult {
+                    analysis: name,
+                    code: Some(code),
+                    value: None,
+                    value_text: None,
+                    reference_range: None,
+                    abnormal: None,
+                    interpretation: None,
+                    time,
+                    status,
+                    report: report.clone(),
+                    laboratory: None,
+                };
+                let results: Vec<Node<'_, '_>> = xml::children(analysis, "result").collect();
+                if results.is_empty() {
+                    out.push(as_part(cx.sourced(&record, base), &part));
+                    continue;
+                }
+                let several = results.len() > 1;
+                for (n, result) in results.into_iter().enumerate() {
+                    let item = result_v4(result, base.clone(), several);
+                    let part = if several {
+                        format!("{part}/{}", n + 1)
+                    } else {
+                        part.clone()
+                    };
+                    out.push(as_part(cx.sourced(&record, item), &part));
+                }
+            }
+        }
+        if let Some(text) = body.and_then(|b| xml::string(b, "text")) {
+            let item = text_result(
+                body_type.as_ref().and_then(|t| t.display.clone()),
+                text,
+                record.time,
+                report_status,
+            );
+            out.push(as_part(cx.sourced(&record, item), "text"));
+        }
+    }
+    out
 }
 
-pub fn map_v3(_payload: Node<'_, '_>, _cx: &mut Ctx<'_>) -> Vec<Sourced<LabResult>> {
-    Vec::new()
+/// The record of a v4 JoL header; `None` without a record id or source system.
+fn record_v4(header: Node<'_, '_>) -> Option<Record> {
+    let access = xml::child(header, "accessControlHeader");
+    let hsa_of = |name: &str| {
+        access
+            .and_then(|a| Ii::of_child(a, name))
+            .and_then(|id| id.extension)
+            .and_then(|e| xml::hsa_id(&e))
+    };
+    let author = xml::child(header, "author");
+    Some(Record {
+        document_id: xml::at(header, &["record", "id"]).and_then(Ii::of)?.key(),
+        source_system: Ii::of_child(header, "sourceSystemId")
+            .and_then(|id| id.extension.or(id.root))?,
+        approved_for_patient: access
+            .and_then(|a| xml::bool_of(a, "approvedForPatient"))
+            .unwrap_or(false),
+        nullified: false,
+        care_unit: xml::organisation(hsa_of("accountableCareUnit"), None),
+        care_giver: hsa_of("accountableCareGiver"),
+        time: xml::at(header, &["record", "timestamp"])
+            .and_then(xml::own_text)
+            .and_then(xml::timestamp),
+        title: None,
+        author: author.map(|a| super::Author {
+            hsa_id: Ii::of_child(a, "id")
+                .and_then(|id| id.extension)
+                .and_then(|e| xml::hsa_id(&e)),
+            name: xml::string(a, "name"),
+            role: xml::code_of(a, "byRole").and_then(|c| c.display.or(c.code)),
+            time: xml::timestamp_of(a, "timestamp"),
+        }),
+    })
+}
+
+/// One v4 `result` of an analysis (`base`).
+fn result_v4(result: Node<'_, '_>, mut item: LabResult, several: bool) -> LabResult {
+    if several && let Some(kind) = xml::code_of(result, "type").and_then(|t| t.display.or(t.code)) {
+        item.analysis = format!("{} ({kind})", item.analysis);
+    }
+    if let Some(value) = xml::child(result, "value") {
+        item.value = xml::child(value, "pq").and_then(xml::quantity);
+        if item.value.is_none() {
+            item.value_text = xml::child(value, "cv")
+                .and_then(xml::code)
+                .and_then(|c| c.display.or(c.code))
+                .or_else(|| xml::string(value, "st"))
+                .or_else(|| xml::child(value, "intervalPQ").and_then(interval_text));
+        }
+    }
+    item.reference_range = xml::child(result, "reference").and_then(|r| {
+        let interval = xml::child(r, "interval");
+        let unit = interval.and_then(|i| xml::string(i, "unit"));
+        let bound = |name: &str| {
+            interval
+                .and_then(|i| xml::text(i, name))
+                .and_then(xml::number)
+                .map(|value| quantity(value, unit.clone()))
+        };
+        let range = ReferenceRange {
+            low: bound("low"),
+            high: bound("high"),
+            text: xml::string(r, "description"),
+        };
+        (range.low.is_some() || range.high.is_some() || range.text.is_some()).then_some(range)
+    });
+    let interpretations: Vec<Code> = xml::children(result, "interpretation")
+        .filter_map(xml::code)
+        .collect();
+    item.abnormal = interpretations
+        .iter()
+        .find_map(|c| c.code.as_deref().and_then(abnormal_flag));
+    let texts: Vec<&str> = interpretations
+        .iter()
+        .filter_map(|c| c.display.as_deref())
+        .collect();
+    item.interpretation = (!texts.is_empty()).then(|| texts.join("; "));
+    item
+}
+
+/// A `PQIntervalType` as "low–high unit" (or "≥ low" / "≤ high").
+fn interval_text(interval: Node<'_, '_>) -> Option<String> {
+    let low = xml::text(interval, "low");
+    let high = xml::text(interval, "high");
+    let range = match (low, high) {
+        (Some(l), Some(h)) => format!("{l}–{h}"),
+        (Some(l), None) => format!("≥ {l}"),
+        (None, Some(h)) => format!("≤ {h}"),
+        (None, None) => return None,
+    };
+    Some(match xml::text(interval, "unit") {
+        Some(unit) => format!("{range} {unit}"),
+        None => range,
+    })
+}
+
+/// HL7 ObservationInterpretation (v3, and v2 table 0078) codes that say how a result compares.
+fn abnormal_flag(code: &str) -> Option<AbnormalFlag> {
+    match code {
+        "N" => Some(AbnormalFlag::Normal),
+        "A" | "AA" => Some(AbnormalFlag::Abnormal),
+        "L" | "LU" | "<" => Some(AbnormalFlag::Low),
+        "H" | "HU" | ">" => Some(AbnormalFlag::High),
+        "LL" => Some(AbnormalFlag::CriticallyLow),
+        "HH" => Some(AbnormalFlag::CriticallyHigh),
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// v3
+
+pub fn map_v3(payload: Node<'_, '_>, cx: &mut Ctx<'_>) -> Vec<Sourced<LabResult>> {
+    let mut out = Vec::new();
+    for outcome in xml::children(payload, "laboratoryOrderOutcome") {
+        let Some((header, record)) = xml::child(outcome, "laboratoryOrderOutcomeHeader")
+            .and_then(|h| Record::from_patient_summary_header(h).map(|r| (h, r)))
+        else {
+            cx.skip("laboratoryOrderOutcome");
+            continue;
+        };
+        if cx.is_other_patient(xml::text_at(header, &["patientId", "id"])) {
+            cx.skip("otherPatient");
+            continue;
+        }
+        if record.nullified {
+            cx.stats.nullified += 1;
+            continue;
+        }
+        let body = xml::child(outcome, "laboratoryOrderOutcomeBody");
+        let report_status = body
+            .and_then(|b| xml::string(b, "resultType"))
+            .and_then(|t| status_of([Some(t.as_str())]));
+        let report = record
+            .title
+            .clone()
+            .or_else(|| body.and_then(|b| xml::string(b, "discipline")));
+        let registered = body.and_then(|b| xml::timestamp_of(b, "registrationTime"));
+        let laboratory = record.care_unit.as_ref().and_then(|u| u.name.clone());
+        for (index, analysis) in body
+            .into_iter()
+            .flat_map(|b| xml::children(b, "analysis"))
+            .enumerate()
+        {
+            let part = Ii::of_child(analysis, "analysisId")
+                .map(|id| id.key())
+                .unwrap_or_else(|| (index + 1).to_string());
+            let code = xml::code_of(analysis, "analysisCode");
+            let Some(name) = code
+                .as_ref()
+                .and_then(|c| c.display.clone())
+                .or_else(|| xml::string(analysis, "analysisText"))
+                .or_else(|| code.as_ref().and_then(|c| c.code.clone()))
+            else {
+                cx.skip("analysis");
+                continue;
+            };
+            let outcome = xml::child(analysis, "analysisOutcome");
+            let unit = outcome.and_then(|o| xml::string(o, "outcomeUnit"));
+            let raw = outcome.and_then(|o| xml::text(o, "outcomeValue"));
+            let value = raw.and_then(xml::number).map(|v| quantity(v, unit.clone()));
+            let value_text = match (value.is_some(), raw) {
+                (false, Some(raw)) => Some(match &unit {
+                    Some(unit) => format!("{raw} {unit}"),
+                    None => raw.to_owned(),
+                }),
+                _ => None,
+            };
+            let item = LabResult {
+                analysis: name,
+                code,
+                value,
+                value_text,
+                reference_range: outcome
+                    .and_then(|o| xml::string(o, "referenceInterval"))
+                    .map(|text| reference_v3(text, unit.clone())),
+                abnormal: outcome
+                    .and_then(|o| xml::bool_of(o, "pathologicalFlag"))
+                    .map(|flag| {
+                        if flag {
+                            AbnormalFlag::Abnormal
+                        } else {
+                            AbnormalFlag::Normal
+                        }
+                    }),
+                interpretation: outcome.and_then(|o| xml::string(o, "outcomeDescription")),
+                time: outcome
+                    .and_then(|o| xml::timestamp_of(o, "observationTime"))
+                    .or_else(|| {
+                        xml::child(analysis, "analysisTime")
+                            .and_then(|t| xml::timestamp_of(t, "start"))
+                    })
+                    .or(registered)
+                    .or(record.time),
+                status: xml::string(analysis, "analysisStatus")
+                    .and_then(|s| status_of([Some(s.as_str())]))
+                    .or(report_status)
+                    .unwrap_or(ResultStatus::Unknown),
+                report: report.clone(),
+                laboratory: laboratory.clone(),
+            };
+            out.push(as_part(cx.sourced(&record, item), &part));
+        }
+        if let Some(text) = body.and_then(|b| xml::string(b, "resultReport")) {
+            let mut item = text_result(
+                report.clone(),
+                text,
+                registered.or(record.time),
+                report_status,
+            );
+            item.laboratory = laboratory.clone();
+            out.push(as_part(cx.sourced(&record, item), "text"));
+        }
+    }
+    out
+}
+
+/// A v3 `referenceInterval`: the text, and its bounds where it is `a-b`, `<b` or `>a`.
+fn reference_v3(text: String, unit: Option<String>) -> ReferenceRange {
+    let t = text.trim();
+    let bound = |s: &str| xml::number(s.trim()).map(|v| quantity(v, unit.clone()));
+    let (low, high) = if let Some(rest) = t.strip_prefix(['<', '≤']) {
+        (None, bound(rest.trim_start_matches('=')))
+    } else if let Some(rest) = t.strip_prefix(['>', '≥']) {
+        (bound(rest.trim_start_matches('=')), None)
+    } else {
+        match t.split_once(['-', '–']) {
+            Some((a, b)) if !a.trim().is_empty() => (bound(a), bound(b)),
+            _ => (None, None),
+        }
+    };
+    ReferenceRange {
+        low,
+        high,
+        text: Some(text),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Both
+
+/// The item for a report's free text (a conclusion, or a report that is text only, e.g.
+/// microbiology).
+fn text_result(
+    report: Option<String>,
+    text: String,
+    time: Option<DateTime<Utc>>,
+    status: Option<ResultStatus>,
+) -> LabResult {
+    LabResult {
+        analysis: report
+            .clone()
+            .unwrap_or_else(|| "Laboratoriesvar".to_owned()),
+        code: None,
+        value: None,
+        value_text: Some(text),
+        reference_range: None,
+        abnormal: None,
+        interpretation: None,
+        time,
+        status: status.unwrap_or(ResultStatus::Unknown),
+        report,
+        laboratory: None,
+    }
+}
+
+fn quantity(value: f64, unit: Option<String>) -> Quantity {
+    Quantity {
+        value,
+        unit_code: unit.clone(),
+        unit,
+    }
+}
+
+/// A result status from any of `words` (codes or names, any case): the contracts give it as a
+/// free string or CV, with the answer types of `TypeOfResultCodeEnum` (PREL, DEF, TILL) and FHIR
+/// and Swedish words in use.
+fn status_of<'a>(words: impl IntoIterator<Item = Option<&'a str>>) -> Option<ResultStatus> {
+    words
+        .into_iter()
+        .flatten()
+        .find_map(|w| match w.trim().to_lowercase().as_str() {
+            "prel" | "preliminary" | "preliminär" | "preliminärt" | "preliminärsvar" => {
+                Some(ResultStatus::Preliminary)
+            }
+            "def" | "final" | "definitiv" | "definitivt" | "definitivsvar" | "slutsvar"
+            | "slutligt" => Some(ResultStatus::Final),
+            "till" | "tilläggssvar" | "amended" | "corrected" | "appended" => {
+                Some(ResultStatus::Amended)
+            }
+            "registered" | "registrerad" => Some(ResultStatus::Registered),
+            "cancelled" | "makulerad" | "annullerad" => Some(ResultStatus::Cancelled),
+            _ => None,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::rivta::map::DOCUMENT_ID_SYSTEM;
+    use crate::sources::rivta::map::testing::{hsa, run};
+
+    const NPU: &str = "urn:oid:1.2.208.176.2.1";
+
+    fn v4(approved: &str, groups: &str) -> String {
+        format!(
+            r#"<GetLaboratoryOrderOutcomeResponse xmlns="urn:riv:clinicalprocess:healthcond:actoutcome:GetLaboratoryOrderOutcomeResponder:4" xmlns:a="urn:riv:clinicalprocess:healthcond:actoutcome:4">
+              <laboratoryOrderOutcome>
+                <a:header>
+                  <a:accessControlHeader>
+                    <a:accountableCareGiver><a:root>1.2.752.129.2.1.4.1</a:root><a:extension>SE2321000016-A291</a:extension></a:accountableCareGiver>
+                    <a:accountableCareUnit><a:root>1.2.752.129.2.1.4.1</a:root><a:extension>SE2321000016-KEM1</a:extension></a:accountableCareUnit>
+                    <a:blockComparisonTime>20251020080000</a:blockComparisonTime>
+                    <a:approvedForPatient>{approved}</a:approvedForPatient>
+                  </a:accessControlHeader>
+                  <a:sourceSystemId><a:root>1.2.752.129.2.1.4.1</a:root><a:extension>SE2321000016-LAB1</a:extension></a:sourceSystemId>
+                  <a:record><a:id><a:root>1.2.752.129.2.1.2.1</a:root><a:extension>LAB-9</a:extension></a:id><a:timestamp>20251020100000</a:timestamp></a:record>
+                </a:header>
+                <a:body>
+                  <a:identifier><a:root>1.2.3</a:root><a:extension>R-9</a:extension></a:identifier>
+                  <a:type><a:code>DEF</a:code><a:displayName>Klinisk kemi, slutsvar</a:displayName></a:type>
+                  <a:referral><a:identifier><a:root>1.2.3</a:root><a:extension>REM-1</a:extension></a:identifier><a:timestamp>20251019150000</a:timestamp><a:requester><a:name>Dr Dahl</a:name></a:requester></a:referral>
+                  {groups}
+                  <a:recipientUnit><a:name>Vårdcentralen Kärnan</a:name></a:recipientUnit>
+                </a:body>
+              </laboratoryOrderOutcome>
+            </GetLaboratoryOrderOutcomeResponse>"#
+        )
+    }
+
+    const GLUCOSE: &str = r#"<a:groupOfAnalyses><a:name>Diabetesprover</a:name>
+        <a:analysis>
+          <a:identifier><a:root>1.2.3.4</a:root><a:extension>A1</a:extension></a:identifier>
+          <a:timestamp>20251020093000</a:timestamp>
+          <a:code><a:code>NPU02192</a:code><a:codeSystem>1.2.208.176.2.1</a:codeSystem><a:displayName>P-Glukos</a:displayName></a:code>
+          <a:specimen><a:timestamp>20251020074500</a:timestamp></a:specimen>
+          <a:result>
+            <a:value><a:pq><a:value>7.9</a:value><a:unit>mmol/L</a:unit></a:pq></a:value>
+            <a:interpretation><a:code>H</a:code><a:displayName>Högt</a:displayName></a:interpretation>
+            <a:reference><a:interval><a:low>4.0</a:low><a:high>6.0</a:high><a:unit>mmol/L</a:unit></a:interval></a:reference>
+          </a:result>
+        </a:analysis>
+        <a:analysis>
+          <a:code><a:code>NPU03429</a:code><a:codeSystem>1.2.208.176.2.1</a:codeSystem><a:displayName>U-Glukos</a:displayName></a:code>
+          <a:status><a:code>PREL</a:code></a:status>
+          <a:result><a:value><a:st>Negativ</a:st></a:value></a:result>
+        </a:analysis>
+      </a:groupOfAnalyses>"#;
+
+    #[test]
+    fn each_v4_result_is_one_lab_result_with_its_own_record_id() {
+        let (items, stats) = run(&v4("true", GLUCOSE), map_v4);
+        assert_eq!(stats.skipped_total(), 0);
+        assert_eq!(items.len(), 2);
+        let glucose = &items[0];
+        assert_eq!(glucose.item.analysis, "P-Glukos");
+        let code = glucose.item.code.as_ref().unwrap();
+        assert_eq!(code.system.as_deref(), Some(NPU));
+        assert_eq!(code.code.as_deref(), Some("NPU02192"));
+        let value = glucose.item.value.as_ref().unwrap();
+        assert_eq!((value.value, value.unit.as_deref()), (7.9, Some("mmol/L")));
+        assert_eq!(glucose.item.abnormal, Some(AbnormalFlag::High));
+        assert_eq!(glucose.item.interpretation.as_deref(), Some("Högt"));
+        let range = glucose.item.reference_range.as_ref().unwrap();
+        assert_eq!(range.low.as_ref().unwrap().value, 4.0);
+        assert_eq!(range.high.as_ref().unwrap().value, 6.0);
+        // When the sample was taken, 07:45 Swedish summer time.
+        assert_eq!(
+            glucose.item.time.unwrap().to_rfc3339(),
+            "2025-10-20T05:45:00+00:00"
+        );
+        assert_eq!(glucose.item.status, ResultStatus::Final);
+        assert_eq!(
+            glucose.item.report.as_deref(),
+            Some("Klinisk kemi, slutsvar")
+        );
+        assert_eq!(
+            glucose.provenance.record_id,
+            "SE2321000016-LAB1/1.2.752.129.2.1.2.1:LAB-9#1.2.3.4:A1"
+        );
+        assert_eq!(
+            glucose.identifiers[0].system.as_deref(),
+            Some(&*format!("{DOCUMENT_ID_SYSTEM}SE2321000016-LAB1"))
+        );
+        assert_eq!(
+            glucose.identifiers[0].value,
+            "1.2.752.129.2.1.2.1:LAB-9#1.2.3.4:A1"
+        );
+        let unit = glucose.provenance.care_unit.as_ref().unwrap();
+        assert_eq!(unit.hsa_id, Some(hsa("SE2321000016-KEM1")));
+
+        // The second analysis has no id: its position; its own status; a text value.
+        let urine = &items[1];
+        assert_eq!(
+            urine.provenance.record_id,
+            "SE2321000016-LAB1/1.2.752.129.2.1.2.1:LAB-9#2"
+        );
+        assert_eq!(urine.item.status, ResultStatus::Preliminary);
+        assert_eq!(urine.item.value, None);
+        assert_eq!(urine.item.value_text.as_deref(), Some("Negativ"));
+        // No specimen or analysis time: the record's.
+        assert_eq!(
+            urine.item.time.unwrap().to_rfc3339(),
+            "2025-10-20T08:00:00+00:00"
+        );
+    }
+
+    #[test]
+    fn a_v4_report_not_approved_for_the_patient_marks_every_result() {
+        let (items, _) = run(&v4("false", GLUCOSE), map_v4);
+        assert!(items.iter().all(|i| !i.approved_for_patient));
+    }
+
+    #[test]
+    fn an_analysis_with_several_results_gives_one_item_per_result() {
+        // A second result for the first analysis only.
+        let two = GLUCOSE.replacen(
+            "</a:result>",
+            "</a:result><a:result><a:type><a:displayName>Kommentar</a:displayName></a:type><a:value><a:st>Fastande</a:st></a:value></a:result>",
+            1,
+        );
+        let (items, _) = run(&v4("true", &two), map_v4);
+        assert_eq!(items.len(), 3);
+        assert!(items[0].provenance.record_id.ends_with("#1.2.3.4:A1/1"));
+        assert!(items[1].provenance.record_id.ends_with("#1.2.3.4:A1/2"));
+        assert_eq!(items[1].item.analysis, "P-Glukos (Kommentar)");
+    }
+
+    #[test]
+    fn an_analysis_without_a_result_is_shown_as_ordered() {
+        let pending = r#"<a:groupOfAnalyses><a:analysis><a:code><a:code>NPU01685</a:code><a:codeSystem>1.2.208.176.2.1</a:codeSystem><a:displayName>B-HbA1c</a:displayName></a:code><a:status><a:code>registered</a:code></a:status></a:analysis></a:groupOfAnalyses>"#;
+        let (items, _) = run(&v4("true", pending), map_v4);
+        assert_eq!(items[0].item.analysis, "B-HbA1c");
+        assert_eq!(items[0].item.value, None);
+        assert_eq!(items[0].item.status, ResultStatus::Registered);
+    }
+
+    #[test]
+    fn an_unknown_v4_status_is_unknown_and_the_result_still_shown() {
+        let odd = v4("true", GLUCOSE)
+            .replace("<a:code>DEF</a:code>", "<a:code>XX</a:code>")
+            .replace("<a:code>PREL</a:code>", "<a:code>YY</a:code>");
+        let (items, stats) = run(&odd, map_v4);
+        assert_eq!(stats.skipped_total(), 0);
+        assert!(items.iter().all(|i| i.item.status == ResultStatus::Unknown));
+    }
+
+    #[test]
+    fn a_v4_report_without_record_id_is_skipped_and_counted() {
+        let (items, stats) = run(
+            &v4("true", GLUCOSE).replace("<a:record><a:id><a:root>1.2.752.129.2.1.2.1</a:root><a:extension>LAB-9</a:extension></a:id>", "<a:record>"),
+            map_v4,
+        );
+        assert!(items.is_empty());
+        assert_eq!(stats.skipped.get("laboratoryOrderOutcome"), Some(&1));
+    }
+
+    fn v3(header_extra: &str, body: &str) -> String {
+        format!(
+            r#"<GetLaboratoryOrderOutcomeResponse xmlns="urn:riv:clinicalprocess:healthcond:actoutcome:GetLaboratoryOrderOutcomeResponder:3" xmlns:c="urn:riv:clinicalprocess:healthcond:actoutcome:3">
+              <laboratoryOrderOutcome>
+                <c:laboratoryOrderOutcomeHeader>
+                  <c:documentId>L3-1</c:documentId>
+                  <c:sourceSystemHSAId>SE2321000016-LAB1</c:sourceSystemHSAId>
+                  <c:documentTime>20250110120000</c:documentTime>
+                  <c:patientId><c:id>191212121212</c:id><c:type>1.2.752.129.2.1.3.1</c:type></c:patientId>
+                  <c:accountableHealthcareProfessional>
+                    <c:authorTime>20250110120000</c:authorTime>
+                    <c:healthcareProfessionalOrgUnit><c:orgUnitHSAId>SE2321000016-KEM1</c:orgUnitHSAId><c:orgUnitName>Klinisk kemi Akademiska</c:orgUnitName></c:healthcareProfessionalOrgUnit>
+                  </c:accountableHealthcareProfessional>
+                  <c:approvedForPatient>true</c:approvedForPatient>
+                  {header_extra}
+                </c:laboratoryOrderOutcomeHeader>
+                <c:laboratoryOrderOutcomeBody>
+                  <c:resultType>DEF</c:resultType>
+                  <c:registrationTime>20250110113000</c:registrationTime>
+                  <c:discipline>Klinisk kemi</c:discipline>
+                  {body}
+                  <c:order><c:orderId>O-1</c:orderId></c:order>
+                </c:laboratoryOrderOutcomeBody>
+              </laboratoryOrderOutcome>
+              <result><c:resultCode>OK</c:resultCode><c:logId>1</c:logId></result>
+            </GetLaboratoryOrderOutcomeResponse>"#
+        )
+    }
+
+    const HB: &str = r#"<c:analysis>
+        <c:analysisId><c:root>1.2.3</c:root><c:extension>AN-1</c:extension></c:analysisId>
+        <c:analysisCode><c:code>NPU28309</c:code><c:codeSystem>1.2.208.176.2.1</c:codeSystem><c:displayName>B-Hemoglobin</c:displayName></c:analysisCode>
+        <c:analysisOutcome>
+          <c:outcomeValue>112</c:outcomeValue><c:outcomeUnit>g/L</c:outcomeUnit>
+          <c:observationTime>20250110081500</c:observationTime>
+          <c:pathologicalFlag>true</c:pathologicalFlag>
+          <c:referenceInterval>117-153</c:referenceInterval>
+        </c:analysisOutcome>
+      </c:analysis>
+      <c:analysis>
+        <c:analysisId><c:root>1.2.3</c:root><c:extension>AN-2</c:extension></c:analysisId>
+        <c:analysisText>P-CRP</c:analysisText>
+        <c:analysisOutcome><c:outcomeValue>&lt;5</c:outcomeValue><c:outcomeUnit>mg/L</c:outcomeUnit><c:pathologicalFlag>false</c:pathologicalFlag><c:referenceInterval>&lt;10</c:referenceInterval></c:analysisOutcome>
+      </c:analysis>"#;
+
+    #[test]
+    fn each_v3_analysis_is_one_lab_result_from_the_accountable_laboratory() {
+        let (items, stats) = run(&v3("", HB), map_v3);
+        assert_eq!(stats.skipped_total(), 0);
+        let hb = &items[0];
+        assert_eq!(hb.item.analysis, "B-Hemoglobin");
+        assert_eq!(hb.item.code.as_ref().unwrap().system.as_deref(), Some(NPU));
+        assert_eq!(hb.item.value.as_ref().unwrap().value, 112.0);
+        assert_eq!(hb.item.abnormal, Some(AbnormalFlag::Abnormal));
+        let range = hb.item.reference_range.as_ref().unwrap();
+        assert_eq!(range.text.as_deref(), Some("117-153"));
+        assert_eq!(range.low.as_ref().unwrap().value, 117.0);
+        assert_eq!(range.high.as_ref().unwrap().unit.as_deref(), Some("g/L"));
+        assert_eq!(hb.item.status, ResultStatus::Final);
+        assert_eq!(hb.item.report.as_deref(), Some("Klinisk kemi"));
+        assert_eq!(
+            hb.item.laboratory.as_deref(),
+            Some("Klinisk kemi Akademiska")
+        );
+        assert_eq!(
+            hb.item.time.unwrap().to_rfc3339(),
+            "2025-01-10T07:15:00+00:00"
+        );
+        assert_eq!(hb.provenance.record_id, "SE2321000016-LAB1/L3-1#1.2.3:AN-1");
+
+        let crp = &items[1];
+        assert_eq!(crp.item.analysis, "P-CRP");
+        assert_eq!(crp.item.value, None);
+        assert_eq!(crp.item.value_text.as_deref(), Some("<5 mg/L"));
+        assert_eq!(crp.item.abnormal, Some(AbnormalFlag::Normal));
+        let range = crp.item.reference_range.as_ref().unwrap();
+        assert_eq!(range.high.as_ref().unwrap().value, 10.0);
+        assert_eq!(range.low, None);
+        // No observation time: the body's registration time.
+        assert_eq!(
+            crp.item.time.unwrap().to_rfc3339(),
+            "2025-01-10T10:30:00+00:00"
+        );
+    }
+
+    #[test]
+    fn a_v3_text_report_is_shown_as_its_own_result() {
+        let (items, _) = run(
+            &v3(
+                "",
+                "<c:resultReport>Växt av E. coli, känslig för nitrofurantoin.</c:resultReport>",
+            ),
+            map_v3,
+        );
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].item.analysis, "Klinisk kemi");
+        assert_eq!(
+            items[0].item.value_text.as_deref(),
+            Some("Växt av E. coli, känslig för nitrofurantoin.")
+        );
+        assert!(items[0].provenance.record_id.ends_with("#text"));
+    }
+
+    #[test]
+    fn v3_follows_the_shared_header_rules() {
+        let (items, stats) = run(&v3("<c:nullified>true</c:nullified>", HB), map_v3);
+        assert!(items.is_empty());
+        assert_eq!(stats.nullified, 1);
+        let (items, _) = run(
+            &v3("", HB).replace("<c:approvedForPatient>true", "<c:approvedForPatient>false"),
+            map_v3,
+        );
+        assert!(items.iter().all(|i| !i.approved_for_patient));
+        let (items, stats) = run(&v3("", HB).replace("191212121212", "201212121212"), map_v3);
+        assert!(items.is_empty());
+        assert_eq!(stats.skipped.get("otherPatient"), Some(&1));
+        let (items, stats) = run(
+            &v3("", HB).replace("<c:documentId>L3-1</c:documentId>", ""),
+            map_v3,
+        );
+        assert!(items.is_empty());
+        assert_eq!(stats.skipped.get("laboratoryOrderOutcome"), Some(&1));
+    }
+
+    #[test]
+    fn an_unknown_v3_result_type_is_unknown() {
+        let (items, _) = run(&v3("", HB).replace(">DEF<", ">KLAR?<"), map_v3);
+        assert_eq!(items[0].item.status, ResultStatus::Unknown);
+        let (items, _) = run(&v3("", HB).replace(">DEF<", ">TILL<"), map_v3);
+        assert_eq!(items[0].item.status, ResultStatus::Amended);
+    }
 }

@@ -25,7 +25,8 @@ pub mod schedule;
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Europe::Stockholm;
 use roxmltree::Node;
 
 use super::xml;
@@ -195,6 +196,104 @@ impl Record {
     }
 }
 
+/// An instance identifier (`IIType`): `root` (an OID or UUID naming the id's issuer, or the id
+/// itself when there is no extension) and `extension`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ii {
+    pub root: Option<String>,
+    pub extension: Option<String>,
+}
+
+impl Ii {
+    /// Reads an `IIType` element; `None` when it has neither a root nor an extension.
+    pub fn of(node: Node<'_, '_>) -> Option<Ii> {
+        let ii = Ii {
+            root: xml::string(node, "root"),
+            extension: xml::string(node, "extension"),
+        };
+        (ii.root.is_some() || ii.extension.is_some()).then_some(ii)
+    }
+
+    /// The child `name` as an `IIType`.
+    pub fn of_child(node: Node<'_, '_>, name: &str) -> Option<Ii> {
+        xml::child(node, name).and_then(Ii::of)
+    }
+
+    /// The id as one text that stays unique: `root:extension` (an extension is only unique
+    /// within its root), else whichever of the two is given.
+    pub fn key(&self) -> String {
+        match (&self.root, &self.extension) {
+            (Some(root), Some(extension)) => format!("{root}:{extension}"),
+            (Some(only), None) | (None, Some(only)) => only.clone(),
+            (None, None) => String::new(),
+        }
+    }
+
+    /// The id as an [`Identifier`]: the extension as the value, in the system its root names
+    /// (`urn:oid:<root>` for an OID, `urn:uuid:<root>` for a UUID, a root that is already a URI
+    /// as it is); a root without an extension is the id itself, without a system.
+    pub fn identifier(&self) -> Identifier {
+        match (&self.root, &self.extension) {
+            (Some(root), Some(extension)) => Identifier {
+                system: Some(root_system(root)),
+                value: extension.clone(),
+            },
+            (Some(only), None) | (None, Some(only)) => Identifier {
+                system: None,
+                value: only.clone(),
+            },
+            (None, None) => Identifier {
+                system: None,
+                value: String::new(),
+            },
+        }
+    }
+}
+
+/// The URI of an `IIType` root.
+fn root_system(root: &str) -> String {
+    let is_oid = root.split('.').count() > 1
+        && root
+            .split('.')
+            .all(|arc| !arc.is_empty() && arc.bytes().all(|b| b.is_ascii_digit()));
+    let is_uuid = root.len() == 36
+        && root.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        });
+    if is_oid {
+        format!("urn:oid:{root}")
+    } else if is_uuid {
+        format!("urn:uuid:{}", root.to_ascii_lowercase())
+    } else {
+        root.to_owned()
+    }
+}
+
+/// Makes `item` one part of its document: `#<part>` is appended to its record id and to the
+/// value of its document identifier. For documents that give several items (a lab report's
+/// results): the merge takes one `(source, record_id)` for one record, and items sharing an
+/// identifier for the same record, so each part needs its own of both.
+pub fn as_part<T>(mut item: Sourced<T>, part: &str) -> Sourced<T> {
+    item.provenance.record_id = format!("{}#{part}", item.provenance.record_id);
+    for identifier in &mut item.identifiers {
+        if identifier
+            .system
+            .as_deref()
+            .is_some_and(|s| s.starts_with(DOCUMENT_ID_SYSTEM))
+        {
+            identifier.value = format!("{}#{part}", identifier.value);
+        }
+    }
+    item
+}
+
+/// The date in Sweden when the answer arrived: what "today" means for a treatment's or plan's
+/// end date, which RIV-TA writes as a Swedish calendar date.
+pub fn local_today(cx: &Ctx<'_>) -> NaiveDate {
+    cx.fetched_at.with_timezone(&Stockholm).date_naive()
+}
+
 /// Maps the payload (the response element) of `contract` to the items of its domain.
 pub fn map_payload(
     contract: super::Contract,
@@ -217,5 +316,42 @@ pub fn map_payload(
             DomainItems::LabResults(lab_outcome::map_v3(payload, cx))
         }
         Contract::SubjectOfCareSchedule1 => DomainItems::Bookings(schedule::map(payload, cx)),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ii(root: Option<&str>, extension: Option<&str>) -> Ii {
+        Ii {
+            root: root.map(str::to_owned),
+            extension: extension.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn an_instance_id_names_its_system_by_what_its_root_is() {
+        let system = |root: &str| ii(Some(root), Some("X")).identifier().system.unwrap();
+        assert_eq!(system("1.2.752.129.2.1.2.1"), "urn:oid:1.2.752.129.2.1.2.1");
+        assert_eq!(
+            system("D3CC3AFD-310E-40C1-8E89-0342389C2F1F"),
+            "urn:uuid:d3cc3afd-310e-40c1-8e89-0342389c2f1f"
+        );
+        assert_eq!(system("urn:oid:1.2.3"), "urn:oid:1.2.3");
+        assert_eq!(system("?"), "?");
+        // A root alone is the id itself; the key keeps the root with the extension.
+        assert_eq!(
+            ii(Some("1.2.3"), None).identifier(),
+            Identifier {
+                system: None,
+                value: "1.2.3".into()
+            }
+        );
+        assert_eq!(ii(Some("1.2.3"), Some("A1")).key(), "1.2.3:A1");
+        assert_eq!(ii(None, Some("A1")).key(), "A1");
     }
 }
