@@ -2,7 +2,9 @@
 
 use std::fmt;
 
-/// An HSA-id: `SE` + 10-digit organisation number + `-` + `[A-Za-z0-9]+`, at most 31 characters.
+/// An HSA-id: `SE` + organisation number + `-` + `[A-Za-z0-9]+`, at most 31 characters. The
+/// organisation number has 10 digits, or 12 with the `16` prefix some producers write
+/// (`SE162321000230-0011`, seen in the platform's own examples).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(transparent)]
 pub struct HsaId(String);
@@ -10,19 +12,23 @@ pub struct HsaId(String);
 /// Why a text is not an HSA-id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "an HSA-id is SE, a 10-digit organisation number, a hyphen and letters or digits, at most 31 characters (e.g. SE2321000016-A291)"
+    "an HSA-id is SE, a 10-digit (or 16-prefixed 12-digit) organisation number, a hyphen and letters or digits, at most 31 characters (e.g. SE2321000016-A291)"
 )]
 pub struct HsaIdError;
 
 impl HsaId {
     pub fn parse(text: &str) -> Result<Self, HsaIdError> {
         let text = text.trim();
+        let bytes = text.as_bytes();
+        let digits = bytes.get(2..).map_or(0, |rest| {
+            rest.iter().take_while(|b| b.is_ascii_digit()).count()
+        });
         let ok = text.len() <= 31
-            && text.len() > 13
             && text.starts_with("SE")
-            && text.as_bytes()[2..12].iter().all(u8::is_ascii_digit)
-            && text.as_bytes()[12] == b'-'
-            && text.as_bytes()[13..].iter().all(u8::is_ascii_alphanumeric);
+            && (digits == 10 || (digits == 12 && bytes[2..4] == *b"16"))
+            && bytes.get(2 + digits) == Some(&b'-')
+            && bytes.len() > 3 + digits
+            && bytes[3 + digits..].iter().all(u8::is_ascii_alphanumeric);
         if ok {
             Ok(HsaId(text.to_owned()))
         } else {
@@ -61,7 +67,10 @@ mod tests {
     #[test]
     fn real_shaped_ids_parse() {
         assert!(HsaId::parse("SE2321000016-A291").is_ok());
-        assert!(HsaId::parse("SE162321000255-O11111").is_err()); // 12 digits before the hyphen
+        // The 16-prefixed 12-digit organisation number, as in the platform's own examples.
+        assert!(HsaId::parse("SE162321000255-O11111").is_ok());
+        assert!(HsaId::parse("SE172321000255-O11111").is_err());
+        assert!(HsaId::parse("SE23210000161-A291").is_err());
         assert!(HsaId::parse("SE5565594230-B8N").is_ok());
     }
 

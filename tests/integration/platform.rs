@@ -136,7 +136,11 @@ fn hits(producers: &[RivtaHandle]) -> Vec<u64> {
 async fn only_the_sources_the_engagement_index_names_are_called() {
     let producers = eight_producers();
     let index = index_naming(&[1, 4, 6]);
-    let app = start(&producers, platform(index.base_url(), Duration::from_secs(2))).await;
+    let app = start(
+        &producers,
+        platform(index.base_url(), Duration::from_secs(2)),
+    )
+    .await;
 
     let body = app.query(QUERY).await;
     let overview = &body["data"]["overview"];
@@ -148,7 +152,11 @@ async fn only_the_sources_the_engagement_index_names_are_called() {
         .iter()
         .map(|s| s["source"].as_str().unwrap())
         .collect();
-    assert_eq!(sources, ["producer-1", "producer-4", "producer-6"], "{body}");
+    assert_eq!(
+        sources,
+        ["producer-1", "producer-4", "producer-6"],
+        "{body}"
+    );
     assert_eq!(
         overview["engagementIndex"],
         json!([{
@@ -188,7 +196,11 @@ async fn only_the_sources_the_engagement_index_names_are_called() {
 async fn the_index_answer_is_reused_for_the_next_overview() {
     let producers = eight_producers();
     let index = index_naming(&[2]);
-    let app = start(&producers, platform(index.base_url(), Duration::from_secs(2))).await;
+    let app = start(
+        &producers,
+        platform(index.base_url(), Duration::from_secs(2)),
+    )
+    .await;
 
     app.query(QUERY).await;
     let body = app.query(QUERY).await;
@@ -204,7 +216,11 @@ async fn when_the_index_fails_every_source_is_called_and_the_fallback_is_reporte
     let producers = eight_producers();
     let index = index_naming(&[1, 4, 6]);
     index.set_behaviour(SoapBehaviour::Fault);
-    let app = start(&producers, platform(index.base_url(), Duration::from_secs(2))).await;
+    let app = start(
+        &producers,
+        platform(index.base_url(), Duration::from_secs(2)),
+    )
+    .await;
 
     let body = app.query(QUERY).await;
     let overview = &body["data"]["overview"];
@@ -230,7 +246,11 @@ async fn an_index_that_does_not_answer_in_time_counts_as_failed() {
     let producers = eight_producers();
     let index = index_naming(&[1]);
     index.set_behaviour(SoapBehaviour::Hang);
-    let app = start(&producers, platform(index.base_url(), Duration::from_millis(300))).await;
+    let app = start(
+        &producers,
+        platform(index.base_url(), Duration::from_millis(300)),
+    )
+    .await;
 
     let body = app.query(QUERY).await;
     assert_eq!(hits(&producers), [1; 8], "{body}");
@@ -345,7 +365,10 @@ async fn a_producer_fault_is_a_source_error_naming_the_contract() {
         .iter()
         .map(|s| &s["state"])
         .collect();
-    assert_eq!(states, ["FROM_SOURCE", "FROM_SOURCE", "FROM_SOURCE", "FAILED"]);
+    assert_eq!(
+        states,
+        ["FROM_SOURCE", "FROM_SOURCE", "FROM_SOURCE", "FAILED"]
+    );
     assert_eq!(producers[3].hits_for(Contract::MedicationHistory2), 1);
 }
 
@@ -354,7 +377,11 @@ async fn the_index_guides_only_platform_sources_for_the_patient_asked_about() {
     // Lena is not in the index: no platform source is asked for her, the FHIR sources are.
     let producers = eight_producers();
     let index = index_naming(&[1, 4, 6]);
-    let app = start(&producers, platform(index.base_url(), Duration::from_secs(2))).await;
+    let app = start(
+        &producers,
+        platform(index.base_url(), Duration::from_secs(2)),
+    )
+    .await;
     let body = app
         .post_as(
             &token("19880412-2383"),

@@ -145,7 +145,9 @@ pub fn code_system(oid: &str) -> String {
     let oid = oid.strip_prefix("urn:oid:").unwrap_or(oid);
     match oid {
         "2.16.840.1.113883.6.1" => "http://loinc.org".into(),
-        "1.2.752.116.2.1.1" | "2.16.840.1.113883.6.96" => "http://snomed.info/sct".into(),
+        "1.2.752.116.2.1.1" | "1.2.752.116.2.1.1.1" | "2.16.840.1.113883.6.96" => {
+            "http://snomed.info/sct".into()
+        }
         "1.2.752.129.2.2.3.1.1" | "2.16.840.1.113883.6.73" => "http://www.whocc.no/atc".into(),
         "2.16.840.1.113883.6.8" => "http://unitsofmeasure.org".into(),
         other if other.contains("://") => other.into(),
