@@ -1,6 +1,6 @@
 //! The built-in simulators: real HTTP servers on loopback serving care records from files, used
-//! by the demo and the tests. FHIR R4 sources, and RIV-TA producers behind the national service
-//! platform.
+//! by the demo and the tests. FHIR R4 sources, RIV-TA producers behind the national service
+//! platform, and the platform's engagement index.
 //!
 //! - [`FhirStore`] holds one FHIR source's records: one FHIR Bundle per person.
 //! - [`start`] serves a store at `http://127.0.0.1:<port>/fhir` and returns a [`SimulatorHandle`]
@@ -8,6 +8,8 @@
 //! - [`rivta`] serves one RIV-TA producer's answers (SOAP, seven contracts) from a data folder,
 //!   optionally as an aggregating service and over mutual TLS: [`rivta::start`],
 //!   [`RivtaHandle`].
+//! - [`engagement`] serves the engagement index's FindContent from a register file:
+//!   [`start_engagement_index`], [`EngagementIndexHandle`].
 //! - [`start_catalog_simulators`] starts one simulator per simulated source in the catalog, of
 //!   the source's protocol (the demo); [`start_catalog`] is the same for callers that keep only
 //!   the FHIR handles.
@@ -15,6 +17,7 @@
 //! What the FHIR searches support is described in `search.rs`. The simulators log resource types,
 //! contract names and counts only, never record content or identifiers.
 
+pub mod engagement;
 mod fhir_types;
 pub mod fixed;
 pub mod rivta;
@@ -23,7 +26,9 @@ mod server;
 mod store;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+pub use engagement::{Engagement, EngagementIndex, EngagementIndexHandle};
 pub use rivta::{
     PartStatusCode, ProcessingPart, RivtaData, RivtaHandle, ServerTls, SoapBehaviour,
     SoapServerOptions, SyncError,
@@ -169,6 +174,34 @@ pub async fn start_catalog(
         handle.detach();
     }
     Ok(started.fhir)
+}
+
+/// Starts the engagement index simulator over the register file at `register` (see
+/// [`engagement`]; the demo's is `sources/registers/engagement-index.toml`), on plain HTTP
+/// without latency. Its [`EngagementIndexHandle::base_url`] and
+/// [`EngagementIndexHandle::logical_address`] are what `[platform.engagement_index]` needs.
+pub async fn start_engagement_index(
+    register: &Path,
+) -> Result<EngagementIndexHandle, SimulatorError> {
+    let index = load_blocking(register, EngagementIndex::load).await?;
+    let engagements = index.engagements.len();
+    let handle = engagement::start(
+        index,
+        &SoapServerOptions {
+            latency: Duration::ZERO,
+            tls: None,
+        },
+    )
+    .map_err(|source| SimulatorError::Start {
+        catalog: register.to_owned(),
+        source,
+    })?;
+    tracing::info!(
+        base_url = handle.base_url(),
+        engagements,
+        "simulated engagement index started"
+    );
+    Ok(handle)
 }
 
 /// Runs a loader of files on the blocking pool.
