@@ -11,7 +11,7 @@ use tracing_subscriber::EnvFilter;
 
 use overblick::app::{Application, demo_person};
 use overblick::auth::demo;
-use overblick::config::{Mode, Settings};
+use overblick::config::{DEMO_ENGAGEMENT_INDEX_FILE, EngagementIndexSettings, Mode, Settings};
 use overblick::domain::{HsaId, PersonId};
 
 // Every overview allocates heavily (JSON trees, items, the GraphQL answer) on many threads;
@@ -201,16 +201,34 @@ async fn serve(
         )
         .init();
 
-    let mut settings = match &config {
-        Some(path) => Settings::from_file(path)?,
-        None => Settings::demo(&sources.unwrap_or_else(demo_sources_dir))?,
+    let demo_dir = config
+        .is_none()
+        .then(|| sources.unwrap_or_else(demo_sources_dir));
+    let mut settings = match (&config, &demo_dir) {
+        (Some(path), _) => Settings::from_file(path)?,
+        (None, Some(dir)) => Settings::demo(dir)?,
+        (None, None) => unreachable!("the demo has a sources folder"),
     };
     if let Some(addr) = listen {
         settings.listen = addr;
     }
     // Simulated sources (demo catalog entries without a base URL) start first, so the
     // service finds them listening.
-    let simulators = overblick::simulator::start_catalog(&mut settings.catalog).await?;
+    let simulators = overblick::simulator::start_catalog_simulators(&mut settings.catalog).await?;
+    // The demo's engagement index, which guides the calls to its RIV-TA sources.
+    let index = match &demo_dir {
+        Some(dir) if dir.join(DEMO_ENGAGEMENT_INDEX_FILE).is_file() => {
+            let index =
+                overblick::simulator::start_engagement_index(&dir.join(DEMO_ENGAGEMENT_INDEX_FILE))
+                    .await?;
+            settings.platform.engagement_index = Some(EngagementIndexSettings::new(
+                Some(index.base_url().to_owned()),
+                index.logical_address().to_owned(),
+            ));
+            Some(index)
+        }
+        _ => None,
+    };
     let app = Application::build(&settings).await?;
     let addr = app.local_addr();
     if settings.mode == Mode::Demo && config.is_none() {
@@ -222,8 +240,15 @@ async fn serve(
         println!();
         println!("Överblick demo is running.");
         println!(
-            "  {} simulated care-provider sources on loopback",
-            simulators.len()
+            "  {} simulated care-provider sources on loopback ({} FHIR, {} RIV-TA{})",
+            simulators.len(),
+            simulators.fhir.len(),
+            simulators.rivta.len(),
+            if index.is_some() {
+                ", guided by an engagement index"
+            } else {
+                ""
+            }
         );
         println!("  GraphiQL:  http://{addr}/graphql  (signed in as Tolvan Tolvansson, {person})");
         println!(
@@ -255,6 +280,7 @@ async fn serve(
     })
     .await?;
     drop(simulators);
+    drop(index);
     Ok(())
 }
 

@@ -374,6 +374,19 @@ pub struct EngagementIndexSettings {
     pub timeout: Duration,
 }
 
+impl EngagementIndexSettings {
+    /// The index at `logical_address` served under `base_url`, with the default cache time and
+    /// time limit.
+    pub fn new(base_url: Option<String>, logical_address: String) -> Self {
+        EngagementIndexSettings {
+            base_url,
+            logical_address,
+            cache_ttl: default_index_ttl(),
+            timeout: default_index_timeout(),
+        }
+    }
+}
+
 fn default_index_ttl() -> Duration {
     Duration::from_secs(30)
 }
@@ -384,6 +397,9 @@ fn default_index_timeout() -> Duration {
 
 /// The demo's population register.
 pub const DEMO_POPULATION_FILE: &str = "registers/population.toml";
+
+/// The demo's engagement index register (served by `simulator::engagement`).
+pub const DEMO_ENGAGEMENT_INDEX_FILE: &str = "registers/engagement-index.toml";
 
 /// The configuration file, as written.
 #[derive(Clone, Debug, Deserialize)]

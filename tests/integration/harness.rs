@@ -9,11 +9,15 @@ use overblick::audit::AccessRecord;
 use overblick::auth::demo;
 use overblick::config::catalog::SourceEntry;
 use overblick::config::{
-    AccessFile, CacheSettings, DEMO_POPULATION_FILE, DatabaseSettings, EngineSettings,
-    IssuerSettings, Mode, PlatformSettings, Settings, SourceHttpSettings, load_catalog,
+    AccessFile, CacheSettings, DEMO_ENGAGEMENT_INDEX_FILE, DEMO_POPULATION_FILE, DatabaseSettings,
+    EngagementIndexSettings, EngineSettings, IssuerSettings, Mode, PlatformSettings, Settings,
+    SourceHttpSettings, load_catalog,
 };
 use overblick::domain::{HsaId, PersonId};
-use overblick::simulator::{SimulatorHandle, start_catalog};
+use overblick::simulator::rivta::RivtaHandle;
+use overblick::simulator::{
+    EngagementIndexHandle, SimulatorHandle, start_catalog_simulators, start_engagement_index,
+};
 use overblick::store::Store;
 use overblick::store::testing::{self, TestDatabase};
 use reqwest::StatusCode;
@@ -107,6 +111,8 @@ impl Default for Options {
 
 pub struct Builder {
     only: Option<Vec<&'static str>>,
+    /// Start the demo's engagement index and guide the RIV-TA sources by it.
+    engagement_index: bool,
     latency: Option<Duration>,
     options: Options,
 }
@@ -136,9 +142,10 @@ impl Builder {
         self
     }
 
-    /// The national service platform settings (engagement index, TLS).
-    pub fn platform(mut self, platform: PlatformSettings) -> Self {
-        self.options.platform = platform;
+    /// The demo's engagement index (`sources/registers/engagement-index.toml`) guides the calls
+    /// to RIV-TA sources, as in the demo.
+    pub fn engagement_index(mut self) -> Self {
+        self.engagement_index = true;
         self
     }
 
@@ -186,10 +193,27 @@ impl Builder {
                 }
             }
         }
-        let simulators = start_catalog(&mut catalog)
+        let simulators = start_catalog_simulators(&mut catalog)
             .await
             .expect("the simulators start");
-        TestApp::start_with(catalog, simulators, self.options).await
+        let mut options = self.options;
+        let index = if self.engagement_index {
+            let index =
+                start_engagement_index(&repo_path("sources").join(DEMO_ENGAGEMENT_INDEX_FILE))
+                    .await
+                    .expect("the engagement index starts");
+            options.platform.engagement_index = Some(EngagementIndexSettings::new(
+                Some(index.base_url().to_owned()),
+                index.logical_address().to_owned(),
+            ));
+            Some(index)
+        } else {
+            None
+        };
+        let mut app = TestApp::start_with(catalog, simulators.fhir, options).await;
+        app.rivta = simulators.rivta;
+        app.index = index;
+        app
     }
 }
 
@@ -198,6 +222,10 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub catalog: Vec<SourceEntry>,
     pub simulators: Vec<SimulatorHandle>,
+    /// The demo's RIV-TA simulators, when the demo catalog was started.
+    pub rivta: Vec<RivtaHandle>,
+    /// The demo's engagement index, when asked for.
+    pub index: Option<EngagementIndexHandle>,
     /// The service's own store (the same database, the same access-log writer).
     pub store: Store,
     _dir: tempfile::TempDir,
@@ -209,6 +237,7 @@ impl TestApp {
     pub fn builder() -> Builder {
         Builder {
             only: None,
+            engagement_index: false,
             latency: None,
             options: Options::default(),
         }
@@ -281,6 +310,8 @@ impl TestApp {
             client: reqwest::Client::new(),
             catalog,
             simulators,
+            rivta: Vec::new(),
+            index: None,
             store,
             _dir: dir,
             _database: database,

@@ -395,3 +395,83 @@ async fn the_index_guides_only_platform_sources_for_the_patient_asked_about() {
         8
     );
 }
+
+#[tokio::test]
+async fn the_demo_serves_platform_and_fhir_sources_in_one_merged_overview() {
+    let app = TestApp::builder().engagement_index().start().await;
+    let body = app
+        .query(
+            r#"{ overview(patient: "191212121212") {
+                medications { name code { code } provenance { sourceId } }
+                labResults { analysis provenance { sourceId } }
+                sources { source domain state }
+                engagementIndex { domain state callsAvoided }
+            } }"#,
+        )
+        .await;
+    assert!(error_codes(&body).is_empty(), "{body}");
+    let overview = &body["data"]["overview"];
+    let sources_of = |item: &Value| -> Vec<String> {
+        item["provenance"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["sourceId"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // Apixaban, prescribed at Akademiska and renewed at Gottsunda (FHIR), reported again
+    // through the national service platform (RIV-TA): one item, three provenances.
+    let apixaban = overview["medications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["code"]["code"] == "B01AF02")
+        .expect("apixaban is listed");
+    assert_eq!(
+        sources_of(apixaban),
+        ["akademiska-sjukhuset", "region-uppsala-npo", "vc-gottsunda"],
+        "{body}"
+    );
+    assert_eq!(
+        overview["medications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["code"]["code"] == "B01AF02")
+            .count(),
+        1
+    );
+    // Records only the platform has are there too.
+    assert!(
+        overview["labResults"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| sources_of(r) == ["region-uppsala-npo"]),
+        "{body}"
+    );
+    // The index knows Uppsala kommun holds no medications or lab results for Tolvan: it was
+    // not asked for them.
+    let kommun = app
+        .rivta
+        .iter()
+        .find(|h| h.logical_addresses().iter().any(|a| a == "SE2120003005-0001"))
+        .expect("the municipal platform source runs");
+    assert_eq!(kommun.hits_for(Contract::MedicationHistory2), 0);
+    assert_eq!(kommun.hits_for(Contract::LaboratoryOrderOutcome4), 0);
+    let avoided: u64 = overview["engagementIndex"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["callsAvoided"].as_u64().unwrap())
+        .sum();
+    assert_eq!(avoided, 2, "{body}");
+    let listed: Vec<(&str, &str)> = overview["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["source"].as_str().unwrap(), s["domain"].as_str().unwrap()))
+        .collect();
+    assert!(listed.contains(&("region-uppsala-npo", "MEDICATIONS")));
+    assert!(!listed.contains(&("uppsala-kommun-npo", "MEDICATIONS")));
+}
