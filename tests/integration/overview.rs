@@ -1,4 +1,5 @@
-//! The overview over the demo's eight sources: every domain, merged, filtered and ordered.
+//! The overview over the demo's ten sources (eight FHIR, two on the national service platform,
+//! guided by the demo's engagement index): every domain, merged, filtered and ordered.
 
 use serde_json::{Value, json};
 
@@ -26,8 +27,8 @@ fn list<'a>(body: &'a Value, field: &str) -> &'a Vec<Value> {
 }
 
 #[tokio::test]
-async fn the_demo_overview_shows_all_seven_domains_from_all_eight_sources() {
-    let app = TestApp::builder().start().await;
+async fn the_demo_overview_shows_all_seven_domains_from_all_ten_sources() {
+    let app = TestApp::builder().engagement_index().start().await;
     let body = app.query(EVERYTHING).await;
     assert!(body.get("errors").is_none(), "{body}");
     for field in [
@@ -50,7 +51,7 @@ async fn the_demo_overview_shows_all_seven_domains_from_all_eight_sources() {
     let mut sources: Vec<&str> = statuses.iter().map(|(s, _, _)| s.as_str()).collect();
     sources.sort();
     sources.dedup();
-    assert_eq!(sources.len(), 8, "{sources:?}");
+    assert_eq!(sources.len(), 10, "{sources:?}");
     assert!(statuses.iter().all(|(_, _, state)| state == "FROM_SOURCE"));
 
     insta::assert_json_snapshot!("demo_overview", body, {
@@ -74,9 +75,10 @@ async fn a_prescription_two_systems_share_is_one_item_with_both_provenances() {
         .await;
     let eliquis = named(list(&body, "medications"), "name", "Eliquis");
     assert_eq!(eliquis.len(), 1, "{eliquis:?}");
+    // Two FHIR systems and the national service platform (RIV-TA) report it.
     assert_eq!(
         provenance_sources(eliquis[0]),
-        ["akademiska-sjukhuset", "vc-gottsunda"]
+        ["akademiska-sjukhuset", "region-uppsala-npo", "vc-gottsunda"]
     );
 }
 
@@ -94,7 +96,11 @@ async fn the_same_medication_matched_on_clinical_facts_is_one_item_but_a_differe
         .expect("metformin 500 mg");
     assert_eq!(
         provenance_sources(current),
-        ["solgarden-korttidsboende", "vc-gottsunda"]
+        [
+            "region-uppsala-npo",
+            "solgarden-korttidsboende",
+            "vc-gottsunda"
+        ]
     );
     let old = metformin
         .iter()

@@ -455,7 +455,11 @@ async fn the_demo_serves_platform_and_fhir_sources_in_one_merged_overview() {
     let kommun = app
         .rivta
         .iter()
-        .find(|h| h.logical_addresses().iter().any(|a| a == "SE2120003005-0001"))
+        .find(|h| {
+            h.logical_addresses()
+                .iter()
+                .any(|a| a == "SE2120003005-0001")
+        })
         .expect("the municipal platform source runs");
     assert_eq!(kommun.hits_for(Contract::MedicationHistory2), 0);
     assert_eq!(kommun.hits_for(Contract::LaboratoryOrderOutcome4), 0);

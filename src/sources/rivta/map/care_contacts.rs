@@ -16,7 +16,7 @@
 //! | care_unit | the most recent care contact's accountable care unit (see `map`), else its `careContactOrgUnit` |
 //! | phone / email | `orgUnitTelecom` / `orgUnitEmail` of the professional's `healthcareProfessionalOrgUnit`, else of the `careContactOrgUnit`: the contract carries no personal number, and the unit is how the patient reaches them |
 //! | start | the earliest `careContactTimePeriod/start` date (else `documentTime` date) |
-//! | end | the latest `careContactTimePeriod/end` date, only when every care contact of the group has ended |
+//! | end | none: a visit's end is not the end of the care relationship (the person stays in the patient's care network; a contact with an end is filtered out as ended, and an end would also be filled into the same person's current contact from another source on merging) |
 //!
 //! The item's record is the most recent care contact (by period start, else `documentTime`):
 //! its `<sourceSystemHSAId>/<documentId>` is the record id, and its care unit and care giver the
@@ -43,7 +43,6 @@ struct Visit {
     /// When it happened, for "most recent": the period's start, else `documentTime`.
     time: Option<DateTime<Utc>>,
     start: Option<NaiveDate>,
-    end: Option<NaiveDate>,
     contact_unit: Option<Organisation>,
     phone: Option<String>,
     email: Option<String>,
@@ -114,7 +113,6 @@ fn visit(care_contact: Node<'_, '_>, cx: &mut Ctx<'_>) -> Option<Visit> {
         start: period
             .and_then(|p| xml::date_of(p, "start"))
             .or_else(|| xml::date_of(header, "documentTime")),
-        end: period.and_then(|p| xml::date_of(p, "end")),
         contact_unit: contact_unit_node.and_then(|u| {
             xml::organisation(
                 xml::hsa_id_of(u, "orgUnitHSAId"),
@@ -133,11 +131,8 @@ fn contact(mut visits: Vec<Visit>, cx: &Ctx<'_>) -> Sourced<Contact> {
     // so among equal times the later one in the answer wins.
     visits.sort_by_key(|v| v.time);
     let start = visits.iter().filter_map(|v| v.start).min();
-    let end = if visits.iter().all(|v| v.end.is_some()) {
-        visits.iter().filter_map(|v| v.end).max()
-    } else {
-        None
-    };
+    // No end: that a visit is over does not mean the person has left the care network.
+    let end = None;
     let approved = visits.iter().all(|v| v.record.approved_for_patient);
     let latest = visits
         .last()
@@ -259,7 +254,8 @@ mod tests {
         assert_eq!(anna.item.role, ContactRole::CareTeamMember);
         assert_eq!(anna.item.profession.as_deref(), Some("Distriktsläkare"));
         assert_eq!(anna.item.start, NaiveDate::from_ymd_opt(2024, 1, 10));
-        assert_eq!(anna.item.end, NaiveDate::from_ymd_opt(2025, 2, 3));
+        // Her care contacts are all over, but she is still someone the patient has met.
+        assert_eq!(anna.item.end, None);
         assert_eq!(anna.item.phone.as_deref(), Some("010-123 45 00"));
         let unit = anna.item.care_unit.as_ref().unwrap();
         assert_eq!(unit.name.as_deref(), Some("Vårdcentralen Kärnan"));
@@ -276,7 +272,7 @@ mod tests {
     }
 
     #[test]
-    fn a_contact_has_no_end_while_one_of_its_care_contacts_is_ongoing() {
+    fn a_contact_has_no_end_even_when_its_care_contacts_have_ended() {
         let (items, _) = run(
             &answer(&[
                 care_contact(
@@ -340,7 +336,7 @@ mod tests {
         let anna = &items[0];
         assert!(anna.approved_for_patient);
         assert_eq!(anna.item.start, NaiveDate::from_ymd_opt(2025, 1, 10));
-        assert_eq!(anna.item.end, NaiveDate::from_ymd_opt(2025, 1, 10));
+        assert_eq!(anna.item.end, None);
         assert_eq!(stats.nullified, 2);
         assert_eq!(stats.skipped_total(), 0);
     }
