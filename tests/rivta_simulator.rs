@@ -14,13 +14,17 @@ use overblick::config::load_catalog;
 use overblick::domain::{Domain, Organisation, PersonId};
 use overblick::simulator::rivta;
 use overblick::simulator::{
-    Engagement, PartStatusCode, ProcessingPart, RivtaData, RivtaHandle, ServerTls, SoapBehaviour,
+    Engagement, PartStatusCode, ProcessingPart, RivtaData, RivtaHandle, SoapBehaviour,
     SoapServerOptions, SyncError, start_catalog_simulators, start_engagement_index,
 };
 use overblick::sources::client::{HttpClient, HttpSettings, TlsSettings};
 use overblick::sources::rivta::{Contract, RivtaSettings, RivtaSource, soap};
 use overblick::sources::{PartState, SourceAdapter, SourceError, SourceInfo};
 use roxmltree::Document;
+
+#[path = "common/pki.rs"]
+mod pki_support;
+use pki_support::{Pki, pki};
 
 const REGION: &str = "SE2321000024-0001";
 const KOMMUN: &str = "SE2120003005-0001";
@@ -125,58 +129,6 @@ fn fault_of(text: &str) -> (String, String) {
 
 // ---------------------------------------------------------------------------------------------
 // Mutual TLS
-
-struct Pki {
-    ca_pem: String,
-    server: ServerTls,
-    client_identity: Vec<u8>,
-}
-
-/// A CA, a server certificate for 127.0.0.1 and a client certificate, all issued by the CA.
-fn pki() -> Pki {
-    use rcgen::{
-        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose,
-        IsCa, KeyPair, KeyUsagePurpose,
-    };
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "Överblick test CA");
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-
-    let server_key = KeyPair::generate().unwrap();
-    let mut server_params = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
-    server_params
-        .distinguished_name
-        .push(DnType::CommonName, "tjänsteplattformen (simulated)");
-    server_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let server_cert = server_params.signed_by(&server_key, &ca).unwrap();
-
-    let client_key = KeyPair::generate().unwrap();
-    let mut client_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    client_params
-        .distinguished_name
-        .push(DnType::CommonName, "Överblick funktionscertifikat (test)");
-    client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    let client_cert = client_params.signed_by(&client_key, &ca).unwrap();
-
-    Pki {
-        ca_pem: ca.pem(),
-        server: ServerTls {
-            certificate_chain_pem: server_cert.pem().into_bytes(),
-            private_key_pem: server_key.serialize_pem().into_bytes(),
-            client_ca_pem: ca.pem().into_bytes(),
-        },
-        client_identity: format!("{}\n{}", client_cert.pem(), client_key.serialize_pem())
-            .into_bytes(),
-    }
-}
 
 fn start_tls(pki: &Pki) -> RivtaHandle {
     rivta::start(

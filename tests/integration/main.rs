@@ -5,6 +5,8 @@ mod caching;
 mod faults;
 mod harness;
 mod overview;
+#[path = "../common/pki.rs"]
+mod pki;
 mod platform;
 mod real_data;
 mod rules;

@@ -17,6 +17,7 @@ use overblick::sources::rivta::Contract;
 use serde_json::{Value, json};
 
 use crate::harness::{Options, TestApp, error_codes, repo_path, token};
+use crate::pki::pki;
 
 const TOLVAN_DIGITS: &str = "191212121212";
 const INDEX_ADDRESS: &str = "5565594230";
@@ -478,4 +479,53 @@ async fn the_demo_serves_platform_and_fhir_sources_in_one_merged_overview() {
         .collect();
     assert!(listed.contains(&("region-uppsala-npo", "MEDICATIONS")));
     assert!(!listed.contains(&("uppsala-kommun-npo", "MEDICATIONS")));
+}
+
+#[tokio::test]
+async fn the_service_presents_its_function_certificate_from_the_platform_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki();
+    let producer = rivta::start(
+        demo_data(),
+        vec![logical_address(0)],
+        &SoapServerOptions {
+            latency: Duration::ZERO,
+            tls: Some(pki.server.clone()),
+        },
+    )
+    .unwrap();
+    assert!(producer.base_url().starts_with("https://"));
+    // The certificate and its key in separate files, as deployments keep them.
+    let identity = String::from_utf8(pki.client_identity.clone()).unwrap();
+    let key_at = identity.find("-----BEGIN PRIVATE KEY-----").unwrap();
+    std::fs::write(dir.path().join("function.pem"), &identity[..key_at]).unwrap();
+    std::fs::write(dir.path().join("function.key"), &identity[key_at..]).unwrap();
+    std::fs::write(dir.path().join("ca.pem"), &pki.ca_pem).unwrap();
+    let settings = |with_certificate: bool| PlatformSettings {
+        client_certificate: with_certificate.then(|| dir.path().join("function.pem")),
+        client_key: with_certificate.then(|| dir.path().join("function.key")),
+        ca_certificates: Some(dir.path().join("ca.pem")),
+        ..PlatformSettings::default()
+    };
+
+    let app = start(std::slice::from_ref(&producer), settings(true)).await;
+    let body = app.query(QUERY).await;
+    assert_eq!(
+        body["data"]["overview"]["sources"][0]["state"], "FROM_SOURCE",
+        "{body}"
+    );
+    assert!(
+        !body["data"]["overview"]["medications"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(producer.tls_refusals(), 0);
+
+    // Without the certificate the platform refuses the connection: a source error, no data.
+    let app = start(std::slice::from_ref(&producer), settings(false)).await;
+    let body = app.query(QUERY).await;
+    assert_eq!(body["data"]["overview"]["sources"][0]["state"], "FAILED");
+    assert_eq!(error_codes(&body), ["SOURCE_ERROR"]);
+    assert!(producer.tls_refusals() >= 1);
 }
