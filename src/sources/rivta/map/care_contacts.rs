@@ -65,20 +65,7 @@ pub fn map(payload: Node<'_, '_>, cx: &mut Ctx<'_>) -> Vec<Sourced<Contact>> {
 
 /// Reads one care contact; `None` (counted where the rules say so) when it contributes nothing.
 fn visit(care_contact: Node<'_, '_>, cx: &mut Ctx<'_>) -> Option<Visit> {
-    let Some((header, record)) = xml::child(care_contact, "careContactHeader")
-        .and_then(|h| Record::from_patient_summary_header(h).map(|r| (h, r)))
-    else {
-        cx.skip("careContact");
-        return None;
-    };
-    if cx.is_other_patient(xml::text_at(header, &["patientId", "id"])) {
-        cx.skip("otherPatient");
-        return None;
-    }
-    if record.nullified {
-        cx.stats.nullified += 1;
-        return None;
-    }
+    let (header, record) = cx.summary_record(care_contact, "careContactHeader", "careContact")?;
     let author = record.author.clone().unwrap_or_default();
     let Some(key) = author
         .hsa_id

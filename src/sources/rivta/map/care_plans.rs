@@ -26,7 +26,7 @@
 use chrono::NaiveDate;
 use roxmltree::Node;
 
-use super::{Ctx, Record, local_today, xml};
+use super::{Ctx, local_today, xml};
 use crate::domain::{CarePlan, CarePlanKind, PlanStatus, Sourced};
 
 pub fn map(payload: Node<'_, '_>, cx: &mut Ctx<'_>) -> Vec<Sourced<CarePlan>> {
@@ -36,20 +36,7 @@ pub fn map(payload: Node<'_, '_>, cx: &mut Ctx<'_>) -> Vec<Sourced<CarePlan>> {
 }
 
 fn care_plan(plan: Node<'_, '_>, cx: &mut Ctx<'_>) -> Option<Sourced<CarePlan>> {
-    let Some((header, record)) = xml::child(plan, "carePlanHeader")
-        .and_then(|h| Record::from_patient_summary_header(h).map(|r| (h, r)))
-    else {
-        cx.skip("carePlan");
-        return None;
-    };
-    if cx.is_other_patient(xml::text_at(header, &["patientId", "id"])) {
-        cx.skip("otherPatient");
-        return None;
-    }
-    if record.nullified {
-        cx.stats.nullified += 1;
-        return None;
-    }
+    let (header, record) = cx.summary_record(plan, "carePlanHeader", "carePlan")?;
     let body = xml::child(plan, "carePlanBody");
     let type_code = body.and_then(|b| xml::text(b, "typeOfCarePlanEnum"));
     let (kind, category) = match type_code {

@@ -265,20 +265,13 @@ fn abnormal_flag(code: &str) -> Option<AbnormalFlag> {
 pub fn map_v3(payload: Node<'_, '_>, cx: &mut Ctx<'_>) -> Vec<Sourced<LabResult>> {
     let mut out = Vec::new();
     for outcome in xml::children(payload, "laboratoryOrderOutcome") {
-        let Some((header, record)) = xml::child(outcome, "laboratoryOrderOutcomeHeader")
-            .and_then(|h| Record::from_patient_summary_header(h).map(|r| (h, r)))
-        else {
-            cx.skip("laboratoryOrderOutcome");
+        let Some((_, record)) = cx.summary_record(
+            outcome,
+            "laboratoryOrderOutcomeHeader",
+            "laboratoryOrderOutcome",
+        ) else {
             continue;
         };
-        if cx.is_other_patient(xml::text_at(header, &["patientId", "id"])) {
-            cx.skip("otherPatient");
-            continue;
-        }
-        if record.nullified {
-            cx.stats.nullified += 1;
-            continue;
-        }
         let body = xml::child(outcome, "laboratoryOrderOutcomeBody");
         let report_status = body
             .and_then(|b| xml::string(b, "resultType"))

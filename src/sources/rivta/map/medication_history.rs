@@ -35,7 +35,7 @@
 use chrono::NaiveDate;
 use roxmltree::Node;
 
-use super::{Ctx, Ii, Record, local_today, xml};
+use super::{Ctx, Ii, local_today, xml};
 use crate::domain::{Code, Medication, MedicationRecordKind, MedicationStatus, Quantity, Sourced};
 
 const ATC_SYSTEM: &str = "http://www.whocc.no/atc";
@@ -47,20 +47,11 @@ pub fn map(payload: Node<'_, '_>, cx: &mut Ctx<'_>) -> Vec<Sourced<Medication>> 
 }
 
 fn medication(node: Node<'_, '_>, cx: &mut Ctx<'_>) -> Option<Sourced<Medication>> {
-    let Some((header, record)) = xml::child(node, "medicationMedicalRecordHeader")
-        .and_then(|h| Record::from_patient_summary_header(h).map(|r| (h, r)))
-    else {
-        cx.skip("medicationMedicalRecord");
-        return None;
-    };
-    if cx.is_other_patient(xml::text_at(header, &["patientId", "id"])) {
-        cx.skip("otherPatient");
-        return None;
-    }
-    if record.nullified {
-        cx.stats.nullified += 1;
-        return None;
-    }
+    let (_, record) = cx.summary_record(
+        node,
+        "medicationMedicalRecordHeader",
+        "medicationMedicalRecord",
+    )?;
     let Some(prescription) = xml::at(
         node,
         &["medicationMedicalRecordBody", "medicationPrescription"],

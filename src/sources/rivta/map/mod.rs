@@ -86,6 +86,34 @@ impl<'a> Ctx<'a> {
         *self.stats.skipped.entry(kind).or_default() += 1;
     }
 
+    /// The record of `node`'s `PatientSummaryHeaderType` child `header`, when it is one to show:
+    /// without a key it is skipped as `kind`; about another patient it is skipped as
+    /// `otherPatient`; nullified it is counted as such. Every contract with that header reads its
+    /// records through here, so the three rules cannot drift apart.
+    /// Returns the header element with the record.
+    pub fn summary_record<'n, 'i>(
+        &mut self,
+        node: Node<'n, 'i>,
+        header: &str,
+        kind: &'static str,
+    ) -> Option<(Node<'n, 'i>, Record)> {
+        let Some((header, record)) = xml::child(node, header)
+            .and_then(|h| Record::from_patient_summary_header(h).map(|r| (h, r)))
+        else {
+            self.skip(kind);
+            return None;
+        };
+        if self.is_other_patient(xml::text_at(header, &["patientId", "id"])) {
+            self.skip("otherPatient");
+            return None;
+        }
+        if record.nullified {
+            self.stats.nullified += 1;
+            return None;
+        }
+        Some((header, record))
+    }
+
     /// An item with its provenance and document identifier.
     pub fn sourced<T>(&self, record: &Record, item: T) -> Sourced<T> {
         Sourced {
