@@ -836,21 +836,13 @@ async fn behave(State(control): State<Arc<Control>>, request: Request, next: Nex
         )
     };
 
-    if behaviour == SoapBehaviour::Hang {
-        // Waiting on the stop signal holds the connection without holding a thread.
-        let _ = stopping.wait_for(|stop| *stop).await;
+    let extra = match behaviour {
+        SoapBehaviour::Delay(extra) => extra,
+        _ => Duration::ZERO,
+    };
+    let hang = behaviour == SoapBehaviour::Hang;
+    if !super::server::wait_to_answer(hang, control.latency + extra, &mut stopping).await {
         return shutting_down();
-    }
-    let wait = control.latency
-        + match behaviour {
-            SoapBehaviour::Delay(extra) => extra,
-            _ => Duration::ZERO,
-        };
-    if !wait.is_zero() {
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            _ = stopping.wait_for(|stop| *stop) => return shutting_down(),
-        }
     }
     match behaviour {
         SoapBehaviour::Normal | SoapBehaviour::Delay(_) | SoapBehaviour::Hang => {

@@ -342,6 +342,28 @@ fn fhir_body(status: StatusCode, body: impl Into<Body>) -> Response {
     (status, [(header::CONTENT_TYPE, FHIR_JSON)], body.into()).into_response()
 }
 
+/// Waits before a simulated answer: `wait` (latency and any extra delay), or, when `hang`, until
+/// the simulator stops. False when the simulator began stopping meanwhile: the caller then
+/// answers that it is shutting down. Waiting on the stop signal holds the connection without
+/// holding a thread. Shared by the FHIR and the SOAP simulators.
+pub(super) async fn wait_to_answer(
+    hang: bool,
+    wait: Duration,
+    stopping: &mut watch::Receiver<bool>,
+) -> bool {
+    if hang {
+        let _ = stopping.wait_for(|stop| *stop).await;
+        return false;
+    }
+    if !wait.is_zero() {
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = stopping.wait_for(|stop| *stop) => return false,
+        }
+    }
+    true
+}
+
 /// Counts the request, then applies latency and the behaviour in force around the handlers.
 async fn behave(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
     shared.count(request.uri().path());
@@ -356,21 +378,13 @@ async fn behave(State(shared): State<Arc<Shared>>, request: Request, next: Next)
         })
     };
 
-    if behaviour == Behaviour::Hang {
-        // Waiting on the stop signal holds the connection without holding a thread.
-        let _ = stopping.wait_for(|stop| *stop).await;
+    let extra = match behaviour {
+        Behaviour::Delay(extra) => extra,
+        _ => Duration::ZERO,
+    };
+    let hang = behaviour == Behaviour::Hang;
+    if !wait_to_answer(hang, shared.latency + extra, &mut stopping).await {
         return shutting_down();
-    }
-    let wait = shared.latency
-        + match behaviour {
-            Behaviour::Delay(extra) => extra,
-            _ => Duration::ZERO,
-        };
-    if !wait.is_zero() {
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            _ = stopping.wait_for(|stop| *stop) => return shutting_down(),
-        }
     }
 
     match behaviour {
