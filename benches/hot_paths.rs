@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures::future::BoxFuture;
-use overblick::config::{CacheSettings, EngineSettings};
+use overblick::config::{CacheSettings, EngineSettings, SourcePolicy};
 use overblick::domain::{Domain, DomainItems, Medication, Organisation, PersonId, Sourced};
 use overblick::engine::{Engine, Source};
 use overblick::simulator::fixed::{FixedSpec, medication_bundle};
@@ -114,12 +114,17 @@ fn graphql(c: &mut Criterion) {
         .build()
         .unwrap();
     let sources: Vec<Source> = (0..10)
-        .map(|i| Source {
-            adapter: Arc::new(Ready {
-                info: Arc::new(info(i)),
-                items: read(&answer(i), &info(i)),
-            }),
-            timeout: Duration::from_secs(1),
+        .map(|i| {
+            Source::new(
+                Arc::new(Ready {
+                    info: Arc::new(info(i)),
+                    items: read(&answer(i), &info(i)),
+                }),
+                &SourcePolicy {
+                    timeout: Duration::from_secs(1),
+                    ..SourcePolicy::default()
+                },
+            )
         })
         .collect();
     let engine = Arc::new(Engine::new(

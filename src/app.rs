@@ -72,6 +72,7 @@ impl Application {
         let platform_http = platform_client(settings).await?;
         let mut sources = Vec::with_capacity(settings.catalog.len());
         for entry in &settings.catalog {
+            let policy = entry.policy(&settings.policy);
             let adapter: Arc<dyn SourceAdapter> = match (entry.protocol, &entry.rivta) {
                 (Protocol::RivTa, Some(rivta)) => {
                     let base_url = entry
@@ -98,7 +99,7 @@ impl Application {
                             lab_v3: rivta.lab_v3,
                         },
                         entry.domains.clone(),
-                        platform_http.clone(),
+                        platform_http.with_max_body_bytes(policy.max_body_bytes),
                     ))
                 }
                 _ => {
@@ -114,14 +115,11 @@ impl Application {
                         Arc::new(entry.info.clone()),
                         base_url,
                         entry.domains.clone(),
-                        http.clone(),
+                        http.with_max_body_bytes(policy.max_body_bytes),
                     ))
                 }
             };
-            sources.push(Source {
-                adapter,
-                timeout: entry.timeout.unwrap_or(settings.engine.source_timeout),
-            });
+            sources.push(Source::new(adapter, &policy));
         }
         let metrics = Arc::new(Metrics::new());
         let mut engine = Engine::new(sources, settings.engine.clone(), &settings.cache)

@@ -152,7 +152,8 @@ impl OverblickProcess {
             &config,
             format!(
                 "mode = \"demo\"\nlisten = \"127.0.0.1:{port}\"\nsources = \"sources\"\ngraphiql = false\n\
-                 [engine]\ndeadline = \"{}ms\"\nsource_timeout = \"{}ms\"\n\
+                 [engine]\ndeadline = \"{}ms\"\n[policy]\ntimeout = \"{}ms\"\nmax_concurrent = 1000000\n\
+                 [rate_limit]\nenabled = false\n\
                  [cache]\nenabled = {}\nttl = \"10m\"\nstale_window = \"10m\"\nmax_entries = 1000000\n\
                  [database]\nurl = \"sqlite://overblick.sqlite?mode=rwc\"\n",
                 options.deadline.as_millis(),

@@ -134,6 +134,11 @@ impl SourceCache {
         }
     }
 
+    /// Whether answers are kept at all.
+    pub fn enabled(&self) -> bool {
+        self.inner.is_some()
+    }
+
     /// How many answers are cached (approximate; for metrics and tests).
     pub fn len(&self) -> u64 {
         self.inner.as_ref().map_or(0, |i| i.fresh.entry_count())

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::policy::{PolicyOverrides, SourcePolicy};
 use crate::domain::{Domain, HsaId, Organisation};
 use crate::sources::SourceInfo;
 
@@ -48,9 +49,9 @@ pub struct SourceFile {
     /// The domains to ask this source for; all seven (and the patient's name) when left out.
     #[serde(default)]
     pub domains: Option<Vec<DomainName>>,
-    /// Time limit for one call to this source; the engine default when left out.
-    #[serde(default, with = "humantime_serde")]
-    pub timeout: Option<Duration>,
+    /// This source's policy where it differs from the settings' `[policy]`.
+    #[serde(default)]
+    pub policy: PolicyOverrides,
     /// Served by the built-in simulator in demo mode, from these files.
     #[serde(default)]
     pub simulator: Option<SimulatorFile>,
@@ -133,8 +134,16 @@ pub struct SourceEntry {
     /// `riv-ta` only: how the platform addresses the source.
     pub rivta: Option<RivtaEntry>,
     pub domains: Vec<Domain>,
-    pub timeout: Option<Duration>,
+    /// Overrides of the default policy.
+    pub policy: PolicyOverrides,
     pub simulator: Option<SimulatorEntry>,
+}
+
+impl SourceEntry {
+    /// The source's policy: `defaults` with this file's overrides.
+    pub fn policy(&self, defaults: &SourcePolicy) -> SourcePolicy {
+        self.policy.apply(defaults)
+    }
 }
 
 /// A `riv-ta` source's platform addressing, checked.
@@ -244,9 +253,6 @@ pub fn parse_source_file(path: &Path, text: &str) -> Result<SourceEntry, Catalog
         }
         Protocol::RivTa => Some(rivta_entry(path, &file)?),
     };
-    if file.timeout == Some(Duration::ZERO) {
-        return Err(invalid(path, "field `timeout`: must be more than zero"));
-    }
     let domains = match &file.domains {
         None => Domain::ALL.to_vec(),
         Some(list) if list.is_empty() => {
@@ -296,7 +302,7 @@ pub fn parse_source_file(path: &Path, text: &str) -> Result<SourceEntry, Catalog
         base_url: file.base_url.clone(),
         rivta,
         domains,
-        timeout: file.timeout,
+        policy: file.policy.clone(),
         simulator,
     })
 }
@@ -392,8 +398,10 @@ name = "Akademiska sjukhuset"
 protocol = "fhir-r4"
 system = "Cosmic"
 base_url = "https://fhir.example.org/r4"
-timeout = "1500ms"
 domains = ["medications", "lab-results"]
+
+[policy]
+timeout = "1500ms"
 
 [care_provider]
 name = "Region Uppsala"
@@ -404,7 +412,7 @@ hsa_id = "SE2321000024-0001"
     fn a_complete_file_parses() {
         let e = parse_source_file(Path::new("sources/a.toml"), GOOD).unwrap();
         assert_eq!(e.info.id, "akademiska");
-        assert_eq!(e.timeout, Some(Duration::from_millis(1500)));
+        assert_eq!(e.policy.timeout, Some(Duration::from_millis(1500)));
         assert_eq!(e.domains, vec![Domain::Medications, Domain::LabResults]);
         assert_eq!(
             e.info.care_provider.hsa_id.as_ref().unwrap().as_str(),
@@ -436,7 +444,7 @@ hsa_id = "SE2321000024-0001"
     fn a_bad_duration_names_the_field() {
         let msg = error_of(&GOOD.replace("1500ms", "soon"));
         assert!(msg.contains("sources/bad.toml"), "{msg}");
-        assert!(msg.contains("line 7"), "{msg}");
+        assert!(msg.contains("line 10"), "{msg}");
     }
 
     #[test]

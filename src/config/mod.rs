@@ -2,6 +2,7 @@
 //! source catalog. Everything is checked here, at startup, so the rest of the code can trust it.
 
 pub mod catalog;
+pub mod policy;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -10,6 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use catalog::{CatalogError, SourceEntry, load_catalog};
+pub use policy::{PolicyOverrides, SourcePolicy};
 
 use crate::sources::client::HttpSettings;
 
@@ -28,19 +30,15 @@ pub enum Mode {
 pub struct EngineSettings {
     /// The whole overview's deadline: when it passes, sources that have not answered are
     /// reported as timed out and the rest is returned.
+    /// Each source call gets the smaller of its policy's `timeout` and what is left of this.
     #[serde(with = "humantime_serde")]
     pub deadline: Duration,
-    /// Default time limit for one call to one source (a catalog file may override it). Each
-    /// call gets the smaller of this and what is left of the deadline.
-    #[serde(with = "humantime_serde")]
-    pub source_timeout: Duration,
 }
 
 impl Default for EngineSettings {
     fn default() -> Self {
         EngineSettings {
             deadline: Duration::from_secs(3),
-            source_timeout: Duration::from_millis(2500),
         }
     }
 }
@@ -78,8 +76,6 @@ impl Default for CacheSettings {
 pub struct SourceHttpSettings {
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
-    /// The largest answer accepted from one source call, in bytes.
-    pub max_body_bytes: usize,
     /// Idle connections kept open per source: at least the calls one source sees at once at
     /// peak (overviews in flight × searches per domain), or connections churn.
     pub pool_max_idle_per_host: usize,
@@ -90,7 +86,6 @@ impl Default for SourceHttpSettings {
         let d = HttpSettings::default();
         SourceHttpSettings {
             connect_timeout: d.connect_timeout,
-            max_body_bytes: d.max_body_bytes,
             pool_max_idle_per_host: d.pool_max_idle_per_host,
         }
     }
@@ -100,8 +95,96 @@ impl From<&SourceHttpSettings> for HttpSettings {
     fn from(s: &SourceHttpSettings) -> Self {
         HttpSettings {
             connect_timeout: s.connect_timeout,
-            max_body_bytes: s.max_body_bytes,
+            max_body_bytes: SourcePolicy::default().max_body_bytes,
             pool_max_idle_per_host: s.pool_max_idle_per_host,
+        }
+    }
+}
+
+/// The GraphQL edge's limits, all checked before any source is called.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GraphqlSettings {
+    /// Introspection and "did you mean" field suggestions. On in the demo, off in production
+    /// unless set: a production schema is documented in the repository, not probed.
+    pub introspection: Option<bool>,
+    /// The deepest nesting of fields in a query.
+    pub max_depth: usize,
+    /// The most fields a query may select in all (each field counts one, fragments counted
+    /// where they are spread).
+    pub max_complexity: usize,
+    /// The most aliased fields in a query (aliases multiply work without multiplying depth).
+    pub max_aliases: usize,
+    /// The most fields at the root of an operation (each `overview` is a fan-out to every
+    /// source).
+    pub max_root_fields: usize,
+    /// The longest query text, in bytes.
+    pub max_query_bytes: usize,
+    /// Operations in one request; 1 turns batching off.
+    pub max_batch: usize,
+    /// The largest request body, in bytes, however it is sent (also chunked).
+    pub max_body_bytes: usize,
+}
+
+impl Default for GraphqlSettings {
+    fn default() -> Self {
+        GraphqlSettings {
+            introspection: None,
+            max_depth: 12,
+            max_complexity: 400,
+            max_aliases: 30,
+            max_root_fields: 4,
+            max_query_bytes: 16 * 1024,
+            max_batch: 1,
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl GraphqlSettings {
+    /// Whether introspection and suggestions are on (resolved from the mode at load).
+    pub fn introspection(&self) -> bool {
+        self.introspection.unwrap_or(false)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        for (field, value) in [
+            ("max_depth", self.max_depth),
+            ("max_complexity", self.max_complexity),
+            ("max_root_fields", self.max_root_fields),
+            ("max_query_bytes", self.max_query_bytes),
+            ("max_batch", self.max_batch),
+            ("max_body_bytes", self.max_body_bytes),
+        ] {
+            if value == 0 {
+                return Err(format!("[graphql]: `{field}` must be more than zero"));
+            }
+        }
+        if self.max_query_bytes > self.max_body_bytes {
+            return Err("[graphql]: `max_query_bytes` must not exceed `max_body_bytes`".into());
+        }
+        Ok(())
+    }
+}
+
+/// Requests per signed-in subject (issuer and subject, not IP address: hospitals sit behind
+/// NAT). Over it, 429 with `Retry-After`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitSettings {
+    pub enabled: bool,
+    /// Sustained requests per second per subject.
+    pub per_second: u32,
+    /// Requests a subject may make at once before the sustained rate applies.
+    pub burst: u32,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        RateLimitSettings {
+            enabled: true,
+            per_second: 20,
+            burst: 40,
         }
     }
 }
@@ -418,6 +501,12 @@ struct ConfigFile {
     #[serde(default)]
     source_http: SourceHttpSettings,
     #[serde(default)]
+    policy: SourcePolicy,
+    #[serde(default)]
+    graphql: GraphqlSettings,
+    #[serde(default)]
+    rate_limit: RateLimitSettings,
+    #[serde(default)]
     issuers: Vec<IssuerSettings>,
     database: DatabaseSettings,
     #[serde(default)]
@@ -442,6 +531,11 @@ pub struct Settings {
     pub engine: EngineSettings,
     pub cache: CacheSettings,
     pub source_http: SourceHttpSettings,
+    /// The policy every source gets unless its catalog file overrides a part.
+    pub policy: SourcePolicy,
+    /// The GraphQL edge's limits, introspection resolved from the mode.
+    pub graphql: GraphqlSettings,
+    pub rate_limit: RateLimitSettings,
     pub issuers: Vec<IssuerSettings>,
     pub database: DatabaseSettings,
     /// Delegation on or off, and the population register's file (paths resolved).
@@ -479,6 +573,12 @@ impl Settings {
             engine: EngineSettings::default(),
             cache: CacheSettings::default(),
             source_http: SourceHttpSettings::default(),
+            policy: SourcePolicy::default(),
+            graphql: GraphqlSettings {
+                introspection: Some(true),
+                ..GraphqlSettings::default()
+            },
+            rate_limit: RateLimitSettings::default(),
             issuers: Vec::new(),
             database: DatabaseSettings {
                 url: DEMO_DATABASE_URL.to_owned(),
@@ -514,11 +614,34 @@ impl Settings {
             invalid(format!("{}{at}", e.message()))
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        if file.engine.deadline.is_zero() || file.engine.source_timeout.is_zero() {
+        if file.engine.deadline.is_zero() {
             return Err(invalid(
-                "[engine]: `deadline` and `source_timeout` must be more than zero".into(),
+                "[engine]: `deadline` must be more than zero".into(),
             ));
         }
+        file.policy
+            .check()
+            .map_err(|e| invalid(format!("[policy]: {e}")))?;
+        file.graphql.check().map_err(invalid)?;
+        if file.rate_limit.enabled
+            && (file.rate_limit.per_second == 0 || file.rate_limit.burst == 0)
+        {
+            return Err(invalid(
+                "[rate_limit]: `per_second` and `burst` must be more than zero (or set `enabled = false`)"
+                    .into(),
+            ));
+        }
+        let catalog = load_catalog(&base.join(&file.sources))?;
+        for entry in &catalog {
+            entry.policy(&file.policy).check().map_err(|e| {
+                invalid(format!(
+                    "source file {} [policy]: {e}",
+                    entry.file.display()
+                ))
+            })?;
+        }
+        let mut graphql = file.graphql;
+        graphql.introspection.get_or_insert(file.mode == Mode::Demo);
         if file.mode == Mode::Production && file.issuers.is_empty() {
             return Err(invalid(
                 "`issuers`: production needs at least one [[issuers]] entry".into(),
@@ -541,10 +664,13 @@ impl Settings {
             listen: file
                 .listen
                 .unwrap_or_else(|| DEMO_LISTEN.parse().expect("a valid socket address")),
-            catalog: load_catalog(&base.join(&file.sources))?,
+            catalog,
             engine: file.engine,
             cache: file.cache,
             source_http: file.source_http,
+            policy: file.policy,
+            graphql,
+            rate_limit: file.rate_limit,
             issuers,
             database: DatabaseSettings {
                 url: resolve_sqlite_path(&file.database.url, base),
@@ -587,7 +713,8 @@ sources = "sources"
 listen = "127.0.0.1:8080"
 [engine]
 deadline = "4s"
-source_timeout = "1500ms"
+[policy]
+timeout = "1500ms"
 [cache]
 ttl = "30s"
 [[issuers]]
@@ -601,7 +728,8 @@ url = "sqlite://overblick.sqlite?mode=rwc"
         let s = Settings::from_toml(&path, text).unwrap();
         assert_eq!(s.mode, Mode::Production);
         assert_eq!(s.engine.deadline, Duration::from_secs(4));
-        assert_eq!(s.engine.source_timeout, Duration::from_millis(1500));
+        assert_eq!(s.policy.timeout, Duration::from_millis(1500));
+        assert!(!s.graphql.introspection(), "off in production unless set");
         assert_eq!(s.cache.ttl, Duration::from_secs(30));
         assert_eq!(s.cache.stale_window, CacheSettings::default().stale_window);
         assert_eq!(

@@ -7,6 +7,11 @@
 //! deadline, concurrently with every other domain's calls and with the FHIR sources (which the
 //! index does not cover). When the lookup fails or times out, every RIV-TA source of the domain
 //! is asked, and the [`IndexLookup`] says so.
+//!
+//! Each call goes through the cache first; what reaches a source goes through its [`Guard`]
+//! (bulkhead, circuit breaker, retries in a budget), all under the call's time limit.
+
+pub mod policy;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,16 +22,31 @@ use tokio::time::timeout_at;
 
 use crate::cache::merged::MergedCache;
 use crate::cache::{Answer, CacheKey, Served, SourceCache};
-use crate::config::{CacheSettings, EngineSettings};
+use crate::config::{CacheSettings, EngineSettings, SourcePolicy};
 use crate::domain::{Domain, DomainItems, PersonId};
-use crate::metrics::{DomainLabels, IndexLabels, Metrics};
+use crate::metrics::{DomainLabels, IndexLabels, Metrics, SourceCallLabels, SourceLabels};
 use crate::sources::rivta::engagement::{Consulted, EngagementIndex};
 use crate::sources::{PartStatus, SourceAdapter, SourceError, SourceInfo};
+use policy::{Attempts, Guard};
 
-/// A source as the engine runs it: the adapter and its time limit.
+/// A source as the engine runs it: the adapter and the policies around it.
 pub struct Source {
     pub adapter: Arc<dyn SourceAdapter>,
-    pub timeout: Duration,
+    pub guard: Guard,
+}
+
+impl Source {
+    /// `adapter` under `policy` (checked, see [`SourcePolicy::check`]).
+    pub fn new(adapter: Arc<dyn SourceAdapter>, policy: &SourcePolicy) -> Self {
+        Source {
+            adapter,
+            guard: Guard::new(policy),
+        }
+    }
+
+    pub fn policy(&self) -> &SourcePolicy {
+        self.guard.policy()
+    }
 }
 
 /// What happened to one (source, domain) call.
@@ -371,22 +391,27 @@ impl Engine {
         deadline: Instant,
     ) -> SourceOutcome {
         let started = Instant::now();
-        let call_deadline = deadline.min(started + source.timeout);
+        let call_deadline = deadline.min(started + source.policy().timeout);
         let limit_ms = call_deadline.saturating_duration_since(started).as_millis() as u64;
         let timed_out = || SourceError::Timeout { limit_ms };
 
-        // The call itself: cancelled (and its connection dropped) when its time is up.
+        // The call itself, through the source's policies: cancelled (and its connection
+        // dropped) when its time is up.
+        let mut attempts = Attempts::default();
+        let made = &mut attempts;
         let fetch = async {
-            match timeout_at(call_deadline.into(), source.adapter.fetch(patient, domain)).await {
-                Ok(Ok(fetched)) => Ok(Arc::new(Answer {
-                    items: fetched.items,
-                    parts: fetched.parts,
-                    fetched_at: Utc::now(),
-                    arrived: Instant::now(),
-                })),
-                Ok(Err(e)) => Err(e),
-                Err(_) => Err(timed_out()),
-            }
+            let fetched = source
+                .guard
+                .run(call_deadline, made, || {
+                    source.adapter.fetch(patient, domain)
+                })
+                .await?;
+            Ok(Arc::new(Answer {
+                items: fetched.items,
+                parts: fetched.parts,
+                fetched_at: Utc::now(),
+                arrived: Instant::now(),
+            }))
         };
         let key = CacheKey {
             patient: patient.clone(),
@@ -402,7 +427,7 @@ impl Engine {
         let info = source.adapter.info().clone();
         let logical_address = source.adapter.logical_address().map(Arc::from);
         let latency = started.elapsed();
-        match result {
+        let outcome = match result {
             Ok((answer, served)) => SourceOutcome {
                 source: info,
                 logical_address,
@@ -421,6 +446,7 @@ impl Engine {
                     domain = domain.as_str(),
                     error = error.kind(),
                     latency_ms = latency.as_millis() as u64,
+                    attempts = attempts.made,
                     stale = stale.is_some(),
                     "source call failed"
                 );
@@ -439,6 +465,46 @@ impl Engine {
                     error: Some(error),
                 }
             }
+        };
+        self.count(source, &outcome, attempts);
+        outcome
+    }
+
+    /// Metrics of one call: its outcome, latency and requests, the breaker's state, the cache.
+    fn count(&self, source: &Source, outcome: &SourceOutcome, attempts: Attempts) {
+        let m = &self.metrics;
+        let label = SourceLabels {
+            source: outcome.source.id.clone(),
+        };
+        let result = match (outcome.state, outcome.error.as_deref()) {
+            (FetchState::FromSource, _) => "fresh",
+            (FetchState::FromCache, _) => "cached",
+            (FetchState::StaleSourceFailed, _) => "stale",
+            (_, Some(SourceError::Timeout { .. })) => "timed_out",
+            (_, Some(SourceError::Overloaded { .. })) => "shed",
+            (_, Some(SourceError::Unavailable { .. })) => "breaker_open",
+            _ => "failed",
+        };
+        m.source_calls
+            .get_or_create(&SourceCallLabels {
+                source: outcome.source.id.clone(),
+                domain: outcome.domain.as_str(),
+                outcome: result,
+            })
+            .inc();
+        m.source_latency
+            .get_or_create(&label)
+            .observe(outcome.latency.as_secs_f64());
+        if attempts.made > 0 {
+            m.source_requests
+                .get_or_create(&label)
+                .inc_by(u64::from(attempts.made));
+        }
+        m.breaker_state
+            .get_or_create(&label)
+            .set(source.guard.breaker_state().gauge());
+        if self.cache.enabled() {
+            m.cache_lookup(outcome.state == FetchState::FromCache);
         }
     }
 }

@@ -52,6 +52,12 @@ pub mod codes {
     pub const SOURCE_TIMEOUT: &str = "SOURCE_TIMEOUT";
     /// A source failed (its data is missing or stale).
     pub const SOURCE_ERROR: &str = "SOURCE_ERROR";
+    /// A source has failed repeatedly and was not asked (its circuit breaker is open); its
+    /// data is missing or stale.
+    pub const SOURCE_UNAVAILABLE: &str = "SOURCE_UNAVAILABLE";
+    /// A source had as many calls in progress as it may and this one was shed; its data is
+    /// missing or stale.
+    pub const SOURCE_OVERLOADED: &str = "SOURCE_OVERLOADED";
     /// The engagement index failed or did not answer in time; every platform source of the
     /// domain was asked instead (a warning: the list is complete as far as the sources are).
     pub const ENGAGEMENT_INDEX_UNAVAILABLE: &str = "ENGAGEMENT_INDEX_UNAVAILABLE";

@@ -413,6 +413,29 @@ impl SourceStatus<'_> {
         self.outcome.fetched_at().map(DateTime)
     }
 
+    /// How old the data shown is, in whole seconds since it was fetched from the source: near
+    /// zero when fresh, larger when served from the cache or stale. Null when there is none.
+    async fn age_seconds(&self) -> Option<u64> {
+        self.outcome
+            .answer
+            .as_ref()
+            .map(|a| a.arrived.elapsed().as_secs())
+    }
+
+    /// Why the source gave no fresh data, as the stable code its error carries
+    /// (`SOURCE_TIMEOUT`, `SOURCE_ERROR`, `SOURCE_UNAVAILABLE`, `SOURCE_OVERLOADED`); null when
+    /// it did. For an aggregated system: `SOURCE_ERROR` when the aggregator reports a failure.
+    async fn code(&self) -> Option<&'static str> {
+        match self.part {
+            Some(part) => matches!(
+                part.state,
+                PartState::DataFromCacheSyncFailed | PartState::NoDataSyncFailed
+            )
+            .then_some(codes::SOURCE_ERROR),
+            None => self.outcome.error.as_ref().map(|e| e.code()),
+        }
+    }
+
     /// Aggregated systems only: when the aggregator last fetched from the system successfully.
     async fn last_successful_sync(&self) -> Option<DateTime> {
         self.part.and_then(|p| p.last_successful_sync).map(DateTime)

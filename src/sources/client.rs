@@ -96,6 +96,15 @@ impl HttpClient {
         })
     }
 
+    /// The same client (and connection pool) with another answer-size cap: each source's
+    /// policy sets its own.
+    pub fn with_max_body_bytes(&self, max_body_bytes: usize) -> HttpClient {
+        HttpClient {
+            client: self.client.clone(),
+            max_body_bytes,
+        }
+    }
+
     /// The underlying client, for adapters that need a request shape `get` does not cover.
     pub fn inner(&self) -> &reqwest::Client {
         &self.client

@@ -60,6 +60,13 @@ pub enum SourceError {
     /// The source does not offer this domain.
     #[error("does not offer {0}")]
     Unsupported(&'static str),
+    /// The source has failed repeatedly and its circuit breaker is open: it was not asked.
+    #[error("is failing and is not being asked just now (next try in {retry_in_ms} ms)")]
+    Unavailable { retry_in_ms: u64 },
+    /// The source already has as many calls in progress as its policy allows: this one was
+    /// shed without asking.
+    #[error("is busy with {limit} calls already and was not asked")]
+    Overloaded { limit: usize },
 }
 
 impl SourceError {
@@ -67,6 +74,8 @@ impl SourceError {
     pub fn code(&self) -> &'static str {
         match self {
             SourceError::Timeout { .. } => "SOURCE_TIMEOUT",
+            SourceError::Unavailable { .. } => "SOURCE_UNAVAILABLE",
+            SourceError::Overloaded { .. } => "SOURCE_OVERLOADED",
             _ => "SOURCE_ERROR",
         }
     }
@@ -81,6 +90,22 @@ impl SourceError {
             SourceError::InvalidResponse(_) => "invalid_response",
             SourceError::TooLarge { .. } => "too_large",
             SourceError::Unsupported(_) => "unsupported",
+            SourceError::Unavailable { .. } => "breaker_open",
+            SourceError::Overloaded { .. } => "shed",
+        }
+    }
+
+    /// Whether the failure says the source is unwell (and counts towards opening its circuit
+    /// breaker). A 4xx other than 408 and 429 is a fault of the request, not of the source.
+    pub fn is_source_fault(&self) -> bool {
+        match self {
+            SourceError::Status { status, .. } => {
+                !(400..500).contains(status) || matches!(status, 408 | 429)
+            }
+            SourceError::Unsupported(_)
+            | SourceError::Unavailable { .. }
+            | SourceError::Overloaded { .. } => false,
+            _ => true,
         }
     }
 }

@@ -10,8 +10,8 @@ use overblick::auth::demo;
 use overblick::config::catalog::SourceEntry;
 use overblick::config::{
     AccessFile, CacheSettings, DEMO_ENGAGEMENT_INDEX_FILE, DEMO_POPULATION_FILE, DatabaseSettings,
-    EngagementIndexSettings, EngineSettings, IssuerSettings, Mode, PlatformSettings, Settings,
-    SourceHttpSettings, load_catalog,
+    EngagementIndexSettings, EngineSettings, GraphqlSettings, IssuerSettings, Mode,
+    PlatformSettings, RateLimitSettings, Settings, SourceHttpSettings, SourcePolicy, load_catalog,
 };
 use overblick::domain::{HsaId, PersonId};
 use overblick::simulator::rivta::RivtaHandle;
@@ -79,6 +79,12 @@ pub fn born_on(date: chrono::NaiveDate) -> String {
 /// How the service under test is set up.
 pub struct Options {
     pub engine: EngineSettings,
+    /// Every source's policy (a catalog entry's overrides still apply).
+    pub policy: SourcePolicy,
+    /// The GraphQL edge's limits; introspection on, as in the demo.
+    pub graphql: GraphqlSettings,
+    /// Off unless a test switches it on: most tests send many requests as one user.
+    pub rate_limit: RateLimitSettings,
     pub cache: CacheSettings,
     /// Token issuers to trust besides the demo issuer.
     pub issuers: Vec<IssuerSettings>,
@@ -98,6 +104,15 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             engine: EngineSettings::default(),
+            policy: SourcePolicy::default(),
+            graphql: GraphqlSettings {
+                introspection: Some(true),
+                ..GraphqlSettings::default()
+            },
+            rate_limit: RateLimitSettings {
+                enabled: false,
+                ..RateLimitSettings::default()
+            },
             cache: CacheSettings::default(),
             issuers: Vec::new(),
             database: None,
@@ -156,7 +171,23 @@ impl Builder {
     }
 
     pub fn source_timeout(mut self, t: Duration) -> Self {
-        self.options.engine.source_timeout = t;
+        self.options.policy.timeout = t;
+        self
+    }
+
+    /// Every source's policy.
+    pub fn policy(mut self, policy: SourcePolicy) -> Self {
+        self.options.policy = policy;
+        self
+    }
+
+    pub fn graphql(mut self, graphql: GraphqlSettings) -> Self {
+        self.options.graphql = graphql;
+        self
+    }
+
+    pub fn rate_limit(mut self, rate_limit: RateLimitSettings) -> Self {
+        self.options.rate_limit = rate_limit;
         self
     }
 
@@ -291,6 +322,9 @@ impl TestApp {
             engine: options.engine,
             cache: options.cache,
             source_http: SourceHttpSettings::default(),
+            policy: options.policy,
+            graphql: options.graphql,
+            rate_limit: options.rate_limit,
             issuers: options.issuers,
             database: DatabaseSettings { url },
             access: AccessFile {

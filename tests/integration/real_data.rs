@@ -39,7 +39,7 @@ async fn a_real_synthea_record_comes_through_the_whole_service() {
         base_url: Some(simulator.base_url().to_owned()),
         rivta: None,
         domains: Domain::ALL.to_vec(),
-        timeout: None,
+        policy: Default::default(),
         simulator: None,
     };
     let app = TestApp::start(
