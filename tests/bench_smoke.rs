@@ -26,6 +26,7 @@ async fn the_benchmark_harness_measures_a_small_run_sanely() {
             source_timeout: Duration::from_secs(5),
             deadline: Duration::from_secs(10),
             cpu: None,
+            isolate_first: None,
         },
     )
     .await
@@ -36,6 +37,7 @@ async fn the_benchmark_harness_measures_a_small_run_sanely() {
         duration: Duration::from_secs(1),
         check_every: 1,
         expected_items: 3 * harness::ITEMS_PER_SOURCE,
+        pace: None,
     };
     let hits = sources.clone();
     let result = drive(

@@ -118,6 +118,9 @@ pub struct OverblickOptions {
     pub source_timeout: Duration,
     pub deadline: Duration,
     pub cpu: Option<usize>,
+    /// The isolation scenario: the first source offers bookings only (so overviews of
+    /// medications alone do not need it) and may have at most this many calls in progress.
+    pub isolate_first: Option<usize>,
 }
 
 /// Överblick as its own process, configured against the given sources.
@@ -137,10 +140,16 @@ impl OverblickProcess {
         let catalog = dir.path().join("sources");
         std::fs::create_dir_all(&catalog).map_err(|e| e.to_string())?;
         for (i, url) in sources.iter().enumerate() {
+            let (domain, policy) = match options.isolate_first {
+                Some(limit) if i == 0 => {
+                    ("bookings", format!("[policy]\nmax_concurrent = {limit}\n"))
+                }
+                _ => ("medications", String::new()),
+            };
             std::fs::write(
                 catalog.join(format!("s{i:03}.toml")),
                 format!(
-                    "id = \"s{i:03}\"\nname = \"Source {i}\"\nprotocol = \"fhir-r4\"\nbase_url = \"{url}\"\ndomains = [\"medications\"]\n[care_provider]\nname = \"Provider {i}\"\n"
+                    "id = \"s{i:03}\"\nname = \"Source {i}\"\nprotocol = \"fhir-r4\"\nbase_url = \"{url}\"\ndomains = [\"{domain}\"]\n{policy}[care_provider]\nname = \"Provider {i}\"\n"
                 ),
             )
             .map_err(|e| e.to_string())?;
@@ -307,6 +316,22 @@ impl Target {
         }
     }
 
+    /// Överblick asked `query` (with `$p` the patient), answers counted by `count`.
+    pub fn overblick_query(
+        url: &str,
+        patients: &[String],
+        query: &str,
+        count: CountItems,
+    ) -> Target {
+        let mut target = Target::overblick(url, patients);
+        for ((body, _), p) in target.requests.iter_mut().zip(patients) {
+            let json = serde_json::json!({ "query": query, "variables": { "p": p } });
+            *body = axum::body::Bytes::from(json.to_string());
+        }
+        target.count = count;
+        target
+    }
+
     pub fn other(
         url: &str,
         patients: &[String],
@@ -344,6 +369,9 @@ pub struct LoadSpec {
     pub check_every: u64,
     /// Items a complete answer holds.
     pub expected_items: usize,
+    /// Each client sends at most one request per this interval (a user, not a tight loop);
+    /// `None`: the next request as soon as the last is answered.
+    pub pace: Option<Duration>,
 }
 
 /// What one load run measured.
@@ -467,6 +495,9 @@ pub async fn drive(
                     Err(_) => None,
                 };
                 let done = Instant::now();
+                if let Some(pace) = spec.pace {
+                    tokio::time::sleep_until((now + pace).into()).await;
+                }
                 if now < measure_from {
                     continue;
                 }

@@ -145,6 +145,9 @@ async fn run(args: Args, gateway_cpu: Option<usize>, file_limit: Option<u64>) {
     if wanted("slow source") {
         bench.slow_source().await;
     }
+    if wanted("isolation") {
+        bench.isolation().await;
+    }
     if wanted("memory") {
         bench.memory().await;
     }
@@ -215,6 +218,7 @@ impl Bench {
             duration: Duration::from_secs(self.args.seconds),
             check_every: 10,
             expected_items: sources * harness::ITEMS_PER_SOURCE,
+            pace: None,
         }
     }
 
@@ -226,6 +230,7 @@ impl Bench {
             // latency, they do not test the deadline.
             deadline: Duration::from_secs(60).max(source_timeout),
             cpu: self.gateway_cpu,
+            isolate_first: None,
         }
     }
 
@@ -387,6 +392,121 @@ impl Bench {
         self.run_peer(one, &sources, config, &runs, &patients).await;
     }
 
+    /// Isolation (issue 6's bulkhead): overviews of medications (which the first source does not
+    /// hold) measured while other users' overviews of medications and bookings need the first
+    /// source, first at its normal latency, then slowed to 10 s. The slow source's calls are
+    /// limited to a few at a time and the rest shed, so the overviews that do not need it
+    /// should not notice.
+    async fn isolation(&mut self) {
+        const BULKHEAD: usize = 8;
+        println!(
+            "\nIsolation: 10 sources, the bookings source slowed to 10 s (bulkhead {BULKHEAD}); medications-only overviews measured"
+        );
+        let sources = Arc::new(Sources::start(10, SOURCE_LATENCY).await);
+        let options = OverblickOptions {
+            isolate_first: Some(BULKHEAD),
+            // Calls to the slow source really wait the 10 s, holding their bulkhead slots.
+            ..self.overblick_options(false, Duration::from_secs(12))
+        };
+        let process =
+            match OverblickProcess::start(&harness::overblick_binary(), &sources.urls(), &options)
+                .await
+            {
+                Ok(p) => p,
+                Err(e) => {
+                    self.findings.push(format!(
+                        "Överblick did not start for the isolation run: {e}"
+                    ));
+                    return;
+                }
+            };
+        // Medications from the nine other sources: what the measured users ask.
+        let measured = Arc::new(Target::overblick(process.graphql_url(), &self.patients));
+        let both = "query($p: PersonId) { overview(patient: $p) { medications(status: ALL) { id provenance { sourceId } } bookings { id } } }";
+        let others = Arc::new(Target::overblick_query(
+            process.graphql_url(),
+            &self.patients[500..],
+            both,
+            |body| {
+                let v: serde_json::Value =
+                    serde_json::from_slice(body).map_err(|e| e.to_string())?;
+                let items = v["data"]["overview"]["medications"]
+                    .as_array()
+                    .map_or(0, Vec::len);
+                Ok((items, v["errors"].as_array().map_or(0, Vec::len)))
+            },
+        ));
+        let spec = LoadSpec {
+            pace: None,
+            ..self.spec(10, 9)
+        };
+        // Users, not a tight loop: each asks at most ten times a second, so that shed answers
+        // (which come back at once) do not turn into a flood the baseline never had.
+        let other_spec = LoadSpec {
+            clients: 20,
+            pace: Some(Duration::from_millis(100)),
+            ..self.spec(20, 9)
+        };
+        let mut ratios = Vec::new();
+        let mut p = Vec::new();
+        for (label, latency) in [
+            (
+                "isolation: baseline (bookings source at 20 ms)",
+                SOURCE_LATENCY,
+            ),
+            (
+                "isolation: bookings source at 10 s",
+                Duration::from_secs(10),
+            ),
+        ] {
+            sources.list[0].set_latency(latency);
+            let hits = sources.clone();
+            let hits2 = sources.clone();
+            let (result, other) = tokio::join!(
+                drive(
+                    measured.clone(),
+                    &spec,
+                    Arc::new(move || hits.hits()),
+                    process.pid()
+                ),
+                drive(
+                    others.clone(),
+                    &other_spec,
+                    Arc::new(move || hits2.hits()),
+                    process.pid()
+                ),
+            );
+            let row = Row::new(
+                label,
+                "Överblick",
+                10,
+                spec.clients,
+                &result,
+                memory(process.pid()).map(|(peak, _)| peak),
+            );
+            row.print();
+            println!(
+                "    (meanwhile {} overviews needing the bookings source: p50 {:.1} ms, {} partial of {} checked)",
+                other.requests,
+                other.percentile_ms(0.5),
+                other.partial,
+                other.checked
+            );
+            p.push((result.percentile_ms(0.5), result.percentile_ms(0.99)));
+            self.rows.push(row);
+        }
+        sources.list[0].set_latency(SOURCE_LATENCY);
+        if let [(b50, b99), (s50, s99)] = p[..] {
+            ratios.push((s50 / b50, s99 / b99));
+            self.findings.push(format!(
+                "Isolation: with the bookings source slowed from 20 ms to 10 s (its calls limited to {BULKHEAD} at a time, the rest shed), overviews that do not need it had p50 {s50:.1} ms against {b50:.1} ms before ({:.2}×) and p99 {s99:.1} ms against {b99:.1} ms ({:.2}×).",
+                s50 / b50,
+                s99 / b99
+            ));
+        }
+        println!("  isolation ratios (p50, p99): {ratios:?}");
+    }
+
     /// Resident memory of Överblick over a long run with the cache filling.
     async fn memory(&mut self) {
         let seconds = self.args.memory_seconds;
@@ -410,6 +530,7 @@ impl Bench {
             duration: Duration::from_secs(seconds),
             check_every: 10,
             expected_items: 10 * harness::ITEMS_PER_SOURCE,
+            pace: None,
         };
         let target = Arc::new(Target::overblick(process.graphql_url(), &self.patients));
         let hits = sources.clone();

@@ -118,6 +118,7 @@ mod tests {
         Arc::new(Answer {
             items: DomainItems::empty(Domain::Medications),
             parts: Vec::new(),
+            left_out: 0,
             fetched_at: Utc::now(),
             arrived: Instant::now(),
         })

@@ -31,6 +31,8 @@ pub struct Answer {
     pub items: DomainItems,
     /// The statuses an aggregating source reported for the source systems behind it.
     pub parts: Vec<crate::sources::PartStatus>,
+    /// Records the source sent that could not be read and are left out.
+    pub left_out: usize,
     /// Wall-clock time the answer arrived (shown to users).
     pub fetched_at: DateTime<Utc>,
     /// Monotonic time the answer arrived (used for ages).
@@ -168,6 +170,7 @@ mod tests {
         Arc::new(Answer {
             items: DomainItems::empty(Domain::Medications),
             parts: Vec::new(),
+            left_out: 0,
             fetched_at: Utc::now(),
             arrived: Instant::now(),
         })

@@ -409,6 +409,7 @@ impl Engine {
             Ok(Arc::new(Answer {
                 items: fetched.items,
                 parts: fetched.parts,
+                left_out: fetched.left_out,
                 fetched_at: Utc::now(),
                 arrived: Instant::now(),
             }))

@@ -52,6 +52,10 @@ pub mod codes {
     pub const SOURCE_TIMEOUT: &str = "SOURCE_TIMEOUT";
     /// A source failed (its data is missing or stale).
     pub const SOURCE_ERROR: &str = "SOURCE_ERROR";
+    /// A source answered, but some of the records it sent could not be read (a required
+    /// element missing, say) and are not shown: the list is incomplete (a warning; the
+    /// source's `leftOut` says how many).
+    pub const SOURCE_INCOMPLETE: &str = "SOURCE_INCOMPLETE";
     /// A source has failed repeatedly and was not asked (its circuit breaker is open); its
     /// data is missing or stale.
     pub const SOURCE_UNAVAILABLE: &str = "SOURCE_UNAVAILABLE";

@@ -194,6 +194,26 @@ impl Overview {
             });
             ctx.add_error(ctx.set_error_path(err.into_server_error(ctx.item.pos)));
         }
+        // Answers with records that could not be read: what is shown is not all there is.
+        for outcome in self.visible_outcomes(domain) {
+            let left_out = outcome.answer.as_ref().map_or(0, |a| a.left_out);
+            if left_out == 0 {
+                continue;
+            }
+            let records = if left_out == 1 { "record" } else { "records" };
+            let message = format!(
+                "{} sent {left_out} {records} among its {} that could not be read (incomplete or malformed); they are not shown",
+                outcome.source.name,
+                domain_words(domain)
+            );
+            let err = async_graphql::Error::new(message).extend_with(|_, e| {
+                e.set("code", codes::SOURCE_INCOMPLETE);
+                e.set("source", outcome.source.id.as_str());
+                e.set("domain", domain_code(domain));
+                e.set("leftOut", left_out);
+            });
+            ctx.add_error(ctx.set_error_path(err.into_server_error(ctx.item.pos)));
+        }
         // Systems behind an aggregating source that it could not reach.
         for outcome in self.visible_outcomes(domain) {
             for part in outcome.parts() {
@@ -420,6 +440,12 @@ impl SourceStatus<'_> {
             .answer
             .as_ref()
             .map(|a| a.arrived.elapsed().as_secs())
+    }
+
+    /// Records the source sent that could not be read (a required element missing, say) and
+    /// are not shown; 0 when all could. For an aggregated system: those of the whole answer.
+    async fn left_out(&self) -> usize {
+        self.outcome.answer.as_ref().map_or(0, |a| a.left_out)
     }
 
     /// Why the source gave no fresh data, as the stable code its error carries

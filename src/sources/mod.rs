@@ -145,6 +145,9 @@ pub struct Fetched {
     /// One entry per source system behind an aggregating source; empty for a source that
     /// answers for itself.
     pub parts: Vec<PartStatus>,
+    /// Records the source sent that could not be read (a required element missing, say) and
+    /// are left out: the user is told, so that an incomplete list is not taken for complete.
+    pub left_out: usize,
 }
 
 impl From<DomainItems> for Fetched {
@@ -152,6 +155,7 @@ impl From<DomainItems> for Fetched {
         Fetched {
             items,
             parts: Vec::new(),
+            left_out: 0,
         }
     }
 }

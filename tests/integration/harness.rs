@@ -11,7 +11,8 @@ use overblick::config::catalog::SourceEntry;
 use overblick::config::{
     AccessFile, CacheSettings, DEMO_ENGAGEMENT_INDEX_FILE, DEMO_POPULATION_FILE, DatabaseSettings,
     EngagementIndexSettings, EngineSettings, GraphqlSettings, IssuerSettings, Mode,
-    PlatformSettings, RateLimitSettings, Settings, SourceHttpSettings, SourcePolicy, load_catalog,
+    PlatformSettings, PolicyOverrides, RateLimitSettings, Settings, SourceHttpSettings,
+    SourcePolicy, load_catalog,
 };
 use overblick::domain::{HsaId, PersonId};
 use overblick::simulator::rivta::RivtaHandle;
@@ -129,10 +130,18 @@ pub struct Builder {
     /// Start the demo's engagement index and guide the RIV-TA sources by it.
     engagement_index: bool,
     latency: Option<Duration>,
+    /// Per-source policy overrides, as a catalog file's `[policy]` would give them.
+    overrides: Vec<(&'static str, PolicyOverrides)>,
     options: Options,
 }
 
 impl Builder {
+    /// Overrides the policy of the source `id`, as its catalog file's `[policy]` would.
+    pub fn source_policy(mut self, id: &'static str, overrides: PolicyOverrides) -> Self {
+        self.overrides.push((id, overrides));
+        self
+    }
+
     /// Token issuers to trust besides the demo issuer.
     pub fn issuers(mut self, issuers: Vec<IssuerSettings>) -> Self {
         self.options.issuers = issuers;
@@ -217,6 +226,13 @@ impl Builder {
                 "every requested demo source exists"
             );
         }
+        for (id, overrides) in self.overrides {
+            catalog
+                .iter_mut()
+                .find(|e| e.info.id == id)
+                .unwrap_or_else(|| panic!("no source {id}"))
+                .policy = overrides;
+        }
         if let Some(latency) = self.latency {
             for entry in &mut catalog {
                 if let Some(sim) = &mut entry.simulator {
@@ -270,6 +286,7 @@ impl TestApp {
             only: None,
             engagement_index: false,
             latency: None,
+            overrides: Vec::new(),
             options: Options::default(),
         }
     }
@@ -438,6 +455,26 @@ impl TestApp {
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         (headers, body)
+    }
+
+    /// The service's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(format!("{}/metrics", self.url))
+            .send()
+            .await
+            .expect("the service answers")
+            .text()
+            .await
+            .expect("a body")
+    }
+
+    /// The value of the metric sample `name{labels}` (labels exactly as printed), if present.
+    pub async fn metric(&self, sample: &str) -> Option<f64> {
+        let text = self.metrics().await;
+        text.lines()
+            .find_map(|line| line.strip_prefix(sample)?.strip_prefix(' '))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
     }
 
     /// The access log's records about `patient` (any written form), newest first.

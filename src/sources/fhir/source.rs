@@ -10,7 +10,7 @@ use futures::future::{BoxFuture, try_join_all};
 use reqwest::Url;
 use serde_json::Value;
 
-use super::map::map_domain;
+use super::map::map_domain_with_stats;
 use super::outcome::{has_error, summarize};
 use super::resources::ResourceSet;
 use crate::domain::{Domain, PersonId};
@@ -192,7 +192,20 @@ impl SourceAdapter for FhirSource {
                 return Err(SourceError::Unsupported(domain.as_str()));
             }
             let set = self.fetch_set(patient, domain).await?;
-            Ok(map_domain(domain, &set, &self.info, Utc::now()).into())
+            let (items, stats) = map_domain_with_stats(domain, &set, &self.info, Utc::now());
+            for (resource_type, count) in &stats.skipped {
+                tracing::debug!(
+                    domain = domain.as_str(),
+                    resource_type,
+                    count,
+                    "left out FHIR resources that could not be mapped"
+                );
+            }
+            Ok(Fetched {
+                items,
+                parts: Vec::new(),
+                left_out: stats.skipped_total(),
+            })
         })
     }
 }

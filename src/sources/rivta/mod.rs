@@ -225,6 +225,7 @@ pub fn read_answer(
     Ok(Fetched {
         items,
         parts: soap::processing_status(&doc),
+        left_out: cx.stats.skipped_total(),
     })
 }
 
