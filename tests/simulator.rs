@@ -525,6 +525,73 @@ async fn an_operation_outcome_answer_comes_with_status_200() {
     assert_eq!(body["issue"][0]["severity"], "error");
 }
 
+/// The kind of the first I/O error in `error`'s chain of sources.
+fn io_error_kind(error: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        current = e.source();
+    }
+    None
+}
+
+#[tokio::test]
+async fn a_reset_behaviour_closes_the_connection_without_an_answer() {
+    let sim = start_demo(1, 0, Duration::ZERO);
+    sim.set_behaviour(Behaviour::Reset);
+    let client = reqwest::Client::new();
+    let url = search_url(&sim, "Patient", &[("identifier", &pnr_token(TOLVAN))]);
+
+    let error = get(&client, &url)
+        .await
+        .err()
+        .expect("no answer when reset");
+
+    assert!(!error.is_status() && error.status().is_none(), "{error:?}");
+    assert!(!error.is_timeout(), "{error:?}");
+    assert_eq!(
+        io_error_kind(&error),
+        Some(std::io::ErrorKind::ConnectionReset),
+        "{error:?}"
+    );
+    assert_eq!(sim.hits(), 1, "received once, not retried");
+    assert_eq!(sim.hits_for("Patient"), 1);
+    sim.set_behaviour(Behaviour::Normal);
+    assert_eq!(get(&client, &url).await.unwrap().status, 200);
+}
+
+#[tokio::test]
+async fn a_reset_connection_carries_no_status_line_only_a_tcp_reset() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let sim = start_demo(1, 0, Duration::ZERO);
+    sim.set_behaviour(Behaviour::Reset);
+    let mut stream = tokio::net::TcpStream::connect(sim.addr()).await.unwrap();
+    stream
+        .write_all(b"GET /fhir/metadata HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut received))
+        .await
+        .expect("the connection is closed at once");
+
+    assert!(
+        received.is_empty(),
+        "{:?}",
+        String::from_utf8_lossy(&received)
+    );
+    assert_eq!(
+        read.unwrap_err().kind(),
+        std::io::ErrorKind::ConnectionReset,
+        "closed with a reset, not a FIN"
+    );
+    assert_eq!(sim.hits_for("metadata"), 1);
+}
+
 #[tokio::test]
 async fn a_delayed_answer_is_normal_but_late_and_latency_comes_first_in_every_behaviour() {
     let sim = start_demo(1, 0, Duration::from_millis(50));
@@ -548,10 +615,16 @@ async fn a_delayed_answer_is_normal_but_late_and_latency_comes_first_in_every_be
         Behaviour::Garbage,
         Behaviour::Truncated,
         Behaviour::OperationOutcome,
+        Behaviour::Reset,
     ] {
         sim.set_behaviour(behaviour);
         let started = Instant::now();
-        get(&client, &url).await.unwrap();
+        let answer = get(&client, &url).await;
+        assert_eq!(
+            answer.is_err(),
+            behaviour == Behaviour::Reset,
+            "{behaviour:?}"
+        );
         assert!(
             started.elapsed() >= Duration::from_millis(50),
             "{behaviour:?} answered in {:?}",

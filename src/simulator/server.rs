@@ -1,20 +1,30 @@
 //! The simulator's HTTP side: one axum server per simulated source on 127.0.0.1, the fault
 //! behaviours tests switch at runtime, request counting, and shutdown when the last handle goes.
+//!
+//! The server runs on its own listener ([`SimListener`]) whose connections a behaviour can
+//! abort: HTTP handlers cannot drop their connection, and `Reset` must not answer at all.
 
 use std::collections::HashMap;
+use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::connect_info::Connected;
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::{IncomingStream, Listener};
 use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -46,6 +56,10 @@ pub enum Behaviour {
     Delay(Duration),
     /// Answer 200 with an OperationOutcome error instead of a Bundle.
     OperationOutcome,
+    /// Accept the request, then drop the connection without a byte of answer: the socket closes
+    /// with a TCP reset (`SO_LINGER` 0), as when a server process dies or a firewall cuts the
+    /// connection. The client gets no status line, only "connection reset by peer".
+    Reset,
 }
 
 /// The body served in the `Garbage` behaviour: what a misconfigured proxy might send.
@@ -201,7 +215,7 @@ pub fn start(store: FhirStore, latency: Duration) -> std::io::Result<SimulatorHa
     }
     let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
     listener.set_nonblocking(true)?;
-    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let listener = TcpListener::from_std(listener)?;
     let addr = listener.local_addr()?;
 
     let (stop, stopping) = watch::channel(false);
@@ -214,7 +228,8 @@ pub fn start(store: FhirStore, latency: Duration) -> std::io::Result<SimulatorHa
         hits_by_type: Mutex::new(HashMap::new()),
         stopping: stopping.clone(),
     });
-    let app = router(shared.clone());
+    let app = router(shared.clone()).into_make_service_with_connect_info::<ConnectionHandle>();
+    let listener = SimListener { inner: listener };
     let mut until_stopped = stopping;
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, app)
@@ -364,11 +379,167 @@ pub(super) async fn wait_to_answer(
     true
 }
 
+/// The simulator's listener: plain TCP on loopback, each connection wrapped in a
+/// [`SimConnection`] that a behaviour can abort through the request's [`ConnectionHandle`].
+struct SimListener {
+    inner: TcpListener,
+}
+
+impl Listener for SimListener {
+    type Io = SimConnection;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (SimConnection, SocketAddr) {
+        // axum's own accept for TCP retries (and logs) failed accepts.
+        let (stream, addr) = Listener::accept(&mut self.inner).await;
+        (SimConnection::new(stream), addr)
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
+/// What a request's handlers may do to the connection it came on; shared by the connection
+/// and the [`ConnectionHandle`] in every request it carries.
+#[derive(Debug, Default)]
+struct ConnectionControl {
+    /// Set to drop the connection: every later read, write or flush fails, and the socket
+    /// closes with a reset when hyper drops it.
+    aborted: AtomicBool,
+}
+
+/// One accepted TCP connection. It reads and writes as the socket does until it is aborted;
+/// from then on every operation fails, so hyper gives the connection up without writing
+/// anything more, and dropping it closes the socket with `SO_LINGER` 0: a reset, not a FIN.
+struct SimConnection {
+    stream: TcpStream,
+    control: Arc<ConnectionControl>,
+}
+
+impl SimConnection {
+    fn new(stream: TcpStream) -> Self {
+        // Small writes leave at once rather than waiting for the previous one's ACK (Nagle).
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "simulator connection without TCP_NODELAY");
+        }
+        SimConnection {
+            stream,
+            control: Arc::default(),
+        }
+    }
+
+    /// The error every operation fails with once the connection is aborted.
+    fn refused(&self) -> Option<io::Error> {
+        self.control
+            .aborted
+            .load(Ordering::Acquire)
+            .then(|| io::Error::from(io::ErrorKind::ConnectionAborted))
+    }
+}
+
+impl Drop for SimConnection {
+    fn drop(&mut self) {
+        if self.control.aborted.load(Ordering::Acquire) {
+            // Linger 0: `close` discards anything unsent and sends a reset. The deprecation
+            // warns that a lingering close blocks the thread; a zero linger never blocks.
+            // (`set_zero_linger` does this undeprecated, but from Tokio 1.50; Cargo.toml asks
+            // for 1.47.)
+            #[allow(deprecated)]
+            let lingered = self.stream.set_linger(Some(Duration::ZERO));
+            if let Err(error) = lingered {
+                tracing::debug!(%error, "simulator connection closes without a reset");
+            }
+        }
+    }
+}
+
+impl AsyncRead for SimConnection {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        match this.refused() {
+            Some(error) => Poll::Ready(Err(error)),
+            None => Pin::new(&mut this.stream).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for SimConnection {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        match this.refused() {
+            Some(error) => Poll::Ready(Err(error)),
+            None => Pin::new(&mut this.stream).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        match this.refused() {
+            Some(error) => Poll::Ready(Err(error)),
+            None => Pin::new(&mut this.stream).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        match this.refused() {
+            Some(error) => Poll::Ready(Err(error)),
+            None => Pin::new(&mut this.stream).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        match this.refused() {
+            Some(error) => Poll::Ready(Err(error)),
+            None => Pin::new(&mut this.stream).poll_shutdown(cx),
+        }
+    }
+}
+
+/// The connection a request came on, as a request extension (`ConnectInfo`).
+#[derive(Clone, Debug)]
+struct ConnectionHandle(Arc<ConnectionControl>);
+
+impl ConnectionHandle {
+    /// Drops the connection without answering: the answer being prepared is never sent.
+    fn abort(&self) {
+        self.0.aborted.store(true, Ordering::Release);
+    }
+}
+
+impl Connected<IncomingStream<'_, SimListener>> for ConnectionHandle {
+    fn connect_info(stream: IncomingStream<'_, SimListener>) -> Self {
+        ConnectionHandle(stream.io().control.clone())
+    }
+}
+
 /// Counts the request, then applies latency and the behaviour in force around the handlers.
 async fn behave(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
     shared.count(request.uri().path());
     let behaviour = shared.behaviour();
     tracing::debug!(?behaviour, "simulator request");
+    let connection = request
+        .extensions()
+        .get::<ConnectInfo<ConnectionHandle>>()
+        .map(|ConnectInfo(c)| c.clone());
     let mut stopping = shared.stopping.clone();
     let shutting_down = || {
         refusal(&Refusal {
@@ -411,6 +582,19 @@ async fn behave(State(shared): State<Arc<Shared>>, request: Request, next: Next)
             StatusCode::OK,
             &operation_outcome("exception", "simulated error answered with status 200"),
         ),
+        Behaviour::Reset => match connection {
+            Some(connection) => {
+                connection.abort();
+                // Never sent: hyper fails to write its head on the aborted connection and
+                // drops the connection, which closes with a reset.
+                StatusCode::INTERNAL_SERVER_ERROR.into_response()
+            }
+            // Only when the router is served without the simulator's listener.
+            None => fhir_json(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &operation_outcome("exception", "the simulator cannot reset this connection"),
+            ),
+        },
     }
 }
 
