@@ -12,7 +12,9 @@ use overblick::domain::{
     ContactRole, Domain, DomainItems, MedicationStatus, PERSONNUMMER_SYSTEM, PersonId,
     SAMORDNINGSNUMMER_SYSTEM,
 };
-use overblick::simulator::{self, Behaviour, FhirStore, GARBAGE_BODY, SimulatorHandle};
+use overblick::simulator::{
+    self, Behaviour, DRIP_CHUNK_BYTES, FhirStore, GARBAGE_BODY, SimulatorHandle,
+};
 use overblick::sources::SourceAdapter;
 use overblick::sources::client::{HttpClient, HttpSettings};
 use overblick::sources::fhir::FhirSource;
@@ -592,6 +594,196 @@ async fn a_reset_connection_carries_no_status_line_only_a_tcp_reset() {
     assert_eq!(sim.hits_for("metadata"), 1);
 }
 
+/// A body read chunk by chunk as it arrives, counted, keeping only its first and last bytes.
+struct Counted {
+    bytes: usize,
+    chunks: usize,
+    start: Vec<u8>,
+    end: Vec<u8>,
+}
+
+async fn count_body(response: &mut reqwest::Response) -> Result<Counted, reqwest::Error> {
+    let mut counted = Counted {
+        bytes: 0,
+        chunks: 0,
+        start: Vec::new(),
+        end: Vec::new(),
+    };
+    while let Some(chunk) = response.chunk().await? {
+        counted.bytes += chunk.len();
+        counted.chunks += 1;
+        if counted.start.len() < 64 {
+            counted
+                .start
+                .extend_from_slice(&chunk[..chunk.len().min(64)]);
+        }
+        counted.end.extend_from_slice(&chunk);
+        let keep = counted.end.len().saturating_sub(64);
+        counted.end.drain(..keep);
+    }
+    Ok(counted)
+}
+
+const SEARCHSET_START: &[u8] = br#"{"resourceType":"Bundle","type":"searchset","entry":["#;
+
+#[tokio::test]
+async fn a_huge_answer_declares_its_length_and_streams_that_many_bytes() {
+    let sim = start_demo(1, 0, Duration::ZERO);
+    sim.set_behaviour(Behaviour::Huge {
+        bytes: 50_000_000,
+        declared: true,
+    });
+    let url = search_url(
+        &sim,
+        "Observation",
+        &[("patient.identifier", &pnr_token(TOLVAN))],
+    );
+
+    let mut response = reqwest::Client::new().get(&url).send().await.unwrap();
+
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.content_length(), Some(50_000_000));
+    assert_eq!(response.headers()["content-type"], "application/fhir+json");
+    let body = count_body(&mut response).await.unwrap();
+    assert_eq!(body.bytes, 50_000_000);
+    assert!(body.chunks > 1, "streamed, not sent in one piece");
+    assert!(body.start.starts_with(SEARCHSET_START));
+    assert!(body.end.ends_with(b"]}"));
+    assert_eq!(sim.hits_for("Observation"), 1);
+}
+
+#[tokio::test]
+async fn a_huge_answer_without_a_declared_length_comes_chunked_and_only_counting_tells() {
+    let sim = start_demo(1, 0, Duration::ZERO);
+    sim.set_behaviour(Behaviour::Huge {
+        bytes: 50_000_000,
+        declared: false,
+    });
+    let url = search_url(
+        &sim,
+        "Observation",
+        &[("patient.identifier", &pnr_token(TOLVAN))],
+    );
+
+    let mut response = reqwest::Client::new().get(&url).send().await.unwrap();
+
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.content_length(), None);
+    assert!(response.headers().get("content-length").is_none());
+    assert_eq!(response.headers()["transfer-encoding"], "chunked");
+    let body = count_body(&mut response).await.unwrap();
+    assert_eq!(body.bytes, 50_000_000);
+    assert!(body.start.starts_with(SEARCHSET_START));
+    assert!(body.end.ends_with(b"]}"));
+}
+
+#[tokio::test]
+async fn a_small_huge_answer_is_a_valid_searchset_bundle_of_padding() {
+    let sim = start_demo(1, 0, Duration::ZERO);
+    sim.set_behaviour(Behaviour::Huge {
+        bytes: 10_000,
+        declared: true,
+    });
+    let (status, bundle) = get_json(&search_url(
+        &sim,
+        "MedicationRequest",
+        &[("patient.identifier", &pnr_token(TOLVAN))],
+    ))
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(bundle["type"], "searchset");
+    let entries = bundle["entry"].as_array().unwrap();
+    assert!(entries.len() > 100, "{}", entries.len());
+    assert!(
+        entries
+            .iter()
+            .all(|e| e["resource"]["resourceType"] == "Basic")
+    );
+}
+
+#[tokio::test]
+async fn a_dripping_answer_sends_its_head_at_once_and_the_normal_body_a_few_bytes_at_a_time() {
+    let sim = start_demo(1, 0, Duration::ZERO);
+    let url = format!("{}/Patient/tolvan", sim.base_url());
+    let client = reqwest::Client::new();
+    let normal = get(&client, &url).await.unwrap();
+    assert_eq!(normal.status, 200);
+    let every = Duration::from_millis(10);
+    let chunks = normal.body.len().div_ceil(DRIP_CHUNK_BYTES);
+    let dripping = every * u32::try_from(chunks).unwrap();
+    sim.set_behaviour(Behaviour::Drip { every });
+
+    let started = Instant::now();
+    let mut response = client.get(&url).send().await.unwrap();
+    let head_after = started.elapsed();
+    let length = response.content_length();
+    let mut body = Vec::new();
+    let mut received = 0;
+    while let Some(chunk) = response.chunk().await.unwrap() {
+        body.extend_from_slice(&chunk);
+        received += 1;
+    }
+    let body_after = started.elapsed();
+
+    assert!(head_after < dripping / 2, "head after {head_after:?}");
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        length,
+        Some(normal.body.len() as u64),
+        "the normal headers, length included"
+    );
+    assert!(
+        body_after >= dripping,
+        "{chunks} chunks every {every:?} took {body_after:?}"
+    );
+    assert!(received > 1, "the body came in pieces");
+    assert_eq!(body, normal.body, "the normal answer, slowly");
+    assert_eq!(sim.hits_for("Patient"), 2);
+}
+
+#[tokio::test]
+async fn shutdown_ends_a_dripping_answer() {
+    let sim = start_demo(1, 0, Duration::ZERO);
+    sim.set_behaviour(Behaviour::Drip {
+        every: Duration::from_millis(200),
+    });
+    let url = format!("{}/metadata", sim.base_url());
+    let mut response = reqwest::Client::new().get(&url).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+
+    tokio::time::timeout(Duration::from_secs(2), sim.shutdown())
+        .await
+        .expect("shutdown does not wait for the drip to end");
+
+    let read = tokio::time::timeout(Duration::from_secs(2), count_body(&mut response))
+        .await
+        .expect("the body ends");
+    assert!(read.is_err(), "the body breaks off");
+}
+
+#[tokio::test]
+async fn shutdown_ends_a_huge_answer_the_client_stopped_reading() {
+    let sim = start_demo(1, 0, Duration::ZERO);
+    sim.set_behaviour(Behaviour::Huge {
+        bytes: 50_000_000,
+        declared: true,
+    });
+    let url = format!("{}/metadata", sim.base_url());
+    let mut response = reqwest::Client::new().get(&url).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    // The client reads nothing more: the socket buffers fill and the server's write waits.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    tokio::time::timeout(Duration::from_secs(2), sim.shutdown())
+        .await
+        .expect("shutdown does not wait for a client that stopped reading");
+
+    let read = tokio::time::timeout(Duration::from_secs(5), count_body(&mut response))
+        .await
+        .expect("the body ends");
+    assert!(read.is_err(), "the body breaks off");
+}
+
 #[tokio::test]
 async fn a_delayed_answer_is_normal_but_late_and_latency_comes_first_in_every_behaviour() {
     let sim = start_demo(1, 0, Duration::from_millis(50));
@@ -616,6 +808,13 @@ async fn a_delayed_answer_is_normal_but_late_and_latency_comes_first_in_every_be
         Behaviour::Truncated,
         Behaviour::OperationOutcome,
         Behaviour::Reset,
+        Behaviour::Huge {
+            bytes: 1000,
+            declared: false,
+        },
+        Behaviour::Drip {
+            every: Duration::ZERO,
+        },
     ] {
         sim.set_behaviour(behaviour);
         let started = Instant::now();
