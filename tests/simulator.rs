@@ -785,6 +785,71 @@ async fn shutdown_ends_a_huge_answer_the_client_stopped_reading() {
 }
 
 #[tokio::test]
+async fn a_missing_required_answer_is_the_normal_bundle_without_the_required_elements() {
+    let sim = start_demo(3, 2, Duration::ZERO);
+    let url = search_url(
+        &sim,
+        "Observation",
+        &[("patient.identifier", &pnr_token(TOLVAN))],
+    );
+    let (_, normal) = get_json(&url).await;
+    sim.set_behaviour(Behaviour::MissingRequired);
+
+    let (status, bundle) = get_json(&url).await;
+
+    assert_eq!(status, 200);
+    assert_eq!(bundle["resourceType"], "Bundle");
+    assert_eq!(bundle["type"], "searchset");
+    assert_eq!(bundle["total"], 5);
+    assert_eq!(keys(&bundle, "match"), keys(&normal, "match"));
+    for (entry, before) in entries(&bundle, "match").zip(entries(&normal, "match")) {
+        let resource = &entry["resource"];
+        assert_eq!(before["resource"]["status"], "final");
+        assert!(resource.get("status").is_none(), "{resource}");
+        assert!(resource.get("code").is_none(), "{resource}");
+        assert_eq!(resource["category"], before["resource"]["category"]);
+        assert_eq!(resource["subject"], before["resource"]["subject"]);
+    }
+    assert_eq!(sim.hits_for("Observation"), 2);
+}
+
+#[tokio::test]
+async fn missing_required_prescriptions_lack_status_intent_subject_and_medication() {
+    let bundle: Value =
+        serde_json::from_slice(&std::fs::read(Path::new(SYNTHEA_FILE)).unwrap()).unwrap();
+    let mut store = FhirStore::new();
+    store.insert_bundle(&tolvan(), bundle).unwrap();
+    let sim = simulator::start(store, Duration::ZERO).unwrap();
+    sim.set_behaviour(Behaviour::MissingRequired);
+
+    let pages = adapter_search(
+        &sim,
+        "MedicationRequest",
+        &[("_include", "MedicationRequest:medication")],
+    )
+    .await;
+
+    let mut prescriptions = 0;
+    for page in &pages {
+        for entry in entries(page, "match") {
+            let resource = entry["resource"].as_object().unwrap();
+            prescriptions += 1;
+            assert_eq!(resource["resourceType"], "MedicationRequest");
+            for key in resource.keys() {
+                assert!(
+                    !matches!(key.as_str(), "status" | "intent" | "subject")
+                        && !key.starts_with("medication"),
+                    "{key} is still there"
+                );
+            }
+            assert!(resource.contains_key("id"));
+            assert!(resource.contains_key("authoredOn"));
+        }
+    }
+    assert_eq!(prescriptions, 20);
+}
+
+#[tokio::test]
 async fn a_delayed_answer_is_normal_but_late_and_latency_comes_first_in_every_behaviour() {
     let sim = start_demo(1, 0, Duration::from_millis(50));
     let url = search_url(&sim, "Patient", &[("identifier", &pnr_token(TOLVAN))]);
@@ -815,6 +880,7 @@ async fn a_delayed_answer_is_normal_but_late_and_latency_comes_first_in_every_be
         Behaviour::Drip {
             every: Duration::ZERO,
         },
+        Behaviour::MissingRequired,
     ] {
         sim.set_behaviour(behaviour);
         let started = Instant::now();

@@ -74,6 +74,12 @@ pub enum Behaviour {
     /// server or proxy trickling bytes, which a per-read timeout never catches and only a
     /// deadline on the whole answer does.
     Drip { every: Duration },
+    /// Answer as normally, but with the elements FHIR R4 requires left out of every resource
+    /// that has any (the table `REQUIRED_ELEMENTS`): a MedicationRequest without `status`,
+    /// `intent`, `subject` and medication, an Observation without `status` and `code`, and
+    /// so on. The Bundle stays valid and the records are there with everything else: a source
+    /// whose export drops fields, which a client must notice record by record.
+    MissingRequired,
 }
 
 /// How many bytes of the body a `Drip` answer sends per interval.
@@ -91,6 +97,51 @@ const HUGE_HEAD: &str = r#"{"resourceType":"Bundle","type":"searchset","entry":[
 const HUGE_TAIL: &str = "]}";
 /// Padding entries are numbered with ten digits, so every one has the same length.
 const MAX_PADDING_ENTRIES: u64 = 9_999_999_999;
+
+/// The elements FHIR R4 requires (minimum cardinality 1) of each resource type, which the
+/// `MissingRequired` behaviour leaves out. A name ending in `[x]` is a choice element: every
+/// `<name><Type>` goes. A primitive's extensions (`_status`) go with it. Types not listed
+/// require nothing (Patient, CareTeam, Practitioner, PractitionerRole, Organization,
+/// Location, Medication) and are served as they are. Among those the adapter maps, what it
+/// cannot do without: Observation and DiagnosticReport `code`, MedicationRequest and
+/// MedicationStatement medication, Goal `description`, Appointment `start`.
+const REQUIRED_ELEMENTS: &[(&str, &[&str])] = &[
+    ("AllergyIntolerance", &["patient"]),
+    // `start` and `end` are optional in themselves, but invariant app-3 requires both of an
+    // appointment that is not proposed, cancelled or waitlisted, and one without a status
+    // is none of those.
+    ("Appointment", &["status", "participant", "start", "end"]),
+    (
+        "CapabilityStatement",
+        &["status", "date", "kind", "fhirVersion", "format"],
+    ),
+    ("CarePlan", &["status", "intent", "subject"]),
+    ("Condition", &["subject"]),
+    ("DiagnosticReport", &["status", "code"]),
+    ("DocumentReference", &["status", "content"]),
+    ("Encounter", &["status", "class"]),
+    ("Goal", &["lifecycleStatus", "description", "subject"]),
+    (
+        "Immunization",
+        &["status", "vaccineCode", "patient", "occurrence[x]"],
+    ),
+    (
+        "MedicationAdministration",
+        &["status", "medication[x]", "subject", "effective[x]"],
+    ),
+    ("MedicationDispense", &["status", "medication[x]"]),
+    (
+        "MedicationRequest",
+        &["status", "intent", "medication[x]", "subject"],
+    ),
+    (
+        "MedicationStatement",
+        &["status", "medication[x]", "subject"],
+    ),
+    ("Observation", &["status", "code"]),
+    ("Procedure", &["status", "subject"]),
+    ("ServiceRequest", &["status", "intent", "subject"]),
+];
 
 /// State shared by the server task and the handles.
 struct Shared {
@@ -706,6 +757,64 @@ async fn behave(State(shared): State<Arc<Shared>>, request: Request, next: Next)
             let guard = FaultBodyGuard::new(connection.as_ref());
             Response::from_parts(parts, fault_body(chunks, every, stopping, guard))
         }
+        Behaviour::MissingRequired => {
+            let (parts, body) = next.run(request).await.into_parts();
+            let bytes = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .unwrap_or_default();
+            match serde_json::from_slice::<Value>(&bytes) {
+                Ok(mut answer) => {
+                    leave_out_required(&mut answer);
+                    fhir_json(parts.status, &answer)
+                }
+                Err(_) => Response::from_parts(parts, Body::from(bytes)),
+            }
+        }
+    }
+}
+
+/// Removes the elements FHIR R4 requires ([`REQUIRED_ELEMENTS`]) from a resource, from the
+/// resources it contains, and from every resource in a Bundle (nested Bundles too).
+fn leave_out_required(resource: &mut Value) {
+    let Some(object) = resource.as_object_mut() else {
+        return;
+    };
+    let resource_type = object.get("resourceType").and_then(Value::as_str);
+    if resource_type == Some("Bundle") {
+        for entry in object
+            .get_mut("entry")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(inner) = entry.get_mut("resource") {
+                leave_out_required(inner);
+            }
+        }
+        return;
+    }
+    let required = REQUIRED_ELEMENTS
+        .iter()
+        .find(|(t, _)| Some(*t) == resource_type)
+        .map_or(&[][..], |(_, elements)| *elements);
+    object.retain(|key, _| {
+        let name = key.strip_prefix('_').unwrap_or(key);
+        !required
+            .iter()
+            .any(|element| match element.strip_suffix("[x]") {
+                Some(choice) => name
+                    .strip_prefix(choice)
+                    .is_some_and(|t| t.starts_with(|c: char| c.is_ascii_uppercase())),
+                None => name == *element,
+            })
+    });
+    for contained in object
+        .get_mut("contained")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        leave_out_required(contained);
     }
 }
 
@@ -920,6 +1029,77 @@ mod tests {
     fn a_huge_body_too_small_for_a_bundle_is_the_start_of_one() {
         assert!(huge_body(0).is_empty());
         assert_eq!(huge_body(16), &HUGE_HEAD.as_bytes()[..16]);
+    }
+
+    #[test]
+    fn the_required_elements_are_left_out_and_everything_else_kept() {
+        let mut bundle = serde_json::json!({
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "total": 3,
+            "entry": [
+                { "resource": {
+                    "resourceType": "MedicationRequest", "id": "m1",
+                    "status": "active", "_status": { "extension": [] }, "intent": "order",
+                    "medicationReference": { "reference": "Medication/med1" },
+                    "subject": { "reference": "Patient/p" },
+                    "authoredOn": "2026-01-01", "statusReason": { "text": "kept" },
+                    "contained": [{ "resourceType": "Observation", "id": "o", "status": "final",
+                                    "code": { "text": "x" }, "valueString": "kept" }]
+                }, "search": { "mode": "match" } },
+                { "resource": {
+                    "resourceType": "Medication", "id": "med1", "status": "active",
+                    "code": { "text": "Alvedon" }
+                }, "search": { "mode": "include" } },
+                { "resource": {
+                    "resourceType": "Observation", "id": "o2", "status": "final",
+                    "code": { "text": "Vikt" }, "effectiveDateTime": "2026-01-01",
+                    "valueQuantity": { "value": 80 }
+                }, "search": { "mode": "match" } }
+            ]
+        });
+
+        leave_out_required(&mut bundle);
+
+        let request = &bundle["entry"][0]["resource"];
+        assert_eq!(
+            request,
+            &serde_json::json!({
+                "resourceType": "MedicationRequest", "id": "m1",
+                "authoredOn": "2026-01-01", "statusReason": { "text": "kept" },
+                "contained": [{ "resourceType": "Observation", "id": "o", "valueString": "kept" }]
+            })
+        );
+        assert_eq!(
+            bundle["entry"][1]["resource"]["status"], "active",
+            "Medication requires nothing"
+        );
+        let observation = &bundle["entry"][2]["resource"];
+        assert!(observation.get("status").is_none() && observation.get("code").is_none());
+        assert_eq!(observation["effectiveDateTime"], "2026-01-01");
+        assert_eq!(bundle["total"], 3);
+        assert_eq!(bundle["entry"][2]["search"]["mode"], "match");
+    }
+
+    #[test]
+    fn a_choice_element_goes_in_every_type_but_a_longer_name_stays() {
+        let mut statement = serde_json::json!({
+            "resourceType": "MedicationStatement",
+            "medicationCodeableConcept": { "text": "x" },
+            "medicationsKept": true,
+            "medication": "not a choice type",
+            "effectivePeriod": { "start": "2026" }
+        });
+        leave_out_required(&mut statement);
+        assert_eq!(
+            statement,
+            serde_json::json!({
+                "resourceType": "MedicationStatement",
+                "medicationsKept": true,
+                "medication": "not a choice type",
+                "effectivePeriod": { "start": "2026" }
+            })
+        );
     }
 
     /// A connected pair on loopback: the client's end, and the server's wrapped as the
