@@ -441,6 +441,26 @@ async fn shutdown_releases_a_hanging_request() {
 }
 
 #[tokio::test]
+#[ignore = "takes 31 s; run with --ignored"]
+async fn a_hanging_source_holds_the_connection_for_longer_than_thirty_seconds() {
+    let sim = start_demo(1, 0, Duration::ZERO);
+    sim.set_behaviour(Behaviour::Hang);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(31))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+
+    let error = get(&client, &format!("{}/metadata", sim.base_url()))
+        .await
+        .err()
+        .expect("no answer while hanging");
+
+    assert!(error.is_timeout(), "the client gave up first: {error:?}");
+    assert!(started.elapsed() >= Duration::from_secs(31));
+}
+
+#[tokio::test]
 async fn a_dropped_handle_stops_the_server() {
     let sim = start_demo(1, 0, Duration::ZERO);
     let url = format!("{}/metadata", sim.base_url());

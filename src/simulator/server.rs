@@ -38,14 +38,16 @@ const FHIR_JSON: &str = "application/fhir+json";
 
 /// How the simulator answers. Switch it at runtime with [`SimulatorHandle::set_behaviour`]; the
 /// behaviour in force when a request arrives decides its answer. The configured latency comes
-/// before every answer, in every behaviour except `Hang`.
+/// before every answer, in every behaviour except `Hang`. Every request counts in the hits,
+/// whatever the behaviour; a request held or streamed when the simulator stops is ended.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Behaviour {
     /// Answer FHIR searches as a FHIR server does.
     #[default]
     Normal,
     /// Accept the request and never answer: the connection stays open until the client gives
-    /// up or the simulator shuts down (then it answers 503).
+    /// up or the simulator shuts down (then it answers 503). The server has no timeout of its
+    /// own that could end the wait sooner.
     Hang,
     /// Answer with this HTTP status and an OperationOutcome body (500 if it is not a status).
     Status(u16),
