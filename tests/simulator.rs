@@ -12,7 +12,9 @@ use overblick::domain::{
     ContactRole, Domain, DomainItems, MedicationStatus, PERSONNUMMER_SYSTEM, PersonId,
     SAMORDNINGSNUMMER_SYSTEM,
 };
-use overblick::simulator::{self, Behaviour, FhirStore, GARBAGE_BODY, SimulatorHandle};
+use overblick::simulator::{
+    self, Behaviour, DRIP_CHUNK_BYTES, FhirStore, GARBAGE_BODY, SimulatorHandle,
+};
 use overblick::sources::SourceAdapter;
 use overblick::sources::client::{HttpClient, HttpSettings};
 use overblick::sources::fhir::FhirSource;
@@ -439,6 +441,26 @@ async fn shutdown_releases_a_hanging_request() {
 }
 
 #[tokio::test]
+#[ignore = "takes 31 s; run with --ignored"]
+async fn a_hanging_source_holds_the_connection_for_longer_than_thirty_seconds() {
+    let sim = start_demo(1, 0, Duration::ZERO);
+    sim.set_behaviour(Behaviour::Hang);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(31))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+
+    let error = get(&client, &format!("{}/metadata", sim.base_url()))
+        .await
+        .err()
+        .expect("no answer while hanging");
+
+    assert!(error.is_timeout(), "the client gave up first: {error:?}");
+    assert!(started.elapsed() >= Duration::from_secs(31));
+}
+
+#[tokio::test]
 async fn a_dropped_handle_stops_the_server() {
     let sim = start_demo(1, 0, Duration::ZERO);
     let url = format!("{}/metadata", sim.base_url());
@@ -525,6 +547,328 @@ async fn an_operation_outcome_answer_comes_with_status_200() {
     assert_eq!(body["issue"][0]["severity"], "error");
 }
 
+/// The kind of the first I/O error in `error`'s chain of sources.
+fn io_error_kind(error: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        current = e.source();
+    }
+    None
+}
+
+#[tokio::test]
+async fn a_reset_behaviour_closes_the_connection_without_an_answer() {
+    let sim = start_demo(1, 0, Duration::ZERO);
+    sim.set_behaviour(Behaviour::Reset);
+    let client = reqwest::Client::new();
+    let url = search_url(&sim, "Patient", &[("identifier", &pnr_token(TOLVAN))]);
+
+    let error = get(&client, &url)
+        .await
+        .err()
+        .expect("no answer when reset");
+
+    assert!(!error.is_status() && error.status().is_none(), "{error:?}");
+    assert!(!error.is_timeout(), "{error:?}");
+    assert_eq!(
+        io_error_kind(&error),
+        Some(std::io::ErrorKind::ConnectionReset),
+        "{error:?}"
+    );
+    assert_eq!(sim.hits(), 1, "received once, not retried");
+    assert_eq!(sim.hits_for("Patient"), 1);
+    sim.set_behaviour(Behaviour::Normal);
+    assert_eq!(get(&client, &url).await.unwrap().status, 200);
+}
+
+#[tokio::test]
+async fn a_reset_connection_carries_no_status_line_only_a_tcp_reset() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let sim = start_demo(1, 0, Duration::ZERO);
+    sim.set_behaviour(Behaviour::Reset);
+    let mut stream = tokio::net::TcpStream::connect(sim.addr()).await.unwrap();
+    stream
+        .write_all(b"GET /fhir/metadata HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut received))
+        .await
+        .expect("the connection is closed at once");
+
+    assert!(
+        received.is_empty(),
+        "{:?}",
+        String::from_utf8_lossy(&received)
+    );
+    assert_eq!(
+        read.unwrap_err().kind(),
+        std::io::ErrorKind::ConnectionReset,
+        "closed with a reset, not a FIN"
+    );
+    assert_eq!(sim.hits_for("metadata"), 1);
+}
+
+/// A body read chunk by chunk as it arrives, counted, keeping only its first and last bytes.
+struct Counted {
+    bytes: usize,
+    chunks: usize,
+    start: Vec<u8>,
+    end: Vec<u8>,
+}
+
+async fn count_body(response: &mut reqwest::Response) -> Result<Counted, reqwest::Error> {
+    let mut counted = Counted {
+        bytes: 0,
+        chunks: 0,
+        start: Vec::new(),
+        end: Vec::new(),
+    };
+    while let Some(chunk) = response.chunk().await? {
+        counted.bytes += chunk.len();
+        counted.chunks += 1;
+        if counted.start.len() < 64 {
+            counted
+                .start
+                .extend_from_slice(&chunk[..chunk.len().min(64)]);
+        }
+        counted.end.extend_from_slice(&chunk);
+        let keep = counted.end.len().saturating_sub(64);
+        counted.end.drain(..keep);
+    }
+    Ok(counted)
+}
+
+const SEARCHSET_START: &[u8] = br#"{"resourceType":"Bundle","type":"searchset","entry":["#;
+
+#[tokio::test]
+async fn a_huge_answer_declares_its_length_and_streams_that_many_bytes() {
+    let sim = start_demo(1, 0, Duration::ZERO);
+    sim.set_behaviour(Behaviour::Huge {
+        bytes: 50_000_000,
+        declared: true,
+    });
+    let url = search_url(
+        &sim,
+        "Observation",
+        &[("patient.identifier", &pnr_token(TOLVAN))],
+    );
+
+    let mut response = reqwest::Client::new().get(&url).send().await.unwrap();
+
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.content_length(), Some(50_000_000));
+    assert_eq!(response.headers()["content-type"], "application/fhir+json");
+    let body = count_body(&mut response).await.unwrap();
+    assert_eq!(body.bytes, 50_000_000);
+    assert!(body.chunks > 1, "streamed, not sent in one piece");
+    assert!(body.start.starts_with(SEARCHSET_START));
+    assert!(body.end.ends_with(b"]}"));
+    assert_eq!(sim.hits_for("Observation"), 1);
+}
+
+#[tokio::test]
+async fn a_huge_answer_without_a_declared_length_comes_chunked_and_only_counting_tells() {
+    let sim = start_demo(1, 0, Duration::ZERO);
+    sim.set_behaviour(Behaviour::Huge {
+        bytes: 50_000_000,
+        declared: false,
+    });
+    let url = search_url(
+        &sim,
+        "Observation",
+        &[("patient.identifier", &pnr_token(TOLVAN))],
+    );
+
+    let mut response = reqwest::Client::new().get(&url).send().await.unwrap();
+
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.content_length(), None);
+    assert!(response.headers().get("content-length").is_none());
+    assert_eq!(response.headers()["transfer-encoding"], "chunked");
+    let body = count_body(&mut response).await.unwrap();
+    assert_eq!(body.bytes, 50_000_000);
+    assert!(body.start.starts_with(SEARCHSET_START));
+    assert!(body.end.ends_with(b"]}"));
+}
+
+#[tokio::test]
+async fn a_small_huge_answer_is_a_valid_searchset_bundle_of_padding() {
+    let sim = start_demo(1, 0, Duration::ZERO);
+    sim.set_behaviour(Behaviour::Huge {
+        bytes: 10_000,
+        declared: true,
+    });
+    let (status, bundle) = get_json(&search_url(
+        &sim,
+        "MedicationRequest",
+        &[("patient.identifier", &pnr_token(TOLVAN))],
+    ))
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(bundle["type"], "searchset");
+    let entries = bundle["entry"].as_array().unwrap();
+    assert!(entries.len() > 100, "{}", entries.len());
+    assert!(
+        entries
+            .iter()
+            .all(|e| e["resource"]["resourceType"] == "Basic")
+    );
+}
+
+#[tokio::test]
+async fn a_dripping_answer_sends_its_head_at_once_and_the_normal_body_a_few_bytes_at_a_time() {
+    let sim = start_demo(1, 0, Duration::ZERO);
+    let url = format!("{}/Patient/tolvan", sim.base_url());
+    let client = reqwest::Client::new();
+    let normal = get(&client, &url).await.unwrap();
+    assert_eq!(normal.status, 200);
+    let every = Duration::from_millis(10);
+    let chunks = normal.body.len().div_ceil(DRIP_CHUNK_BYTES);
+    let dripping = every * u32::try_from(chunks).unwrap();
+    sim.set_behaviour(Behaviour::Drip { every });
+
+    let started = Instant::now();
+    let mut response = client.get(&url).send().await.unwrap();
+    let head_after = started.elapsed();
+    let length = response.content_length();
+    let mut body = Vec::new();
+    let mut received = 0;
+    while let Some(chunk) = response.chunk().await.unwrap() {
+        body.extend_from_slice(&chunk);
+        received += 1;
+    }
+    let body_after = started.elapsed();
+
+    assert!(head_after < dripping / 2, "head after {head_after:?}");
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        length,
+        Some(normal.body.len() as u64),
+        "the normal headers, length included"
+    );
+    assert!(
+        body_after >= dripping,
+        "{chunks} chunks every {every:?} took {body_after:?}"
+    );
+    assert!(received > 1, "the body came in pieces");
+    assert_eq!(body, normal.body, "the normal answer, slowly");
+    assert_eq!(sim.hits_for("Patient"), 2);
+}
+
+#[tokio::test]
+async fn shutdown_ends_a_dripping_answer() {
+    let sim = start_demo(1, 0, Duration::ZERO);
+    sim.set_behaviour(Behaviour::Drip {
+        every: Duration::from_millis(200),
+    });
+    let url = format!("{}/metadata", sim.base_url());
+    let mut response = reqwest::Client::new().get(&url).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+
+    tokio::time::timeout(Duration::from_secs(2), sim.shutdown())
+        .await
+        .expect("shutdown does not wait for the drip to end");
+
+    let read = tokio::time::timeout(Duration::from_secs(2), count_body(&mut response))
+        .await
+        .expect("the body ends");
+    assert!(read.is_err(), "the body breaks off");
+}
+
+#[tokio::test]
+async fn shutdown_ends_a_huge_answer_the_client_stopped_reading() {
+    let sim = start_demo(1, 0, Duration::ZERO);
+    sim.set_behaviour(Behaviour::Huge {
+        bytes: 50_000_000,
+        declared: true,
+    });
+    let url = format!("{}/metadata", sim.base_url());
+    let mut response = reqwest::Client::new().get(&url).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    // The client reads nothing more: the socket buffers fill and the server's write waits.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    tokio::time::timeout(Duration::from_secs(2), sim.shutdown())
+        .await
+        .expect("shutdown does not wait for a client that stopped reading");
+
+    let read = tokio::time::timeout(Duration::from_secs(5), count_body(&mut response))
+        .await
+        .expect("the body ends");
+    assert!(read.is_err(), "the body breaks off");
+}
+
+#[tokio::test]
+async fn a_missing_required_answer_is_the_normal_bundle_without_the_required_elements() {
+    let sim = start_demo(3, 2, Duration::ZERO);
+    let url = search_url(
+        &sim,
+        "Observation",
+        &[("patient.identifier", &pnr_token(TOLVAN))],
+    );
+    let (_, normal) = get_json(&url).await;
+    sim.set_behaviour(Behaviour::MissingRequired);
+
+    let (status, bundle) = get_json(&url).await;
+
+    assert_eq!(status, 200);
+    assert_eq!(bundle["resourceType"], "Bundle");
+    assert_eq!(bundle["type"], "searchset");
+    assert_eq!(bundle["total"], 5);
+    assert_eq!(keys(&bundle, "match"), keys(&normal, "match"));
+    for (entry, before) in entries(&bundle, "match").zip(entries(&normal, "match")) {
+        let resource = &entry["resource"];
+        assert_eq!(before["resource"]["status"], "final");
+        assert!(resource.get("status").is_none(), "{resource}");
+        assert!(resource.get("code").is_none(), "{resource}");
+        assert_eq!(resource["category"], before["resource"]["category"]);
+        assert_eq!(resource["subject"], before["resource"]["subject"]);
+    }
+    assert_eq!(sim.hits_for("Observation"), 2);
+}
+
+#[tokio::test]
+async fn missing_required_prescriptions_lack_status_intent_subject_and_medication() {
+    let bundle: Value =
+        serde_json::from_slice(&std::fs::read(Path::new(SYNTHEA_FILE)).unwrap()).unwrap();
+    let mut store = FhirStore::new();
+    store.insert_bundle(&tolvan(), bundle).unwrap();
+    let sim = simulator::start(store, Duration::ZERO).unwrap();
+    sim.set_behaviour(Behaviour::MissingRequired);
+
+    let pages = adapter_search(
+        &sim,
+        "MedicationRequest",
+        &[("_include", "MedicationRequest:medication")],
+    )
+    .await;
+
+    let mut prescriptions = 0;
+    for page in &pages {
+        for entry in entries(page, "match") {
+            let resource = entry["resource"].as_object().unwrap();
+            prescriptions += 1;
+            assert_eq!(resource["resourceType"], "MedicationRequest");
+            for key in resource.keys() {
+                assert!(
+                    !matches!(key.as_str(), "status" | "intent" | "subject")
+                        && !key.starts_with("medication"),
+                    "{key} is still there"
+                );
+            }
+            assert!(resource.contains_key("id"));
+            assert!(resource.contains_key("authoredOn"));
+        }
+    }
+    assert_eq!(prescriptions, 20);
+}
+
 #[tokio::test]
 async fn a_delayed_answer_is_normal_but_late_and_latency_comes_first_in_every_behaviour() {
     let sim = start_demo(1, 0, Duration::from_millis(50));
@@ -548,10 +892,24 @@ async fn a_delayed_answer_is_normal_but_late_and_latency_comes_first_in_every_be
         Behaviour::Garbage,
         Behaviour::Truncated,
         Behaviour::OperationOutcome,
+        Behaviour::Reset,
+        Behaviour::Huge {
+            bytes: 1000,
+            declared: false,
+        },
+        Behaviour::Drip {
+            every: Duration::ZERO,
+        },
+        Behaviour::MissingRequired,
     ] {
         sim.set_behaviour(behaviour);
         let started = Instant::now();
-        get(&client, &url).await.unwrap();
+        let answer = get(&client, &url).await;
+        assert_eq!(
+            answer.is_err(),
+            behaviour == Behaviour::Reset,
+            "{behaviour:?}"
+        );
         assert!(
             started.elapsed() >= Duration::from_millis(50),
             "{behaviour:?} answered in {:?}",

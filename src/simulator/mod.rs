@@ -33,7 +33,7 @@ pub use rivta::{
     PartStatusCode, ProcessingPart, RivtaData, RivtaHandle, ServerTls, SoapBehaviour,
     SoapServerOptions, SyncError,
 };
-pub use server::{Behaviour, GARBAGE_BODY, SimulatorHandle, start};
+pub use server::{Behaviour, DRIP_CHUNK_BYTES, GARBAGE_BODY, SimulatorHandle, start};
 pub use store::FhirStore;
 
 use crate::config::catalog::{Protocol, SourceEntry};

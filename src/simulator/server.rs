@@ -1,20 +1,31 @@
 //! The simulator's HTTP side: one axum server per simulated source on 127.0.0.1, the fault
 //! behaviours tests switch at runtime, request counting, and shutdown when the last handle goes.
+//!
+//! The server runs on its own listener ([`SimListener`]) whose connections a behaviour can
+//! abort: HTTP handlers cannot drop their connection, and `Reset` must not answer at all.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
-use axum::extract::{Path, Query, Request, State};
-use axum::http::{StatusCode, header};
+use axum::body::{Body, Bytes};
+use axum::extract::connect_info::Connected;
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::{IncomingStream, Listener};
 use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -27,14 +38,16 @@ const FHIR_JSON: &str = "application/fhir+json";
 
 /// How the simulator answers. Switch it at runtime with [`SimulatorHandle::set_behaviour`]; the
 /// behaviour in force when a request arrives decides its answer. The configured latency comes
-/// before every answer, in every behaviour except `Hang`.
+/// before every answer, in every behaviour except `Hang`. Every request counts in the hits,
+/// whatever the behaviour; a request held or streamed when the simulator stops is ended.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Behaviour {
     /// Answer FHIR searches as a FHIR server does.
     #[default]
     Normal,
     /// Accept the request and never answer: the connection stays open until the client gives
-    /// up or the simulator shuts down (then it answers 503).
+    /// up or the simulator shuts down (then it answers 503). The server has no timeout of its
+    /// own that could end the wait sooner.
     Hang,
     /// Answer with this HTTP status and an OperationOutcome body (500 if it is not a status).
     Status(u16),
@@ -46,11 +59,91 @@ pub enum Behaviour {
     Delay(Duration),
     /// Answer 200 with an OperationOutcome error instead of a Bundle.
     OperationOutcome,
+    /// Accept the request, then drop the connection without a byte of answer: the socket closes
+    /// with a TCP reset (`SO_LINGER` 0), as when a server process dies or a firewall cuts the
+    /// connection. The client gets no status line, only "connection reset by peer".
+    Reset,
+    /// Answer 200 `application/fhir+json` with a body of `bytes` bytes that starts as a
+    /// searchset Bundle and goes on with padding entries (`Basic` resources no domain maps)
+    /// until `bytes` is reached, then closes the Bundle: valid JSON, so only a client's limit
+    /// on the size stops it (a `bytes` too small for the frame gets the frame's start, cut).
+    /// Streamed in chunks of 64 KiB made as they are sent, so the simulator never holds the
+    /// body. With `declared`, the size is announced in `Content-Length` (a client can refuse
+    /// before reading); without, the body comes chunked and only counting tells.
+    Huge { bytes: usize, declared: bool },
+    /// Send the status and headers of the normal answer at once (with its `Content-Length`),
+    /// then its body [`DRIP_CHUNK_BYTES`] at a time, each chunk after waiting `every`: a
+    /// server or proxy trickling bytes, which a per-read timeout never catches and only a
+    /// deadline on the whole answer does.
+    Drip { every: Duration },
+    /// Answer as normally, but with the elements FHIR R4 requires left out of every resource
+    /// that has any (the table `REQUIRED_ELEMENTS`): a MedicationRequest without `status`,
+    /// `intent`, `subject` and medication, an Observation without `status` and `code`, and
+    /// so on. The Bundle stays valid and the records are there with everything else: a source
+    /// whose export drops fields, which a client must notice record by record.
+    MissingRequired,
 }
+
+/// How many bytes of the body a `Drip` answer sends per interval.
+pub const DRIP_CHUNK_BYTES: usize = 8;
 
 /// The body served in the `Garbage` behaviour: what a misconfigured proxy might send.
 pub const GARBAGE_BODY: &str =
     "<html><head><title>502 Bad Gateway</title></head><body>upstream error</body></html>";
+
+/// How much of a `Huge` body is made and sent at a time.
+const HUGE_CHUNK_BYTES: usize = 64 * 1024;
+/// How a `Huge` body begins: a searchset Bundle opening its `entry` array.
+const HUGE_HEAD: &str = r#"{"resourceType":"Bundle","type":"searchset","entry":["#;
+/// How a `Huge` body ends, after its padding entries and whitespace.
+const HUGE_TAIL: &str = "]}";
+/// Padding entries are numbered with ten digits, so every one has the same length.
+const MAX_PADDING_ENTRIES: u64 = 9_999_999_999;
+
+/// The elements FHIR R4 requires (minimum cardinality 1) of each resource type, which the
+/// `MissingRequired` behaviour leaves out. A name ending in `[x]` is a choice element: every
+/// `<name><Type>` goes. A primitive's extensions (`_status`) go with it. Types not listed
+/// require nothing (Patient, CareTeam, Practitioner, PractitionerRole, Organization,
+/// Location, Medication) and are served as they are. Among those the adapter maps, what it
+/// cannot do without: Observation and DiagnosticReport `code`, MedicationRequest and
+/// MedicationStatement medication, Goal `description`, Appointment `start`.
+const REQUIRED_ELEMENTS: &[(&str, &[&str])] = &[
+    ("AllergyIntolerance", &["patient"]),
+    // `start` and `end` are optional in themselves, but invariant app-3 requires both of an
+    // appointment that is not proposed, cancelled or waitlisted, and one without a status
+    // is none of those.
+    ("Appointment", &["status", "participant", "start", "end"]),
+    (
+        "CapabilityStatement",
+        &["status", "date", "kind", "fhirVersion", "format"],
+    ),
+    ("CarePlan", &["status", "intent", "subject"]),
+    ("Condition", &["subject"]),
+    ("DiagnosticReport", &["status", "code"]),
+    ("DocumentReference", &["status", "content"]),
+    ("Encounter", &["status", "class"]),
+    ("Goal", &["lifecycleStatus", "description", "subject"]),
+    (
+        "Immunization",
+        &["status", "vaccineCode", "patient", "occurrence[x]"],
+    ),
+    (
+        "MedicationAdministration",
+        &["status", "medication[x]", "subject", "effective[x]"],
+    ),
+    ("MedicationDispense", &["status", "medication[x]"]),
+    (
+        "MedicationRequest",
+        &["status", "intent", "medication[x]", "subject"],
+    ),
+    (
+        "MedicationStatement",
+        &["status", "medication[x]", "subject"],
+    ),
+    ("Observation", &["status", "code"]),
+    ("Procedure", &["status", "subject"]),
+    ("ServiceRequest", &["status", "intent", "subject"]),
+];
 
 /// State shared by the server task and the handles.
 struct Shared {
@@ -201,7 +294,7 @@ pub fn start(store: FhirStore, latency: Duration) -> std::io::Result<SimulatorHa
     }
     let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
     listener.set_nonblocking(true)?;
-    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let listener = TcpListener::from_std(listener)?;
     let addr = listener.local_addr()?;
 
     let (stop, stopping) = watch::channel(false);
@@ -214,7 +307,11 @@ pub fn start(store: FhirStore, latency: Duration) -> std::io::Result<SimulatorHa
         hits_by_type: Mutex::new(HashMap::new()),
         stopping: stopping.clone(),
     });
-    let app = router(shared.clone());
+    let app = router(shared.clone()).into_make_service_with_connect_info::<ConnectionHandle>();
+    let listener = SimListener {
+        inner: listener,
+        stopping: stopping.clone(),
+    };
     let mut until_stopped = stopping;
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, app)
@@ -364,11 +461,224 @@ pub(super) async fn wait_to_answer(
     true
 }
 
+/// The simulator's listener: plain TCP on loopback, each connection wrapped in a
+/// [`SimConnection`] that a behaviour can abort through the request's [`ConnectionHandle`].
+struct SimListener {
+    inner: TcpListener,
+    stopping: watch::Receiver<bool>,
+}
+
+impl Listener for SimListener {
+    type Io = SimConnection;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (SimConnection, SocketAddr) {
+        // axum's own accept for TCP retries (and logs) failed accepts.
+        let (stream, addr) = Listener::accept(&mut self.inner).await;
+        (SimConnection::new(stream, self.stopping.clone()), addr)
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
+/// What a request's handlers may do to the connection it came on; shared by the connection
+/// and the [`ConnectionHandle`] in every request it carries.
+#[derive(Debug, Default)]
+struct ConnectionControl {
+    /// Set to drop the connection: every later read, write or flush fails, and the socket
+    /// closes with a reset when hyper drops it.
+    aborted: AtomicBool,
+    /// Fault bodies (`Huge`, `Drip`) being sent on the connection ([`FaultBodyGuard`]). While
+    /// there are any, the simulator stopping aborts the connection: a client that stopped
+    /// reading one would otherwise hold the graceful shutdown forever.
+    fault_bodies: AtomicUsize,
+}
+
+/// Counts a fault body on its connection for as long as the body lives.
+struct FaultBodyGuard(Option<Arc<ConnectionControl>>);
+
+impl FaultBodyGuard {
+    fn new(connection: Option<&ConnectionHandle>) -> Self {
+        let control = connection.map(|c| c.0.clone());
+        if let Some(control) = &control {
+            control.fault_bodies.fetch_add(1, Ordering::AcqRel);
+        }
+        FaultBodyGuard(control)
+    }
+}
+
+impl Drop for FaultBodyGuard {
+    fn drop(&mut self) {
+        if let Some(control) = &self.0 {
+            control.fault_bodies.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// The simulator's stop signal as something a connection can poll.
+struct StopSignal(Option<Pin<Box<dyn Future<Output = ()> + Send>>>);
+
+impl StopSignal {
+    fn new(mut stopping: watch::Receiver<bool>) -> Self {
+        StopSignal(Some(Box::pin(async move {
+            // Err means every handle is gone: stopped as well.
+            let _ = stopping.wait_for(|stop| *stop).await;
+        })))
+    }
+
+    /// Whether the simulator is stopping; if not, the task is woken when it begins.
+    fn poll_stopped(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(signal) = &mut self.0 else {
+            return true;
+        };
+        if signal.as_mut().poll(cx).is_pending() {
+            return false;
+        }
+        self.0 = None;
+        true
+    }
+}
+
+/// One accepted TCP connection. It reads and writes as the socket does until it is aborted;
+/// from then on every operation fails, so hyper gives the connection up without writing
+/// anything more, and dropping it closes the socket with `SO_LINGER` 0: a reset, not a FIN.
+struct SimConnection {
+    stream: TcpStream,
+    control: Arc<ConnectionControl>,
+    stopped: StopSignal,
+}
+
+impl SimConnection {
+    fn new(stream: TcpStream, stopping: watch::Receiver<bool>) -> Self {
+        // Small writes leave at once rather than waiting for the previous one's ACK (Nagle).
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "simulator connection without TCP_NODELAY");
+        }
+        SimConnection {
+            stream,
+            control: Arc::default(),
+            stopped: StopSignal::new(stopping),
+        }
+    }
+
+    /// The error every operation fails with once the connection is aborted; a connection
+    /// sending a fault body is aborted when the simulator stops.
+    fn refused(&mut self, cx: &mut Context<'_>) -> Option<io::Error> {
+        let control = &self.control;
+        if !control.aborted.load(Ordering::Acquire) {
+            if control.fault_bodies.load(Ordering::Acquire) == 0 || !self.stopped.poll_stopped(cx) {
+                return None;
+            }
+            control.aborted.store(true, Ordering::Release);
+        }
+        Some(io::Error::from(io::ErrorKind::ConnectionAborted))
+    }
+}
+
+impl Drop for SimConnection {
+    fn drop(&mut self) {
+        if self.control.aborted.load(Ordering::Acquire) {
+            // Linger 0: `close` discards anything unsent and sends a reset. The deprecation
+            // warns that a lingering close blocks the thread; a zero linger never blocks.
+            // (`set_zero_linger` does this undeprecated, but from Tokio 1.50; Cargo.toml asks
+            // for 1.47.)
+            #[allow(deprecated)]
+            let lingered = self.stream.set_linger(Some(Duration::ZERO));
+            if let Err(error) = lingered {
+                tracing::debug!(%error, "simulator connection closes without a reset");
+            }
+        }
+    }
+}
+
+impl AsyncRead for SimConnection {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        match this.refused(cx) {
+            Some(error) => Poll::Ready(Err(error)),
+            None => Pin::new(&mut this.stream).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for SimConnection {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        match this.refused(cx) {
+            Some(error) => Poll::Ready(Err(error)),
+            None => Pin::new(&mut this.stream).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        match this.refused(cx) {
+            Some(error) => Poll::Ready(Err(error)),
+            None => Pin::new(&mut this.stream).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        match this.refused(cx) {
+            Some(error) => Poll::Ready(Err(error)),
+            None => Pin::new(&mut this.stream).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        match this.refused(cx) {
+            Some(error) => Poll::Ready(Err(error)),
+            None => Pin::new(&mut this.stream).poll_shutdown(cx),
+        }
+    }
+}
+
+/// The connection a request came on, as a request extension (`ConnectInfo`).
+#[derive(Clone, Debug)]
+struct ConnectionHandle(Arc<ConnectionControl>);
+
+impl ConnectionHandle {
+    /// Drops the connection without answering: the answer being prepared is never sent.
+    fn abort(&self) {
+        self.0.aborted.store(true, Ordering::Release);
+    }
+}
+
+impl Connected<IncomingStream<'_, SimListener>> for ConnectionHandle {
+    fn connect_info(stream: IncomingStream<'_, SimListener>) -> Self {
+        ConnectionHandle(stream.io().control.clone())
+    }
+}
+
 /// Counts the request, then applies latency and the behaviour in force around the handlers.
 async fn behave(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
     shared.count(request.uri().path());
     let behaviour = shared.behaviour();
     tracing::debug!(?behaviour, "simulator request");
+    let connection = request
+        .extensions()
+        .get::<ConnectInfo<ConnectionHandle>>()
+        .map(|ConnectInfo(c)| c.clone());
     let mut stopping = shared.stopping.clone();
     let shutting_down = || {
         refusal(&Refusal {
@@ -411,6 +721,225 @@ async fn behave(State(shared): State<Arc<Shared>>, request: Request, next: Next)
             StatusCode::OK,
             &operation_outcome("exception", "simulated error answered with status 200"),
         ),
+        Behaviour::Reset => match connection {
+            Some(connection) => {
+                connection.abort();
+                // Never sent: hyper fails to write its head on the aborted connection and
+                // drops the connection, which closes with a reset.
+                StatusCode::INTERNAL_SERVER_ERROR.into_response()
+            }
+            // Only when the router is served without the simulator's listener.
+            None => fhir_json(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &operation_outcome("exception", "the simulator cannot reset this connection"),
+            ),
+        },
+        Behaviour::Huge { bytes, declared } => {
+            let guard = FaultBodyGuard::new(connection.as_ref());
+            let body = fault_body(HugeBody::new(bytes), Duration::ZERO, stopping, guard);
+            let mut response = fhir_body(StatusCode::OK, body);
+            if declared {
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes));
+            }
+            response
+        }
+        Behaviour::Drip { every } => {
+            let (mut parts, body) = next.run(request).await.into_parts();
+            let bytes = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .unwrap_or_default();
+            parts
+                .headers
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+            let chunks = (0..bytes.len())
+                .step_by(DRIP_CHUNK_BYTES)
+                .map(move |at| bytes.slice(at..(at + DRIP_CHUNK_BYTES).min(bytes.len())));
+            let guard = FaultBodyGuard::new(connection.as_ref());
+            Response::from_parts(parts, fault_body(chunks, every, stopping, guard))
+        }
+        Behaviour::MissingRequired => {
+            let (parts, body) = next.run(request).await.into_parts();
+            let bytes = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .unwrap_or_default();
+            match serde_json::from_slice::<Value>(&bytes) {
+                Ok(mut answer) => {
+                    leave_out_required(&mut answer);
+                    fhir_json(parts.status, &answer)
+                }
+                Err(_) => Response::from_parts(parts, Body::from(bytes)),
+            }
+        }
+    }
+}
+
+/// Removes the elements FHIR R4 requires ([`REQUIRED_ELEMENTS`]) from a resource, from the
+/// resources it contains, and from every resource in a Bundle (nested Bundles too).
+fn leave_out_required(resource: &mut Value) {
+    let Some(object) = resource.as_object_mut() else {
+        return;
+    };
+    let resource_type = object.get("resourceType").and_then(Value::as_str);
+    if resource_type == Some("Bundle") {
+        for entry in object
+            .get_mut("entry")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(inner) = entry.get_mut("resource") {
+                leave_out_required(inner);
+            }
+        }
+        return;
+    }
+    let required = REQUIRED_ELEMENTS
+        .iter()
+        .find(|(t, _)| Some(*t) == resource_type)
+        .map_or(&[][..], |(_, elements)| *elements);
+    object.retain(|key, _| {
+        let name = key.strip_prefix('_').unwrap_or(key);
+        !required
+            .iter()
+            .any(|element| match element.strip_suffix("[x]") {
+                Some(choice) => name
+                    .strip_prefix(choice)
+                    .is_some_and(|t| t.starts_with(|c: char| c.is_ascii_uppercase())),
+                None => name == *element,
+            })
+    });
+    for contained in object
+        .get_mut("contained")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        leave_out_required(contained);
+    }
+}
+
+/// A streamed fault body: each of `chunks` after waiting `every`. When the simulator stops, the
+/// body ends in an error instead, which makes hyper close the connection without finishing the
+/// answer (the client sees the body break off). The guard counts the body on its connection
+/// until the body is dropped, done or not.
+fn fault_body<I>(
+    chunks: I,
+    every: Duration,
+    stopping: watch::Receiver<bool>,
+    guard: FaultBodyGuard,
+) -> Body
+where
+    I: Iterator<Item = Bytes> + Send + 'static,
+{
+    let state = Some((chunks, stopping, guard));
+    Body::from_stream(futures::stream::unfold(state, move |state| async move {
+        let (mut chunks, mut stopping, guard) = state?;
+        let stopped = if every.is_zero() {
+            has_stopped(&stopping)
+        } else {
+            tokio::select! {
+                () = tokio::time::sleep(every) => false,
+                _ = stopping.wait_for(|stop| *stop) => true,
+            }
+        };
+        if stopped {
+            let error = io::Error::other("the simulator stopped while sending the answer");
+            return Some((Err(error), None));
+        }
+        let chunk = chunks.next()?;
+        Some((Ok(chunk), Some((chunks, stopping, guard))))
+    }))
+}
+
+/// Whether the simulator has begun stopping (the borrow ends here, never held across a wait).
+fn has_stopped(stopping: &watch::Receiver<bool>) -> bool {
+    *stopping.borrow()
+}
+
+/// The body of a `Huge` answer, made a chunk at a time: [`HUGE_HEAD`], numbered padding
+/// entries separated by commas, spaces to make up the exact size, [`HUGE_TAIL`].
+struct HugeBody {
+    /// The whole of a body too small for the Bundle's frame: the frame's start, cut.
+    cut: Option<Bytes>,
+    head: bool,
+    entries: std::ops::Range<u64>,
+    spaces: usize,
+    tail: bool,
+}
+
+/// Writes padding entry `n` (every entry has the same length: `n` has ten digits).
+fn write_padding_entry(n: u64, out: &mut Vec<u8>) {
+    use std::io::Write as _;
+    // Writing into a Vec cannot fail.
+    let _ = write!(
+        out,
+        r#"{{"resource":{{"resourceType":"Basic","id":"padding-{n:010}","code":{{"text":"padding"}}}}}}"#
+    );
+}
+
+impl HugeBody {
+    fn new(bytes: usize) -> Self {
+        let frame = HUGE_HEAD.len() + HUGE_TAIL.len();
+        if bytes < frame {
+            let start = format!("{HUGE_HEAD}{HUGE_TAIL}").into_bytes();
+            return HugeBody {
+                cut: Some(Bytes::copy_from_slice(&start[..bytes])),
+                head: false,
+                entries: 0..0,
+                spaces: 0,
+                tail: false,
+            };
+        }
+        let room = bytes - frame;
+        let mut entry = Vec::new();
+        write_padding_entry(0, &mut entry);
+        // n entries take n × (entry + comma) − 1 bytes.
+        let with_comma = entry.len() + 1;
+        let count = u64::try_from((room + 1) / with_comma)
+            .unwrap_or(u64::MAX)
+            .min(MAX_PADDING_ENTRIES);
+        let used = usize::try_from(count).map_or(room, |n| (n * with_comma).saturating_sub(1));
+        HugeBody {
+            cut: None,
+            head: true,
+            entries: 0..count,
+            spaces: room - used,
+            tail: true,
+        }
+    }
+}
+
+impl Iterator for HugeBody {
+    type Item = Bytes;
+
+    fn next(&mut self) -> Option<Bytes> {
+        if let Some(cut) = self.cut.take() {
+            return (!cut.is_empty()).then_some(cut);
+        }
+        // Room for the entry that crosses the chunk's size.
+        let mut chunk = Vec::with_capacity(HUGE_CHUNK_BYTES + 128);
+        if std::mem::take(&mut self.head) {
+            chunk.extend_from_slice(HUGE_HEAD.as_bytes());
+        }
+        while chunk.len() < HUGE_CHUNK_BYTES {
+            if let Some(n) = self.entries.next() {
+                if n > 0 {
+                    chunk.push(b',');
+                }
+                write_padding_entry(n, &mut chunk);
+            } else if self.spaces > 0 {
+                let spaces = self.spaces.min(HUGE_CHUNK_BYTES - chunk.len());
+                chunk.resize(chunk.len() + spaces, b' ');
+                self.spaces -= spaces;
+            } else if std::mem::take(&mut self.tail) {
+                chunk.extend_from_slice(HUGE_TAIL.as_bytes());
+            } else {
+                break;
+            }
+        }
+        (!chunk.is_empty()).then(|| Bytes::from(chunk))
     }
 }
 
@@ -444,6 +973,198 @@ mod tests {
             "{text}"
         );
         assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), value);
+    }
+
+    fn huge_body(bytes: usize) -> Vec<u8> {
+        let mut body = Vec::new();
+        for chunk in HugeBody::new(bytes) {
+            assert!(!chunk.is_empty());
+            assert!(chunk.len() <= HUGE_CHUNK_BYTES + 128, "{}", chunk.len());
+            body.extend_from_slice(&chunk);
+        }
+        body
+    }
+
+    #[test]
+    fn a_huge_body_has_exactly_its_size_and_is_a_searchset_bundle() {
+        let frame = HUGE_HEAD.len() + HUGE_TAIL.len();
+        for bytes in [
+            frame,
+            frame + 1,
+            frame + 89,
+            frame + 90,
+            1000,
+            65_536,
+            1_000_003,
+        ] {
+            let body = huge_body(bytes);
+            assert_eq!(body.len(), bytes);
+            let bundle: Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(bundle["resourceType"], "Bundle");
+            assert_eq!(bundle["type"], "searchset");
+            let entries = bundle["entry"].as_array().unwrap();
+            let ids: std::collections::HashSet<&str> = entries
+                .iter()
+                .map(|e| e["resource"]["id"].as_str().unwrap())
+                .collect();
+            assert_eq!(
+                ids.len(),
+                entries.len(),
+                "every padding entry has its own id"
+            );
+            assert!(
+                entries
+                    .iter()
+                    .all(|e| e["resource"]["resourceType"] == "Basic")
+            );
+        }
+        assert_eq!(
+            serde_json::from_slice::<Value>(&huge_body(frame + 1000)).unwrap()["entry"]
+                .as_array()
+                .unwrap()
+                .len(),
+            11
+        );
+    }
+
+    #[test]
+    fn a_huge_body_too_small_for_a_bundle_is_the_start_of_one() {
+        assert!(huge_body(0).is_empty());
+        assert_eq!(huge_body(16), &HUGE_HEAD.as_bytes()[..16]);
+    }
+
+    #[test]
+    fn the_required_elements_are_left_out_and_everything_else_kept() {
+        let mut bundle = serde_json::json!({
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "total": 3,
+            "entry": [
+                { "resource": {
+                    "resourceType": "MedicationRequest", "id": "m1",
+                    "status": "active", "_status": { "extension": [] }, "intent": "order",
+                    "medicationReference": { "reference": "Medication/med1" },
+                    "subject": { "reference": "Patient/p" },
+                    "authoredOn": "2026-01-01", "statusReason": { "text": "kept" },
+                    "contained": [{ "resourceType": "Observation", "id": "o", "status": "final",
+                                    "code": { "text": "x" }, "valueString": "kept" }]
+                }, "search": { "mode": "match" } },
+                { "resource": {
+                    "resourceType": "Medication", "id": "med1", "status": "active",
+                    "code": { "text": "Alvedon" }
+                }, "search": { "mode": "include" } },
+                { "resource": {
+                    "resourceType": "Observation", "id": "o2", "status": "final",
+                    "code": { "text": "Vikt" }, "effectiveDateTime": "2026-01-01",
+                    "valueQuantity": { "value": 80 }
+                }, "search": { "mode": "match" } }
+            ]
+        });
+
+        leave_out_required(&mut bundle);
+
+        let request = &bundle["entry"][0]["resource"];
+        assert_eq!(
+            request,
+            &serde_json::json!({
+                "resourceType": "MedicationRequest", "id": "m1",
+                "authoredOn": "2026-01-01", "statusReason": { "text": "kept" },
+                "contained": [{ "resourceType": "Observation", "id": "o", "valueString": "kept" }]
+            })
+        );
+        assert_eq!(
+            bundle["entry"][1]["resource"]["status"], "active",
+            "Medication requires nothing"
+        );
+        let observation = &bundle["entry"][2]["resource"];
+        assert!(observation.get("status").is_none() && observation.get("code").is_none());
+        assert_eq!(observation["effectiveDateTime"], "2026-01-01");
+        assert_eq!(bundle["total"], 3);
+        assert_eq!(bundle["entry"][2]["search"]["mode"], "match");
+    }
+
+    #[test]
+    fn a_choice_element_goes_in_every_type_but_a_longer_name_stays() {
+        let mut statement = serde_json::json!({
+            "resourceType": "MedicationStatement",
+            "medicationCodeableConcept": { "text": "x" },
+            "medicationsKept": true,
+            "medication": "not a choice type",
+            "effectivePeriod": { "start": "2026" }
+        });
+        leave_out_required(&mut statement);
+        assert_eq!(
+            statement,
+            serde_json::json!({
+                "resourceType": "MedicationStatement",
+                "medicationsKept": true,
+                "medication": "not a choice type",
+                "effectivePeriod": { "start": "2026" }
+            })
+        );
+    }
+
+    /// A connected pair on loopback: the client's end, and the server's wrapped as the
+    /// simulator wraps the connections it accepts.
+    async fn connection_pair(stopping: watch::Receiver<bool>) -> (TcpStream, SimConnection) {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        (client, SimConnection::new(server, stopping))
+    }
+
+    /// Writes to `server` until a write waits (the client reads nothing); returns the data
+    /// `server` is still waiting to write.
+    async fn fill(server: &mut SimConnection) -> Vec<u8> {
+        use tokio::io::AsyncWriteExt as _;
+        let block = vec![b' '; 64 * 1024];
+        while tokio::time::timeout(Duration::from_millis(100), server.write(&block))
+            .await
+            .is_ok_and(|written| written.is_ok())
+        {}
+        block
+    }
+
+    #[tokio::test]
+    async fn a_fault_body_whose_write_waits_is_aborted_when_the_simulator_stops() {
+        use tokio::io::AsyncWriteExt as _;
+        let (stop, stopping) = watch::channel(false);
+        let (_client, mut server) = connection_pair(stopping).await;
+        let guard = FaultBodyGuard::new(Some(&ConnectionHandle(server.control.clone())));
+        let block = fill(&mut server).await;
+        let waiting = tokio::spawn(async move { server.write(&block).await });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+
+        stop.send_replace(true);
+
+        let written = tokio::time::timeout(Duration::from_secs(2), waiting)
+            .await
+            .expect("the waiting write ends")
+            .unwrap();
+        assert_eq!(
+            written.unwrap_err().kind(),
+            io::ErrorKind::ConnectionAborted
+        );
+        drop(guard);
+    }
+
+    #[tokio::test]
+    async fn an_ordinary_answer_whose_write_waits_is_left_alone_when_the_simulator_stops() {
+        use tokio::io::AsyncWriteExt as _;
+        let (stop, stopping) = watch::channel(false);
+        let (_client, mut server) = connection_pair(stopping).await;
+        let handle = ConnectionHandle(server.control.clone());
+        drop(FaultBodyGuard::new(Some(&handle)));
+        assert_eq!(handle.0.fault_bodies.load(Ordering::Acquire), 0);
+        let block = fill(&mut server).await;
+
+        stop.send_replace(true);
+
+        let write = tokio::time::timeout(Duration::from_millis(300), server.write(&block)).await;
+        assert!(write.is_err(), "still waiting for the client to read");
+        assert!(!handle.0.aborted.load(Ordering::Acquire));
     }
 
     #[test]
