@@ -2,6 +2,7 @@
 
 mod access;
 mod caching;
+mod fault_matrix;
 mod faults;
 mod harness;
 mod overview;

@@ -1,0 +1,417 @@
+//! The fault matrix: one source misbehaves in each of the ways care-provider systems do (hang,
+//! 500s, connection reset, garbage, a 50 MB body, a slow drip of bytes, records missing required
+//! elements) while two others stay healthy. Each time the overview comes back within the
+//! deadline with that source's state and code, and exactly what the healthy sources gave without
+//! the fault. Also the policies around each source: breaker, retry budget, bulkhead, stale data
+//! with its age, and the per-source answer-size cap.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use overblick::config::{CacheSettings, PolicyOverrides, SourcePolicy};
+use overblick::simulator::Behaviour;
+use serde_json::{Value, json};
+
+use crate::harness::{MARGARETA, TOLVAN, TestApp, error_codes, token};
+
+const FAULTY: &str = "akademiska-sjukhuset";
+const HEALTHY: [&str; 2] = ["vc-gottsunda", "hjartkliniken-fyris"];
+const DEADLINE: Duration = Duration::from_secs(2);
+
+const QUERY: &str = "{ overview { medications(status: ALL) { name provenance { sourceId recordId } } sources { source domain state code itemCount leftOut ageSeconds message } } }";
+
+/// One source's `sources` entry for medications.
+fn status<'a>(body: &'a Value, source: &str) -> &'a Value {
+    body["data"]["overview"]["sources"]
+        .as_array()
+        .expect("sources in the answer")
+        .iter()
+        .find(|s| s["source"] == source && s["domain"] == "MEDICATIONS")
+        .unwrap_or_else(|| panic!("{source} is in sources: {body}"))
+}
+
+/// (source, record id) of every provenance entry from `sources`, across all medications.
+fn records_from(body: &Value, sources: &[&str]) -> BTreeSet<(String, String)> {
+    body["data"]["overview"]["medications"]
+        .as_array()
+        .expect("medications")
+        .iter()
+        .flat_map(|m| m["provenance"].as_array().unwrap().iter())
+        .filter(|p| sources.contains(&p["sourceId"].as_str().unwrap()))
+        .map(|p| {
+            (
+                p["sourceId"].as_str().unwrap().to_owned(),
+                p["recordId"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The healthy sources' part of an answer: their records and their status entries.
+fn healthy_part(body: &Value) -> (BTreeSet<(String, String)>, Vec<Value>) {
+    let statuses = HEALTHY
+        .iter()
+        .map(|s| {
+            let st = status(body, s);
+            json!({ "state": st["state"], "itemCount": st["itemCount"], "code": st["code"] })
+        })
+        .collect();
+    (records_from(body, &HEALTHY), statuses)
+}
+
+/// Three sources, no cache (every overview asks every source), a 2 s deadline and the faulty
+/// source's calls limited to 1 s.
+async fn three_sources(policy: SourcePolicy) -> TestApp {
+    TestApp::builder()
+        .sources(&[HEALTHY[0], FAULTY, HEALTHY[1]])
+        .deadline(DEADLINE)
+        .policy(SourcePolicy {
+            timeout: Duration::from_secs(1),
+            ..policy
+        })
+        .cache(CacheSettings {
+            enabled: false,
+            ..CacheSettings::default()
+        })
+        .start()
+        .await
+}
+
+/// Runs the overview with `FAULTY` behaving as `fault`; checks it came back within the deadline
+/// with the healthy part unchanged, and returns it.
+async fn under(fault: Behaviour, app: &TestApp, baseline: &Value) -> Value {
+    app.simulator(FAULTY).set_behaviour(fault);
+    let started = Instant::now();
+    let body = app.query(QUERY).await;
+    let took = started.elapsed();
+    app.simulator(FAULTY).set_behaviour(Behaviour::Normal);
+    // The deadline plus room for a loaded machine; a hung call would take 30 s or forever.
+    assert!(
+        took < DEADLINE + Duration::from_secs(3),
+        "{fault:?} took {took:?}"
+    );
+    assert_eq!(
+        healthy_part(&body),
+        healthy_part(baseline),
+        "{fault:?} changed what the healthy sources gave"
+    );
+    assert!(
+        !records_from(baseline, &HEALTHY).is_empty(),
+        "the healthy sources hold records to compare"
+    );
+    body
+}
+
+fn assert_failed(body: &Value, fault: Behaviour, state: &str, code: &str) {
+    let st = status(body, FAULTY);
+    assert_eq!(st["state"], state, "{fault:?}: {st}");
+    assert_eq!(st["code"], code, "{fault:?}: {st}");
+    assert!(
+        records_from(body, &[FAULTY]).is_empty(),
+        "{fault:?}: nothing from the faulty source"
+    );
+    let errors: Vec<&Value> = body["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{fault:?}: an error names the source: {body}"))
+        .iter()
+        .filter(|e| e["extensions"]["source"] == FAULTY)
+        .collect();
+    assert_eq!(errors.len(), 1, "{fault:?}: {errors:?}");
+    assert_eq!(errors[0]["extensions"]["code"], code, "{fault:?}");
+}
+
+#[tokio::test]
+async fn every_fault_of_one_source_leaves_the_healthy_sources_answer_unchanged_and_names_the_fault()
+{
+    let app = three_sources(SourcePolicy {
+        // Each fault once, without the breaker opening between them.
+        breaker_failures: 100,
+        // Far above any real answer here, far below 50 MB: the cap, not the time limit, ends
+        // the large bodies however fast this machine reads.
+        max_body_bytes: 1_000_000,
+        ..SourcePolicy::default()
+    })
+    .await;
+    let baseline = app.query(QUERY).await;
+    assert_eq!(status(&baseline, FAULTY)["state"], "FROM_SOURCE");
+    assert!(!records_from(&baseline, &[FAULTY]).is_empty());
+
+    let hang = under(Behaviour::Hang, &app, &baseline).await;
+    assert_failed(&hang, Behaviour::Hang, "TIMED_OUT", "SOURCE_TIMEOUT");
+
+    for fault in [
+        Behaviour::Status(500),
+        Behaviour::Status(503),
+        Behaviour::Reset,
+        Behaviour::Garbage,
+        Behaviour::Huge {
+            bytes: 50_000_000,
+            declared: true,
+        },
+        Behaviour::Huge {
+            bytes: 50_000_000,
+            declared: false,
+        },
+    ] {
+        let body = under(fault, &app, &baseline).await;
+        assert_failed(&body, fault, "FAILED", "SOURCE_ERROR");
+    }
+
+    let drip = Behaviour::Drip {
+        every: Duration::from_millis(100),
+    };
+    let body = under(drip, &app, &baseline).await;
+    assert_failed(&body, drip, "TIMED_OUT", "SOURCE_TIMEOUT");
+
+    // Records missing required elements: the source answered, its unreadable records are left
+    // out and counted, and the list is flagged as incomplete.
+    let body = under(Behaviour::MissingRequired, &app, &baseline).await;
+    let st = status(&body, FAULTY);
+    assert_eq!(st["state"], "FROM_SOURCE", "{st}");
+    assert!(st["leftOut"].as_u64().unwrap() > 0, "{st}");
+    assert_eq!(error_codes(&body), ["SOURCE_INCOMPLETE"], "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["source"], FAULTY);
+}
+
+#[tokio::test]
+async fn a_body_over_the_sources_own_cap_is_a_source_error_and_not_read_further() {
+    let app = TestApp::builder()
+        .sources(&[HEALTHY[0], FAULTY])
+        .source_policy(
+            FAULTY,
+            PolicyOverrides {
+                max_body_bytes: Some(2_000),
+                ..PolicyOverrides::default()
+            },
+        )
+        .start()
+        .await;
+    let body = app.query(QUERY).await;
+    let st = status(&body, FAULTY);
+    assert_eq!(st["state"], "FAILED", "{st}");
+    assert!(
+        st["message"].as_str().unwrap().contains("2000 bytes"),
+        "{st}"
+    );
+    assert_eq!(status(&body, HEALTHY[0])["state"], "FROM_SOURCE");
+}
+
+#[tokio::test]
+async fn the_breaker_opens_after_repeated_failures_fails_fast_and_closes_when_the_source_recovers()
+{
+    let app = three_sources(SourcePolicy {
+        max_attempts: 1,
+        breaker_failures: 3,
+        breaker_cool_down: Duration::from_millis(600),
+        ..SourcePolicy::default()
+    })
+    .await;
+    let baseline = app.query(QUERY).await;
+    let faulty = app.simulator(FAULTY);
+    // The requests one call makes (the FHIR searches behind medications).
+    let per_call = faulty.hits();
+    faulty.set_behaviour(Behaviour::Status(500));
+    for _ in 0..3 {
+        let body = app.query(QUERY).await;
+        assert_eq!(status(&body, FAULTY)["code"], "SOURCE_ERROR");
+    }
+    let open = "overblick_source_breaker_state{source=\"akademiska-sjukhuset\"}";
+    assert_eq!(app.metric(open).await, Some(2.0), "open");
+
+    // Open: the source is not asked, the answer says so, the others serve as before.
+    let hits = faulty.hits();
+    let body = app.query(QUERY).await;
+    assert_eq!(faulty.hits(), hits, "no call while the breaker is open");
+    let st = status(&body, FAULTY);
+    assert_eq!(st["state"], "FAILED", "{st}");
+    assert_eq!(st["code"], "SOURCE_UNAVAILABLE", "{st}");
+    assert_eq!(healthy_part(&body), healthy_part(&baseline));
+    assert_eq!(error_codes(&body), ["SOURCE_UNAVAILABLE"]);
+
+    // Still down after the cool-down: one trial call, which fails, and it stays open.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let body = app.query(QUERY).await;
+    assert_eq!(faulty.hits(), hits + per_call, "exactly one trial call");
+    assert_eq!(status(&body, FAULTY)["code"], "SOURCE_ERROR");
+    let body = app.query(QUERY).await;
+    assert_eq!(status(&body, FAULTY)["code"], "SOURCE_UNAVAILABLE");
+    assert_eq!(faulty.hits(), hits + per_call);
+
+    // Recovered: the next trial succeeds and the breaker closes.
+    faulty.set_behaviour(Behaviour::Normal);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let body = app.query(QUERY).await;
+    assert_eq!(status(&body, FAULTY)["state"], "FROM_SOURCE");
+    assert_eq!(
+        records_from(&body, &[FAULTY]),
+        records_from(&baseline, &[FAULTY])
+    );
+    assert_eq!(app.metric(open).await, Some(0.0), "closed");
+    let body = app.query(QUERY).await;
+    assert_eq!(status(&body, FAULTY)["state"], "FROM_SOURCE");
+    assert!(body.get("errors").is_none(), "{body}");
+}
+
+#[tokio::test]
+async fn retries_of_a_failing_source_stay_within_its_retry_budget() {
+    // 20% of calls plus a floor of 1 retry a second over the budget's 10 s window.
+    let app = three_sources(SourcePolicy {
+        max_attempts: 3,
+        backoff_initial: Duration::from_millis(1),
+        backoff_max: Duration::from_millis(5),
+        retry_budget_percent: 20,
+        retry_budget_floor: 1,
+        breaker_failures: 1_000,
+        ..SourcePolicy::default()
+    })
+    .await;
+    let faulty = app.simulator(FAULTY);
+    // How many requests one healthy call makes (the FHIR searches behind medications).
+    app.query(QUERY).await;
+    let per_call = faulty.hits();
+    assert!(per_call > 0);
+
+    faulty.set_behaviour(Behaviour::Status(503));
+    faulty.reset_hits();
+    let calls = 40u64;
+    for _ in 0..calls {
+        let body = app.query(QUERY).await;
+        assert_eq!(status(&body, FAULTY)["state"], "FAILED");
+    }
+    let attempts = app
+        .metric("overblick_source_requests_total{source=\"akademiska-sjukhuset\"}")
+        .await
+        .expect("requests are counted") as u64
+        - 1; // the healthy call above
+    // Without a budget: 3 attempts a call. With it: the calls, 20% of them, and the floor's
+    // reserve of 10.
+    let allowed = calls + calls / 5 + 10;
+    assert!(attempts > calls, "503s are retried: {attempts} attempts");
+    assert!(
+        attempts <= allowed,
+        "{attempts} attempts for {calls} calls, budget {allowed}"
+    );
+    assert!(
+        faulty.hits() <= attempts * per_call,
+        "{} upstream requests",
+        faulty.hits()
+    );
+}
+
+#[tokio::test]
+async fn a_source_at_its_concurrency_limit_sheds_further_calls_at_once_while_others_serve() {
+    let app = TestApp::builder()
+        .sources(&[HEALTHY[0], FAULTY])
+        .source_policy(
+            FAULTY,
+            PolicyOverrides {
+                max_concurrent: Some(1),
+                timeout: Some(Duration::from_secs(5)),
+                ..PolicyOverrides::default()
+            },
+        )
+        .deadline(Duration::from_secs(5))
+        .start()
+        .await;
+    app.simulator(FAULTY)
+        .set_behaviour(Behaviour::Delay(Duration::from_millis(1500)));
+    // Two patients, so the cache cannot join the calls into one.
+    let slow = {
+        let url = app.url.clone();
+        tokio::spawn(async move {
+            reqwest::Client::new()
+                .post(format!("{url}/graphql"))
+                .bearer_auth(token(TOLVAN))
+                .header("content-type", "application/json")
+                .body(json!({ "query": QUERY }).to_string())
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .map(|t| serde_json::from_str::<Value>(&t).unwrap())
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let started = Instant::now();
+    let body = app.post_as(&token(MARGARETA), QUERY, json!({})).await;
+    assert!(
+        started.elapsed() < Duration::from_millis(1200),
+        "shed at once, not queued behind the slow call: {:?}",
+        started.elapsed()
+    );
+    let st = status(&body, FAULTY);
+    assert_eq!(st["state"], "FAILED", "{st}");
+    assert_eq!(st["code"], "SOURCE_OVERLOADED", "{st}");
+    assert_eq!(status(&body, HEALTHY[0])["state"], "FROM_SOURCE");
+    assert_eq!(error_codes(&body), ["SOURCE_OVERLOADED"]);
+    let slow = slow.await.unwrap();
+    assert_eq!(status(&slow, FAULTY)["state"], "FROM_SOURCE", "{slow}");
+    assert!(
+        app.metric(
+            "overblick_source_calls_total{source=\"akademiska-sjukhuset\",domain=\"medications\",outcome=\"shed\"}"
+        )
+        .await
+            >= Some(1.0)
+    );
+}
+
+#[tokio::test]
+async fn stale_data_served_for_a_failing_source_shows_its_age() {
+    let app = TestApp::builder()
+        .sources(&[HEALTHY[0], FAULTY])
+        .cache(CacheSettings {
+            ttl: Duration::from_millis(200),
+            stale_window: Duration::from_secs(600),
+            ..CacheSettings::default()
+        })
+        .start()
+        .await;
+    let fresh = app.query(QUERY).await;
+    assert_eq!(status(&fresh, FAULTY)["ageSeconds"], 0);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    app.simulator(FAULTY).set_behaviour(Behaviour::Status(500));
+    let body = app.query(QUERY).await;
+    let st = status(&body, FAULTY);
+    assert_eq!(st["state"], "STALE_SOURCE_FAILED", "{st}");
+    assert_eq!(st["code"], "SOURCE_ERROR", "{st}");
+    assert!(st["ageSeconds"].as_u64().unwrap() >= 1, "{st}");
+    assert_eq!(
+        records_from(&body, &[FAULTY]),
+        records_from(&fresh, &[FAULTY])
+    );
+    assert_eq!(status(&body, HEALTHY[0])["ageSeconds"], 0);
+}
+
+#[tokio::test]
+async fn a_timed_out_attempt_is_retried_when_attempts_are_shorter_than_the_call() {
+    let app = TestApp::builder()
+        .sources(&[HEALTHY[0], FAULTY])
+        .policy(SourcePolicy {
+            timeout: Duration::from_millis(1500),
+            attempt_timeout: Some(Duration::from_millis(300)),
+            ..SourcePolicy::default()
+        })
+        .cache(CacheSettings {
+            enabled: false,
+            ..CacheSettings::default()
+        })
+        .start()
+        .await;
+    let faulty = app.simulator(FAULTY);
+    app.query(QUERY).await;
+    let per_attempt = faulty.hits();
+    faulty.reset_hits();
+    faulty.set_behaviour(Behaviour::Hang);
+    let started = Instant::now();
+    let body = app.query(QUERY).await;
+    assert!(started.elapsed() < Duration::from_secs(4));
+    assert_eq!(status(&body, FAULTY)["state"], "TIMED_OUT");
+    assert!(
+        faulty.hits() >= 2,
+        "the hung attempt was given up and retried: {} requests",
+        faulty.hits()
+    );
+    assert!(faulty.hits() <= 3 * per_attempt, "within max_attempts");
+}
