@@ -470,6 +470,10 @@ pub async fn drive(
             // Clients start at different patients so that they do not move in lockstep.
             let mut next = c * target.requests.len() / spec.clients.max(1);
             let mut sent = 0u64;
+            // Paced clients spread over the interval rather than arriving in step.
+            if let Some(pace) = spec.pace {
+                tokio::time::sleep(pace * c as u32 / spec.clients.max(1) as u32).await;
+            }
             loop {
                 let now = Instant::now();
                 if now >= stop_at {
