@@ -71,7 +71,6 @@ fn every_fhir_bundle_seed_passes_the_fuzz_check_and_most_map_to_items() {
 /// same record reported twice, so the second booking vanishes from the overview. Ignored until
 /// the record id of such a resource is unique within its answer (e.g. `Appointment#entry-1`).
 #[test]
-#[ignore = "finding: resources without id and fullUrl share one record id and merge into one"]
 fn two_bookings_without_id_or_full_url_in_one_answer_stay_two_bookings() {
     use overblick::domain::{Domain, DomainItems, Organisation};
     use overblick::sources::SourceInfo;

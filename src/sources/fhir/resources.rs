@@ -107,8 +107,10 @@ impl<'a> Res<'a> {
         self.mode
     }
 
-    /// The record's id at the source: `<Type>/<id>`, else the entry's full URL, else the type.
-    /// A contained resource is named within its container: `<Type>/<id>#<local id>`.
+    /// The record's id at the source: `<Type>/<id>`, else the entry's full URL, else the type
+    /// and the entry's position in the answer (`<Type>#entry-<n>`: two such resources in one
+    /// answer are two records, not one reported twice). A contained resource is named within
+    /// its container: `<Type>/<id>#<local id>`.
     pub fn record_id(&self) -> String {
         if self.index.is_none() && !std::ptr::eq(self.json, self.container) {
             let container = Res {
@@ -121,7 +123,10 @@ impl<'a> Res<'a> {
         match (self.id(), self.full_url) {
             (Some(id), _) => format!("{}/{id}", self.resource_type()),
             (None, Some(url)) => url.to_owned(),
-            (None, None) => self.resource_type().to_owned(),
+            (None, None) => match self.index {
+                Some(n) => format!("{}#entry-{n}", self.resource_type()),
+                None => self.resource_type().to_owned(),
+            },
         }
     }
 
