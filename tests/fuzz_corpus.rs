@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 #[path = "../fuzz/fuzz_targets/fhir_bundle.rs"]
 mod fhir_bundle;
+#[path = "../fuzz/fuzz_targets/graphql_request.rs"]
+mod graphql_request;
 #[path = "../fuzz/fuzz_targets/person_id.rs"]
 mod person_id;
 
@@ -66,10 +68,9 @@ fn every_fhir_bundle_seed_passes_the_fuzz_check_and_most_map_to_items() {
 }
 
 /// A finding of the `fhir_bundle` target's seeds: two resources that carry neither an `id` nor
-/// a `fullUrl` both get the bare type as record id (`Res::record_id` in
-/// `src/sources/fhir/resources.rs`), and the merge takes the same source and record id for the
-/// same record reported twice, so the second booking vanishes from the overview. Ignored until
-/// the record id of such a resource is unique within its answer (e.g. `Appointment#entry-1`).
+/// a `fullUrl` got the bare type as record id, and the merge took them for the same record
+/// reported twice, so the second booking vanished from the overview. Now such a resource is
+/// named by its place in the answer (`Appointment#entry-1`).
 #[test]
 fn two_bookings_without_id_or_full_url_in_one_answer_stay_two_bookings() {
     use overblick::domain::{Domain, DomainItems, Organisation};
@@ -95,4 +96,12 @@ fn two_bookings_without_id_or_full_url_in_one_answer_stay_two_bookings() {
     };
     assert_eq!(bookings.len(), 2, "both appointments map");
     assert_eq!(overblick::merge::merge(&bookings).len(), 2, "and stay two");
+}
+
+#[test]
+fn every_graphql_request_seed_is_answered_without_a_server_error_and_with_coded_errors() {
+    let results = run_seeds("graphql_request", graphql_request::check);
+    // The seeds hold well-formed queries as well as hostile ones: both paths are exercised.
+    assert!(results.iter().any(|(_, status)| *status == 200), "{results:?}");
+    assert!(results.iter().any(|(_, status)| *status >= 400), "{results:?}");
 }
