@@ -198,6 +198,11 @@ impl Application {
             .expect("a bound listener has an address")
     }
 
+    /// The routes, to drive in-process without the listener (the fuzz target does).
+    pub fn router(&self) -> axum::Router {
+        self.router.clone()
+    }
+
     pub fn engine(&self) -> &Arc<Engine> {
         &self.engine
     }
