@@ -2,6 +2,7 @@
 
 mod access;
 mod caching;
+mod edge;
 mod faults;
 mod harness;
 mod overview;
