@@ -17,6 +17,7 @@ use crate::config::catalog::Protocol;
 use crate::config::{Mode, Settings};
 use crate::domain::PersonId;
 use crate::engine::{Engine, Source};
+use crate::http::rate_limit::SubjectRateLimiter;
 use crate::http::{GraphiqlMode, HttpState, router};
 use crate::metrics::Metrics;
 use crate::sources::SourceAdapter;
@@ -172,10 +173,14 @@ impl Application {
             (true, Mode::Production) => Some(GraphiqlMode::Plain),
         };
         let router = router(HttpState {
-            schema: crate::graphql::schema(engine.clone(), gate, audit),
+            schema: crate::graphql::schema_with(engine.clone(), gate, audit, &settings.graphql),
             auth,
             graphiql,
             metrics,
+            store: store.clone(),
+            max_batch: settings.graphql.max_batch,
+            max_body_bytes: settings.graphql.max_body_bytes,
+            rate_limit: SubjectRateLimiter::new(&settings.rate_limit).map(Arc::new),
         });
         let listener =
             TcpListener::bind(settings.listen)

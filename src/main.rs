@@ -190,16 +190,7 @@ async fn serve(
     listen: Option<SocketAddr>,
     sources: Option<PathBuf>,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    // The log goes to stderr: stdout is the demo's console (its banner names the demo patient),
-    // and the log must never carry a personnummer or a name.
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        // Colour codes only for a person at a terminal, not in files and log collectors.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
+    init_logging()?;
 
     let demo_dir = config
         .is_none()
@@ -281,6 +272,37 @@ async fn serve(
     .await?;
     drop(simulators);
     drop(index);
+    Ok(())
+}
+
+/// The application log, on stderr: stdout is the demo's console (its banner names the demo
+/// patient), and the log must never carry a personnummer or a name. Text for people, or one
+/// JSON object a line for log collectors with `OVERBLICK_LOG_FORMAT=json`; `RUST_LOG` filters
+/// (default `info`). Each line of a request carries its `request_id` (from the request's span).
+fn init_logging() -> Result<(), String> {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let format = std::env::var("OVERBLICK_LOG_FORMAT").unwrap_or_default();
+    match format.as_str() {
+        "json" => tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(true)
+            .with_writer(std::io::stderr)
+            .with_env_filter(filter)
+            .init(),
+        "" | "text" => tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            // Colour codes only for a person at a terminal, not in files and log collectors.
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_env_filter(filter)
+            .init(),
+        other => {
+            return Err(format!(
+                "OVERBLICK_LOG_FORMAT is {other:?}: use `json`, or `text` (the default)"
+            ));
+        }
+    }
     Ok(())
 }
 

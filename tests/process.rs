@@ -59,12 +59,14 @@ impl Service {
         let port = free_port();
         let config = dir.path().join("overblick.toml");
         // Demo mode: the demo token issuer is trusted and catalog entries without a base URL
-        // get the built-in simulators, in the service's own process.
+        // get the built-in simulators, in the service's own process. No rate limit: the burst
+        // below is one user's 200 overviews at once, by design.
         std::fs::write(
             &config,
             format!(
                 "mode = \"demo\"\nlisten = \"127.0.0.1:{port}\"\nsources = {:?}\n\
                  [database]\nurl = {database_url:?}\n\
+                 [rate_limit]\nenabled = false\n\
                  [access]\ndelegation = true\npopulation_file = {:?}\n",
                 repo_path("sources"),
                 repo_path("sources/registers/population.toml"),

@@ -5,6 +5,7 @@
 //! caching here.
 
 pub mod access;
+pub mod limits;
 pub mod overview;
 pub mod scalars;
 pub mod types;
@@ -20,6 +21,7 @@ use crate::access::gate::{Gate, GateError};
 use crate::access::{Actor, Ask, Denial, Grant, Purpose, SourceAccess};
 use crate::audit::{AccessRecord, AuditLog};
 use crate::auth::{Principal, PrincipalKind};
+use crate::config::GraphqlSettings;
 use crate::domain::{Domain, PersonId};
 use crate::engine::{Engine, Gathered};
 use overview::Overview;
@@ -65,6 +67,47 @@ pub mod codes {
     /// The engagement index failed or did not answer in time; every platform source of the
     /// domain was asked instead (a warning: the list is complete as far as the sources are).
     pub const ENGAGEMENT_INDEX_UNAVAILABLE: &str = "ENGAGEMENT_INDEX_UNAVAILABLE";
+
+    // Refusals at the edge: the request is not executed and no source is called. HTTP 400
+    // unless said otherwise.
+
+    /// Fields nested deeper than `[graphql] max_depth` (or fragments nested too deep).
+    pub const QUERY_TOO_DEEP: &str = "QUERY_TOO_DEEP";
+    /// More fields than `[graphql] max_complexity`, fragments counted where they are spread.
+    pub const QUERY_TOO_COMPLEX: &str = "QUERY_TOO_COMPLEX";
+    /// More aliased fields than `[graphql] max_aliases`.
+    pub const TOO_MANY_ALIASES: &str = "TOO_MANY_ALIASES";
+    /// More root fields in the operation than `[graphql] max_root_fields`.
+    pub const TOO_MANY_ROOT_FIELDS: &str = "TOO_MANY_ROOT_FIELDS";
+    /// The query text is longer than `[graphql] max_query_bytes`.
+    pub const QUERY_TOO_LARGE: &str = "QUERY_TOO_LARGE";
+    /// A JSON array of more operations than `[graphql] max_batch` (1: batching is off).
+    pub const BATCH_TOO_LARGE: &str = "BATCH_TOO_LARGE";
+    /// `__schema` or `__type` where introspection is off (production's default).
+    pub const INTROSPECTION_DISABLED: &str = "INTROSPECTION_DISABLED";
+    /// The request body is larger than `[graphql] max_body_bytes`, declared or as sent
+    /// (HTTP 413).
+    pub const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
+    /// A GET request's URL is longer than `[graphql] max_body_bytes` (HTTP 414).
+    pub const URI_TOO_LONG: &str = "URI_TOO_LONG";
+    /// A mutation sent with GET, or a method `/graphql` does not take (HTTP 405, `Allow`).
+    pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
+    /// A POST whose body is not `application/json` (HTTP 415).
+    pub const UNSUPPORTED_MEDIA_TYPE: &str = "UNSUPPORTED_MEDIA_TYPE";
+    /// The body is not JSON, or not a GraphQL request (`query`, `variables`, `operationName`).
+    pub const BAD_REQUEST: &str = "BAD_REQUEST";
+    /// The query is not valid GraphQL syntax.
+    pub const GRAPHQL_PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
+    /// The query does not fit the schema (unknown field or argument, wrong type, fragment
+    /// cycle, unknown or missing operation name, ...).
+    pub const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
+    /// Too many requests from this signed-in user; `Retry-After` says when to try again
+    /// (HTTP 429).
+    pub const RATE_LIMITED: &str = "RATE_LIMITED";
+    /// A path the service does not serve (HTTP 404).
+    pub const NO_SUCH_PATH: &str = "NO_SUCH_PATH";
+    /// A fault in the service itself (HTTP 500 when nothing could be answered).
+    pub const INTERNAL_ERROR: &str = "INTERNAL_ERROR";
 }
 
 /// An error with a stable `extensions.code`.
@@ -81,13 +124,29 @@ pub struct RequestContext {
 
 pub type OverblickSchema = Schema<Query, Mutation, EmptySubscription>;
 
-/// Builds the schema over the engine, the access gate and the access log.
+/// Builds the schema over the engine, the access gate and the access log, with the default
+/// `[graphql]` settings (introspection off).
 pub fn schema(engine: Arc<Engine>, gate: Arc<Gate>, audit: Arc<dyn AuditLog>) -> OverblickSchema {
-    Schema::build(Query::default(), access::AccessMutation, EmptySubscription)
+    schema_with(engine, gate, audit, &GraphqlSettings::default())
+}
+
+/// Builds the schema with the edge's limits, and with introspection and "did you mean" field
+/// suggestions only where `settings` switch them on.
+pub fn schema_with(
+    engine: Arc<Engine>,
+    gate: Arc<Gate>,
+    audit: Arc<dyn AuditLog>,
+    settings: &GraphqlSettings,
+) -> OverblickSchema {
+    let mut builder = Schema::build(Query::default(), access::AccessMutation, EmptySubscription)
         .data(engine)
         .data(gate)
         .data(audit)
-        .finish()
+        .extension(limits::EdgeLimits::new(limits::Limits::from(settings)));
+    if !settings.introspection() {
+        builder = builder.disable_introspection().disable_suggestions();
+    }
+    builder.finish()
 }
 
 /// The schema's SDL, as committed in `schema/schema.graphql`.

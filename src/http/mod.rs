@@ -1,20 +1,35 @@
 //! The HTTP edge, the only module that knows axum: routes, bearer authentication before any
-//! GraphQL runs, request ids, GraphiQL, and the headers every answer carries.
+//! GraphQL runs, rate limiting per signed-in subject, the request body's limits, request ids,
+//! GraphiQL, health and readiness, and the headers every answer carries.
+//!
+//! Every answer of the service (4xx, 5xx, `/metrics` and GraphiQL included) passes one
+//! middleware, [`edge`]: it gives the request its id, runs everything under a tracing span that
+//! carries the id, and sets `Cache-Control: no-store` and `x-request-id` on the way out.
+
+mod graphql;
+pub mod rate_limit;
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_graphql::http::GraphiQLSource;
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::Router;
-use axum::extract::{FromRequest, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
+use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
 
-use crate::auth::{AuthError, Authenticator, demo};
+use crate::auth::{Authenticator, demo};
 use crate::domain::PersonId;
-use crate::graphql::{OverblickSchema, RequestContext, codes};
+use crate::graphql::{OverblickSchema, codes};
+use crate::store::Store;
+use rate_limit::SubjectRateLimiter;
+
+/// How long `/readyz` waits for the database.
+const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -22,8 +37,16 @@ pub struct HttpState {
     pub schema: OverblickSchema,
     pub auth: Arc<Authenticator>,
     pub graphiql: Option<GraphiqlMode>,
-    /// Served on `GET /metrics`.
+    /// Served on `GET /metrics`; the edge counts GraphQL requests in it.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Pinged by `GET /readyz`.
+    pub store: Store,
+    /// Operations per request (1: batching off).
+    pub max_batch: usize,
+    /// The largest request body (and GET query string), in bytes.
+    pub max_body_bytes: usize,
+    /// `None`: no rate limit.
+    pub rate_limit: Option<Arc<SubjectRateLimiter>>,
 }
 
 /// How GraphiQL is served, when it is.
@@ -35,12 +58,177 @@ pub enum GraphiqlMode {
     Plain,
 }
 
+/// A request's id: random, made here (a client's `x-request-id` is not taken: it would let a
+/// client write what it likes into the logs and the access log).
+#[derive(Clone, Debug)]
+pub struct RequestId(Arc<str>);
+
+impl RequestId {
+    fn new() -> Self {
+        let mut bytes = [0u8; 12];
+        // The system random source does not fail on supported platforms; a zero id is still
+        // unique enough for correlation if it ever did.
+        let _ = aws_lc_rs::rand::fill(&mut bytes);
+        RequestId(
+            bytes
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+                .into(),
+        )
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 pub fn router(state: HttpState) -> Router {
     Router::new()
-        .route("/graphql", get(graphiql).post(graphql))
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/metrics", get(metrics))
+        .route(
+            "/graphql",
+            get(graphql::get)
+                .post(graphql::post)
+                .fallback(|| async { method_not_allowed("GET, POST") }),
+        )
+        .route("/healthz", get_only(|| async { "ok" }))
+        .route("/readyz", get_only(readyz))
+        .route("/metrics", get_only(metrics))
+        .fallback(|| async {
+            error_response(
+                StatusCode::NOT_FOUND,
+                codes::NO_SUCH_PATH,
+                "no such path: the API is POST /graphql",
+            )
+        })
         .with_state(state)
+        .layer(CatchPanicLayer::custom(|_| {
+            error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                codes::INTERNAL_ERROR,
+                "the service failed to answer this request; it is logged under the request id",
+            )
+        }))
+        .layer(middleware::from_fn(edge))
+}
+
+/// A GET (and HEAD) route that answers other methods with a JSON 405.
+fn get_only<H, T>(handler: H) -> MethodRouter<HttpState>
+where
+    H: axum::handler::Handler<T, HttpState>,
+    T: 'static,
+{
+    get(handler).fallback(|| async { method_not_allowed("GET") })
+}
+
+/// Around every request: its id and tracing span (authentication and everything after run in
+/// it), one log line when answered, and the headers every answer carries.
+async fn edge(mut request: Request, next: Next) -> Response {
+    let id = RequestId::new();
+    request.extensions_mut().insert(id.clone());
+    // The route, not the path: a path is the client's text and could hold a personnummer.
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| match p.as_str() {
+            "/graphql" => "/graphql",
+            "/healthz" => "/healthz",
+            "/readyz" => "/readyz",
+            "/metrics" => "/metrics",
+            _ => "other",
+        });
+    let method = known_method(request.method());
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method,
+        route,
+        operation = tracing::field::Empty,
+        outcome = tracing::field::Empty,
+    );
+    let started = Instant::now();
+    let mut response = next.run(request).instrument(span.clone()).await;
+    let status = response.status().as_u16();
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    span.in_scope(|| {
+        if route == "/graphql" || response.status().is_server_error() {
+            tracing::info!(status, elapsed_ms, "request answered");
+        } else {
+            tracing::debug!(status, elapsed_ms, "request answered");
+        }
+    });
+    let headers = response.headers_mut();
+    // Every answer may carry patient data: never cached by browsers or proxies.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(v) = HeaderValue::from_str(id.as_str()) {
+        headers.insert("x-request-id", v);
+    }
+    response
+}
+
+/// The method for the log, or `other`: a method is a token the client chooses.
+fn known_method(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::HEAD => "HEAD",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// A GraphQL-shaped error body with a code, so clients handle it like any other error.
+pub(crate) fn error_response(
+    status: StatusCode,
+    code: &'static str,
+    message: impl Into<String>,
+) -> Response {
+    let body = serde_json::json!({
+        "errors": [{
+            "message": message.into(),
+            "extensions": { "code": code }
+        }]
+    });
+    (status, axum::Json(body)).into_response()
+}
+
+fn method_not_allowed(allow: &'static str) -> Response {
+    let mut response = error_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        codes::METHOD_NOT_ALLOWED,
+        format!("this path takes {allow} only"),
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    response
+}
+
+/// Ready when the service is built (it is, if this answers) and the database answers.
+async fn readyz(State(state): State<HttpState>) -> Response {
+    match state.store.ping(READINESS_TIMEOUT).await {
+        Ok(()) => "ready".into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready: the database does not answer");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(serde_json::json!({
+                    "status": "unavailable",
+                    "reason": "the database does not answer",
+                })),
+            )
+                .into_response()
+        }
+    }
 }
 
 /// The Prometheus text format (labels hold no patient data, so no token is asked for).
@@ -55,95 +243,17 @@ async fn metrics(State(state): State<HttpState>) -> Response {
         .into_response()
 }
 
-async fn graphiql(State(state): State<HttpState>) -> Response {
+fn graphiql_page(mode: &GraphiqlMode) -> Response {
     let token;
     let mut page = GraphiQLSource::build()
         .endpoint("/graphql")
         .title("Överblick GraphiQL");
-    match &state.graphiql {
-        None => return StatusCode::NOT_FOUND.into_response(),
-        Some(GraphiqlMode::Plain) => {}
-        Some(GraphiqlMode::DemoToken(person)) => {
-            token = format!(
-                "Bearer {}",
-                demo::mint(person, None, std::time::Duration::from_secs(12 * 3600))
-            );
-            page = page.header("Authorization", &token);
-        }
+    if let GraphiqlMode::DemoToken(person) = mode {
+        token = format!(
+            "Bearer {}",
+            demo::mint(person, None, std::time::Duration::from_secs(12 * 3600))
+        );
+        page = page.header("Authorization", &token);
     }
     Html(page.finish()).into_response()
-}
-
-async fn graphql(State(state): State<HttpState>, request: Request) -> Response {
-    let request_id = new_request_id();
-    let authorization = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    // Authentication comes before the body is even read: no token, no work.
-    let principal = match state.auth.authenticate(authorization).await {
-        Ok(p) => p,
-        Err(e) => return unauthenticated(&e, &request_id),
-    };
-    let gql = match GraphQLRequest::<async_graphql_axum::rejection::GraphQLRejection>::from_request(
-        request,
-        &(),
-    )
-    .await
-    {
-        Ok(r) => r.into_inner(),
-        Err(rejection) => return with_headers(rejection.into_response(), &request_id),
-    };
-    let response = state
-        .schema
-        .execute(gql.data(RequestContext {
-            principal,
-            request_id: request_id.clone(),
-        }))
-        .instrument(tracing::info_span!("graphql", request_id = %request_id))
-        .await;
-    tracing::info!(
-        request_id = %request_id,
-        errors = response.errors.len(),
-        "graphql request answered"
-    );
-    with_headers(GraphQLResponse::from(response).into_response(), &request_id)
-}
-
-/// 401 with a GraphQL-shaped body, so clients handle it like any other error.
-fn unauthenticated(error: &AuthError, request_id: &str) -> Response {
-    let body = serde_json::json!({
-        "errors": [{
-            "message": error.to_string(),
-            "extensions": { "code": codes::UNAUTHENTICATED }
-        }]
-    });
-    let challenge = match error {
-        AuthError::Missing => r#"Bearer realm="overblick""#.to_owned(),
-        _ => r#"Bearer realm="overblick", error="invalid_token""#.to_owned(),
-    };
-    let mut response = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
-    if let Ok(v) = HeaderValue::from_str(&challenge) {
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-    }
-    with_headers(response, request_id)
-}
-
-/// Every answer may carry patient data: never cached by browsers or proxies; and every answer
-/// carries its request id, to find it in the logs and the access log.
-fn with_headers(mut response: Response, request_id: &str) -> Response {
-    let headers: &mut HeaderMap = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        headers.insert("x-request-id", v);
-    }
-    response
-}
-
-fn new_request_id() -> String {
-    let mut bytes = [0u8; 12];
-    // The system random source does not fail on supported platforms; a zero id is still unique
-    // enough for correlation if it ever did.
-    let _ = aws_lc_rs::rand::fill(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -77,6 +77,8 @@ pub enum StoreError {
     },
     #[error("the access log writer has stopped")]
     WriterStopped,
+    #[error("the database did not answer within {0:?}")]
+    Timeout(Duration),
 }
 
 /// The store: cheap to clone (all clones share one connection pool and one access-log writer).
@@ -155,6 +157,15 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.inner.backend
+    }
+
+    /// Whether the database answers a trivial query within `timeout` (the readiness probe).
+    pub async fn ping(&self, timeout: Duration) -> Result<(), StoreError> {
+        match tokio::time::timeout(timeout, sqlx::query("SELECT 1").execute(self.pool())).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(query_error("checking that the database answers")(e)),
+            Err(_) => Err(StoreError::Timeout(timeout)),
+        }
     }
 
     fn pool(&self) -> &AnyPool {

@@ -2,6 +2,7 @@
 
 mod access;
 mod caching;
+mod edge;
 mod fault_matrix;
 mod faults;
 mod harness;
