@@ -67,6 +67,41 @@ pub fn retry_after_seconds(wait: Duration) -> u64 {
 mod tests {
     use super::*;
 
+    fn principal(subject: &str) -> Principal {
+        Principal {
+            issuer: "https://idp.example.se".into(),
+            subject: subject.into(),
+            kind: crate::auth::PrincipalKind::Person {
+                person: crate::auth::demo::DEMO_PATIENT.id(),
+                name: None,
+            },
+        }
+    }
+
+    #[test]
+    fn the_limit_is_per_subject_and_idle_subjects_are_forgotten() {
+        let limiter = SubjectRateLimiter::new(&RateLimitSettings {
+            enabled: true,
+            per_second: 1000,
+            burst: 1,
+        })
+        .unwrap();
+        assert!(limiter.check(&principal("a")).is_ok());
+        assert!(
+            limiter.check(&principal("a")).is_err(),
+            "a's burst is spent"
+        );
+        assert!(limiter.check(&principal("b")).is_ok(), "b has its own");
+        for n in 3..SWEEP_EVERY - 1 {
+            let _ = limiter.check(&principal(&n.to_string()));
+        }
+        assert_eq!(limiter.subjects(), SWEEP_EVERY as usize - 2);
+        // Idle for longer than a burst takes to refill: dropped at the next sweep.
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(limiter.check(&principal("new")).is_ok());
+        assert_eq!(limiter.subjects(), 1);
+    }
+
     #[test]
     fn retry_after_is_whole_seconds_rounded_up_and_at_least_one() {
         assert_eq!(retry_after_seconds(Duration::ZERO), 1);
