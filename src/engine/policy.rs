@@ -479,7 +479,7 @@ mod tests {
         call(&guard, Err(SourceError::Connect("refused".into()))).await;
         tokio::time::sleep(Duration::from_millis(60)).await;
         let mut attempts = Attempts::default();
-        let hanging = guard.run(later(), &mut attempts, || std::future::pending());
+        let hanging = guard.run(later(), &mut attempts, std::future::pending);
         let _ = tokio::time::timeout(Duration::from_millis(10), hanging).await;
         assert_eq!(guard.breaker_state(), BreakerState::Open);
     }
