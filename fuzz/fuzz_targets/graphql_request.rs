@@ -144,8 +144,13 @@ pub fn check(data: &[u8]) -> u16 {
             String::from_utf8_lossy(&body)
         )
     });
-    if let Some(errors) = json.get("errors").and_then(|e| e.as_array()) {
-        for error in errors {
+    // A batch (a JSON array of requests) is answered with an array of responses.
+    let responses: Vec<&serde_json::Value> = match json.as_array() {
+        Some(batch) => batch.iter().collect(),
+        None => vec![&json],
+    };
+    for response in &responses {
+        for error in response["errors"].as_array().into_iter().flatten() {
             assert!(
                 error["extensions"]["code"].is_string(),
                 "an error without a code: {error}"
@@ -153,7 +158,10 @@ pub fn check(data: &[u8]) -> u16 {
         }
     }
     if !status.is_success() {
-        assert!(json.get("errors").is_some(), "a refusal without errors: {json}");
+        assert!(
+            responses.iter().any(|r| r.get("errors").is_some()),
+            "a refusal without errors: {json}"
+        );
     }
     status.as_u16()
 }
