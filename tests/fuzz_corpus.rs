@@ -102,6 +102,12 @@ fn two_bookings_without_id_or_full_url_in_one_answer_stay_two_bookings() {
 fn every_graphql_request_seed_is_answered_without_a_server_error_and_with_coded_errors() {
     let results = run_seeds("graphql_request", graphql_request::check);
     // The seeds hold well-formed queries as well as hostile ones: both paths are exercised.
-    assert!(results.iter().any(|(_, status)| *status == 200), "{results:?}");
-    assert!(results.iter().any(|(_, status)| *status >= 400), "{results:?}");
+    assert!(
+        results.iter().any(|(_, status)| *status == 200),
+        "{results:?}"
+    );
+    assert!(
+        results.iter().any(|(_, status)| *status >= 400),
+        "{results:?}"
+    );
 }

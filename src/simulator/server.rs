@@ -155,6 +155,9 @@ struct Shared {
     hits_by_type: Mutex<HashMap<String, u64>>,
     /// Turns true when the simulator stops; held-open requests watch it.
     stopping: watch::Receiver<bool>,
+    /// Fault bodies (`Huge`, `Drip`) being sent now: one ends when sent whole, or when hyper
+    /// drops it because the client closed the connection.
+    fault_bodies: Arc<AtomicUsize>,
 }
 
 impl Shared {
@@ -256,6 +259,13 @@ impl SimulatorHandle {
             .unwrap_or(0)
     }
 
+    /// `Huge` and `Drip` bodies being sent now. One stops counting when it has been sent whole
+    /// or when the client closes the connection (hyper then drops it), so a client that gave
+    /// up on a slow answer shows here as the count falling before the body could have ended.
+    pub fn fault_bodies_sending(&self) -> usize {
+        self.inner.shared.fault_bodies.load(Ordering::Acquire)
+    }
+
     /// Sets every hit counter to zero.
     pub fn reset_hits(&self) {
         let shared = &self.inner.shared;
@@ -306,6 +316,7 @@ pub fn start(store: FhirStore, latency: Duration) -> std::io::Result<SimulatorHa
         hits: AtomicU64::new(0),
         hits_by_type: Mutex::new(HashMap::new()),
         stopping: stopping.clone(),
+        fault_bodies: Arc::new(AtomicUsize::new(0)),
     });
     let app = router(shared.clone()).into_make_service_with_connect_info::<ConnectionHandle>();
     let listener = SimListener {
@@ -496,8 +507,9 @@ struct ConnectionControl {
     fault_bodies: AtomicUsize,
 }
 
-/// Counts a fault body on its connection for as long as the body lives.
-struct FaultBodyGuard(Option<Arc<ConnectionControl>>);
+/// Counts a fault body on its connection, and in the simulator's total, for as long as the
+/// body lives.
+struct FaultBodyGuard(Option<Arc<ConnectionControl>>, Option<Arc<AtomicUsize>>);
 
 impl FaultBodyGuard {
     fn new(connection: Option<&ConnectionHandle>) -> Self {
@@ -505,7 +517,14 @@ impl FaultBodyGuard {
         if let Some(control) = &control {
             control.fault_bodies.fetch_add(1, Ordering::AcqRel);
         }
-        FaultBodyGuard(control)
+        FaultBodyGuard(control, None)
+    }
+
+    /// Also counted in `total` (the simulator's [`SimulatorHandle::fault_bodies_sending`]).
+    fn counted_in(mut self, total: &Arc<AtomicUsize>) -> Self {
+        total.fetch_add(1, Ordering::AcqRel);
+        self.1 = Some(total.clone());
+        self
     }
 }
 
@@ -513,6 +532,9 @@ impl Drop for FaultBodyGuard {
     fn drop(&mut self) {
         if let Some(control) = &self.0 {
             control.fault_bodies.fetch_sub(1, Ordering::AcqRel);
+        }
+        if let Some(total) = &self.1 {
+            total.fetch_sub(1, Ordering::AcqRel);
         }
     }
 }
@@ -735,7 +757,7 @@ async fn behave(State(shared): State<Arc<Shared>>, request: Request, next: Next)
             ),
         },
         Behaviour::Huge { bytes, declared } => {
-            let guard = FaultBodyGuard::new(connection.as_ref());
+            let guard = FaultBodyGuard::new(connection.as_ref()).counted_in(&shared.fault_bodies);
             let body = fault_body(HugeBody::new(bytes), Duration::ZERO, stopping, guard);
             let mut response = fhir_body(StatusCode::OK, body);
             if declared {
@@ -756,7 +778,7 @@ async fn behave(State(shared): State<Arc<Shared>>, request: Request, next: Next)
             let chunks = (0..bytes.len())
                 .step_by(DRIP_CHUNK_BYTES)
                 .map(move |at| bytes.slice(at..(at + DRIP_CHUNK_BYTES).min(bytes.len())));
-            let guard = FaultBodyGuard::new(connection.as_ref());
+            let guard = FaultBodyGuard::new(connection.as_ref()).counted_in(&shared.fault_bodies);
             Response::from_parts(parts, fault_body(chunks, every, stopping, guard))
         }
         Behaviour::MissingRequired => {

@@ -415,3 +415,52 @@ async fn a_timed_out_attempt_is_retried_when_attempts_are_shorter_than_the_call(
     );
     assert!(faulty.hits() <= 3 * per_attempt, "within max_attempts");
 }
+
+#[tokio::test]
+async fn a_call_past_its_time_is_cancelled_and_its_connection_dropped_not_left_running() {
+    let app = TestApp::builder()
+        .sources(&[HEALTHY[0], FAULTY])
+        .source_timeout(Duration::from_millis(500))
+        .start()
+        .await;
+    let faulty = app.simulator(FAULTY);
+    // Eight bytes a second: the answer alone would take minutes to send whole.
+    faulty.set_behaviour(Behaviour::Drip {
+        every: Duration::from_secs(1),
+    });
+    let query = {
+        let (url, client) = (app.url.clone(), app.client.clone());
+        tokio::spawn(async move {
+            let text = client
+                .post(format!("{url}/graphql"))
+                .bearer_auth(token(TOLVAN))
+                .header("content-type", "application/json")
+                .body(json!({ "query": QUERY }).to_string())
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            serde_json::from_str::<Value>(&text).unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        faulty.fault_bodies_sending() > 0,
+        "the slow answer is being sent while the call waits"
+    );
+    let body = query.await.unwrap();
+    assert_eq!(status(&body, FAULTY)["state"], "TIMED_OUT");
+    // The simulator stops sending only when the client has closed the connection.
+    let started = Instant::now();
+    while faulty.fault_bodies_sending() > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{} answers are still being sent to a call that gave up",
+            faulty.fault_bodies_sending()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(faulty.hits() > 0);
+}
