@@ -102,6 +102,25 @@ async fn under(fault: Behaviour, app: &TestApp, baseline: &Value) -> Value {
     body
 }
 
+/// Runs the overview as `person` in a task of its own, to look at the sources while it waits.
+fn spawn_query(app: &TestApp, person: &str) -> tokio::task::JoinHandle<Value> {
+    let (url, client, token) = (app.url.clone(), app.client.clone(), token(person));
+    tokio::spawn(async move {
+        let text = client
+            .post(format!("{url}/graphql"))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(json!({ "query": QUERY }).to_string())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        serde_json::from_str(&text).unwrap()
+    })
+}
+
 fn assert_failed(body: &Value, fault: Behaviour, state: &str, code: &str) {
     let st = status(body, FAULTY);
     assert_eq!(st["state"], state, "{fault:?}: {st}");
@@ -316,23 +335,7 @@ async fn a_source_at_its_concurrency_limit_sheds_further_calls_at_once_while_oth
     app.simulator(FAULTY)
         .set_behaviour(Behaviour::Delay(Duration::from_millis(1500)));
     // Two patients, so the cache cannot join the calls into one.
-    let slow = {
-        let url = app.url.clone();
-        tokio::spawn(async move {
-            reqwest::Client::new()
-                .post(format!("{url}/graphql"))
-                .bearer_auth(token(TOLVAN))
-                .header("content-type", "application/json")
-                .body(json!({ "query": QUERY }).to_string())
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .map(|t| serde_json::from_str::<Value>(&t).unwrap())
-                .unwrap()
-        })
-    };
+    let slow = spawn_query(&app, TOLVAN);
     tokio::time::sleep(Duration::from_millis(400)).await;
     let started = Instant::now();
     let body = app.post_as(&token(MARGARETA), QUERY, json!({})).await;
@@ -428,23 +431,7 @@ async fn a_call_past_its_time_is_cancelled_and_its_connection_dropped_not_left_r
     faulty.set_behaviour(Behaviour::Drip {
         every: Duration::from_secs(1),
     });
-    let query = {
-        let (url, client) = (app.url.clone(), app.client.clone());
-        tokio::spawn(async move {
-            let text = client
-                .post(format!("{url}/graphql"))
-                .bearer_auth(token(TOLVAN))
-                .header("content-type", "application/json")
-                .body(json!({ "query": QUERY }).to_string())
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            serde_json::from_str::<Value>(&text).unwrap()
-        })
-    };
+    let query = spawn_query(&app, TOLVAN);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
         faulty.fault_bodies_sending() > 0,
