@@ -17,30 +17,29 @@
 //! - the result is the same in any order: shuffling the sources' answers and the records within
 //!   each gives an equal result (the output order is defined: sorted by the domain's order, then
 //!   the id, so lists compare as they are);
-//! - merging again changes nothing, as `merge`'s documentation defines it: the merged items
-//!   re-wrapped as one `Sourced` per provenance (with the merged item and identifiers) merge to
-//!   the same items, except that the documentation allows the second merge to join records
-//!   when filling gave one of them a fact it lacked. So: no merged item is split, an item not
-//!   joined with another comes back equal (id included), and every join involves an item that
-//!   filling changed.
+//! - merging again changes nothing: the merged items re-wrapped as one `Sourced` per provenance
+//!   (with the merged item and identifiers, all a consumer of the result has) merge to exactly
+//!   the same items: the same records together, the same content and ids, in the same order.
 //!
 //! # Findings
 //!
-//! The first two properties hold. The third does not, in any domain, and is ignored (run it with
-//! `cargo test --test merge_properties -- --ignored`) until `merge` changes; the smallest inputs
-//! found are the ignored tests at the end of this file. Merging is greedy in canonical order, so
-//! anything the re-wrapping adds to a record changes which link comes first:
+//! The third property used to fail in every domain, while `merge` joined single records greedily
+//! in canonical order: the re-wrapping changed which link came first. The smallest inputs found
+//! are the regression tests at the end of this file:
 //!
 //! - re-wrapping gives every record of a merged item the item's united identifiers, so a record
-//!   now shares an identifier that only another record of its item had, and links to a record
-//!   it never shared one with (a blood pressure joins a body weight; the body weight's first
-//!   partner is left alone);
-//! - united identifiers no longer contradict: `a|1` and `a|2` kept two records apart, but after
-//!   re-wrapping one side carries both;
-//! - a record reported twice with different content keeps one copy's content; a contradiction
-//!   that only the other copy carried no longer keeps records apart;
-//! - a fact supplied by filling (the documented exception) does join records, but the greedy
-//!   pass then also splits another merged item to do so, which the documentation does not say.
+//!   now shared an identifier that only another record of its item had, and a blood pressure
+//!   joined a body weight;
+//! - united identifiers no longer contradicted: `a|1` and `a|2` kept two records apart, but after
+//!   re-wrapping one side carried both;
+//! - a record reported twice with different content kept one copy's content, and a
+//!   contradiction only the other copy carried no longer kept records apart;
+//! - a fact supplied by filling joined records only in the second merge, and split another
+//!   merged item to do so.
+//!
+//! `merge` now judges groups by the merged item they become, strongest link first, and settles
+//! ties by clustering its own result again (see its documentation). At 10,000 cases per domain
+//! all three properties hold.
 //!
 //! `PROPTEST_CASES=5000 cargo test --test merge_properties` runs more cases than the default 256.
 
@@ -330,74 +329,15 @@ fn rewrapped<T: Clone>(merged: &[Merged<T>]) -> Vec<Sourced<T>> {
         .collect()
 }
 
-/// Whether filling changed the merged item: it differs from the item of its first record (the
-/// one the merge starts from; of a record reported twice, the first in `merge`'s canonical order,
-/// by its JSON).
-fn was_filled<T: Mergeable + PartialEq>(merged: &Merged<T>, answers: &Answers<T>) -> bool {
-    let first = record_key(&merged.provenance[0]);
-    let base = answers
-        .records()
-        .filter(|s| record_key(&s.provenance) == first)
-        .min_by_key(|s| serde_json::to_string(s).unwrap_or_default())
-        .expect("the first record is in the input");
-    base.item != merged.item
-}
-
-/// Merging the merged items again gives the same items, except for joins the documentation
-/// allows: of records whose merged item filling gave a fact it lacked.
+/// Merging the merged items again (re-wrapped as one sourced item per provenance) gives the
+/// same items: the same records together, the same content, the same ids, in the same order.
 fn merging_again_changes_nothing<T: Mergeable + PartialEq + fmt::Debug>(
     answers: &Answers<T>,
 ) -> Result<(), TestCaseError> {
     let once = merge(answers.records());
     let again = merge(&rewrapped(&once));
-    let records_of = |m: &Merged<T>| m.provenance.iter().map(record_key).collect::<Vec<_>>();
-
-    // Which item of the second merge each item of the first went to: exactly one.
-    let mut second_of_record: BTreeMap<RecordKey, usize> = BTreeMap::new();
-    for (j, m) in again.iter().enumerate() {
-        for p in &m.provenance {
-            second_of_record.insert(record_key(p), j);
-        }
-    }
-    let mut parts: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for (i, m) in once.iter().enumerate() {
-        let into: BTreeSet<usize> = m
-            .provenance
-            .iter()
-            .map(|p| second_of_record[&record_key(p)])
-            .collect();
-        prop_assert!(
-            into.len() == 1,
-            "merging again split {:?} into {:?}",
-            records_of(m),
-            into.iter()
-                .map(|&j| records_of(&again[j]))
-                .collect::<Vec<_>>()
-        );
-        parts
-            .entry(into.into_iter().next().unwrap_or_default())
-            .or_default()
-            .push(i);
-    }
-
-    for (j, parts) in parts {
-        if let [i] = parts[..] {
-            prop_assert_eq!(
-                &again[j],
-                &once[i],
-                "merging again changed an item it joined with none"
-            );
-        } else {
-            prop_assert!(
-                parts.iter().any(|&i| was_filled(&once[i], answers)),
-                "merging again joined {:?}, none of which filling changed",
-                parts
-                    .iter()
-                    .map(|&i| records_of(&once[i]))
-                    .collect::<Vec<_>>()
-            );
-        }
-    }
+    prop_assert_eq!(records_of(&again), records_of(&once), "records per item");
+    prop_assert_eq!(again, once);
     Ok(())
 }
 
@@ -446,8 +386,7 @@ macro_rules! properties {
                 }
 
                 #[test]
-                #[ignore = "finding: fails in every domain (see the module docs)"]
-                fn merging_the_merged_result_again_changes_nothing_but_documented_joins(
+                fn merging_the_merged_result_again_changes_nothing(
                     answers in overlapping_answers::<$item>($record, $vary)
                 ) {
                     merging_again_changes_nothing(&answers)?;
@@ -1047,9 +986,8 @@ fn vary_booking(booking: &Booking, variation: u16) -> Booking {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The smallest inputs found on which merging again changes more than the documentation allows
-// (see the third property). Each fails today; they are ignored so that the suite stays green
-// until `merge` is changed, and `cargo test --test merge_properties -- --ignored` shows them.
+// The smallest inputs on which merging again changed the result before `merge` decided on
+// merged items rather than on single records (see the module docs), kept as regression tests.
 
 /// A record of `source` with identifiers written `system|value` (`a`, `b`, or empty: no system).
 fn record<T>(source: &str, record_id: &str, identifiers: &[&str], item: T) -> Sourced<T> {
@@ -1112,7 +1050,6 @@ fn weight(name: &str, code: Option<Code>) -> Measurement {
 }
 
 #[test]
-#[ignore = "finding: identifiers united by the first merge re-pair records (see the module docs)"]
 fn an_identifier_two_records_of_one_source_share_does_not_re_pair_records_when_merging_again() {
     let blood_pressure = weight("Blodtryck", Some(code(Some(LOINC), "85354-9", "Blodtryck")));
     let body_weight = weight("Kroppsvikt", None);
@@ -1124,7 +1061,6 @@ fn an_identifier_two_records_of_one_source_share_does_not_re_pair_records_when_m
 }
 
 #[test]
-#[ignore = "finding: identifiers united by the first merge no longer contradict (see the module docs)"]
 fn identifiers_that_kept_records_apart_still_keep_them_apart_when_merging_again() {
     let glucose = LabResult {
         analysis: "P-Glukos".to_owned(),
@@ -1147,7 +1083,6 @@ fn identifiers_that_kept_records_apart_still_keep_them_apart_when_merging_again(
 }
 
 #[test]
-#[ignore = "finding: the merged item keeps one copy of a record reported twice (see the module docs)"]
 fn a_record_reported_twice_that_kept_records_apart_still_does_when_merging_again() {
     let drug = |name: &str, atc: &str| Medication {
         name: name.to_owned(),
@@ -1169,8 +1104,7 @@ fn a_record_reported_twice_that_kept_records_apart_still_does_when_merging_again
 }
 
 #[test]
-#[ignore = "finding: a join by a filled fact can split another item (see the module docs)"]
-fn a_fact_supplied_by_filling_joins_records_when_merging_again_but_splits_none() {
+fn a_fact_supplied_by_filling_joins_records_in_the_first_merge_and_splits_none() {
     let anna = |unit: Option<Organisation>| Contact {
         role: ContactRole::NamedDoctor,
         role_text: None,
@@ -1190,16 +1124,30 @@ fn a_fact_supplied_by_filling_joins_records_when_merging_again_but_splits_none()
         record("gottsunda-vc", "g0", &[], anna(heart())),
         record("gottsunda-vc", "g1", &["a|1"], anna(heart())),
     ];
-    let once = merge(&items);
-    let again = merge(&rewrapped(&once));
-    for records in records_of(&once) {
-        assert!(
-            records_of(&again)
-                .iter()
-                .any(|joined| records.iter().all(|r| joined.contains(r))),
-            "merging again split {records:?}: {:?} became {:?}",
-            records_of(&once),
-            records_of(&again)
-        );
-    }
+    assert_merging_again_keeps(&items);
+}
+
+#[test]
+fn two_equal_merged_items_of_one_source_s_duplicates_come_back_with_the_same_records() {
+    // Both sources report the same booking twice; which of Gottsunda's two goes with which of
+    // the municipality's is a tie once filling has made the two merged items equal.
+    let booking = |title: Option<&str>| Booking {
+        start: Utc.with_ymd_and_hms(2026, 10, 5, 13, 0, 0).unwrap(),
+        end: None,
+        status: BookingStatus::Proposed,
+        title: title.map(str::to_owned),
+        service_type: None,
+        care_unit: Some(unit(Some("Hjärtmottagningen"), Some("SE2321000016-E001"))),
+        location: None,
+        practitioner: None,
+        patient_may_cancel: None,
+        patient_may_rebook: None,
+    };
+    let title = Some("Återbesök hjärtmottagningen");
+    assert_merging_again_keeps(&[
+        record("gottsunda-vc", "g0", &["a|1"], booking(title)),
+        record("gottsunda-vc", "g1", &[], booking(title)),
+        record("uppsala-kommun", "u0", &["a|1"], booking(None)),
+        record("uppsala-kommun", "u1", &["a|1"], booking(title)),
+    ]);
 }

@@ -18,7 +18,7 @@ mod sealed {
 
 /// An item type the merge knows how to de-duplicate. Sealed: the rules for each domain live in
 /// this module, next to each other, so that they stay comparable.
-pub trait Mergeable: sealed::Sealed + Clone + Serialize {
+pub trait Mergeable: sealed::Sealed + Clone + PartialEq + Serialize {
     /// The domain the items belong to; part of every id's hash.
     const DOMAIN: Domain;
     /// The prefix of [`Merged::id`](crate::domain::Merged::id), e.g. `med`.
