@@ -144,44 +144,18 @@ pub fn merge<'a, T: Mergeable + 'a>(
 ) -> Vec<Merged<T>> {
     let mut items: Vec<&Sourced<T>> = items.into_iter().collect();
     items.sort_by(|a, b| canonical_order(a, b));
-    let records = collapse_reports(&items);
+    let table = IdentifierTable::of(&items);
+    let records = collapse_reports(&items, &table);
 
-    let clusters = Clusters::build(&records);
-    let mut settled = !clusters.has_tie();
-    let mut groups = clusters.into_groups();
-    for _ in 0..MAX_SETTLING_ROUNDS {
-        if settled {
-            break;
-        }
-        let again = Clusters::build(&as_merged(&records, &groups)).into_groups();
-        settled = again == groups;
-        groups = again;
-    }
-    // Still a valid merge (no record lost, none twice, one per source), only one that merging
-    // again could change; the property tests have never reached this.
-    debug_assert!(
-        settled,
-        "the merge settles within {MAX_SETTLING_ROUNDS} rounds"
-    );
-    if !settled {
-        tracing::warn!(domain = T::DOMAIN.as_str(), "merge did not settle");
-    }
-    let mut merged: Vec<Merged<T>> = groups
-        .into_iter()
-        .map(|members| {
-            let cluster = Cluster::of(&records, members, 0);
-            Merged {
-                id: String::new(),
-                provenance: cluster
-                    .members
-                    .iter()
-                    .map(|&i| records[i].provenance.clone())
-                    .collect(),
-                item: cluster.item,
-                identifiers: cluster.identifiers,
-            }
-        })
-        .collect();
+    let clusters = Clusters::build(&records, &table);
+    let mut merged: Vec<Merged<T>> = if clusters.has_tie() {
+        settle(&records, &table, clusters.into_groups())
+            .into_iter()
+            .map(|members| Cluster::of(&records, members, 0).into_merged(&records, &table))
+            .collect()
+    } else {
+        clusters.into_merged()
+    };
     assign_ids(&mut merged);
     merged.sort_by_cached_key(|m| (m.item.order_key(), m.id.clone()));
     merged
@@ -208,6 +182,30 @@ fn as_json<T: Serialize>(value: &T) -> String {
 /// 630,000 generated inputs, 99% needed no second round, 26 a third, none more.
 const MAX_SETTLING_ROUNDS: usize = 4;
 
+/// Clusters the records again, each carrying its group's merged item and identifiers, until
+/// the grouping stops changing (see "Joining" in the module documentation).
+fn settle<T: Mergeable>(
+    records: &[Record<'_, T>],
+    table: &IdentifierTable<'_>,
+    mut groups: Vec<Vec<usize>>,
+) -> Vec<Vec<usize>> {
+    for _ in 0..MAX_SETTLING_ROUNDS {
+        let again = Clusters::build(&as_merged(records, &groups), table).into_groups();
+        if again == groups {
+            return groups;
+        }
+        groups = again;
+    }
+    // Still a valid merge (no record lost, none twice, one per source), only one that merging
+    // again could change; the property tests have never reached this.
+    debug_assert!(
+        false,
+        "the merge settles within {MAX_SETTLING_ROUNDS} rounds"
+    );
+    tracing::warn!(domain = T::DOMAIN.as_str(), "merge did not settle");
+    groups
+}
+
 /// Every record as the merged item of its group shows it: the group's item and identifiers.
 fn as_merged<'a, T: Mergeable>(
     records: &[Record<'a, T>],
@@ -227,27 +225,54 @@ fn as_merged<'a, T: Mergeable>(
     shown.into_iter().flatten().collect()
 }
 
+/// Every distinct identifier of the input, sorted, so that records and clusters can carry them
+/// as indices: index order is identifier order (those without a system first).
+struct IdentifierTable<'a>(Vec<&'a Identifier>);
+
+impl<'a> IdentifierTable<'a> {
+    fn of<T>(items: &[&'a Sourced<T>]) -> Self {
+        let mut all: Vec<&'a Identifier> = items.iter().flat_map(|s| &s.identifiers).collect();
+        all.sort_unstable();
+        all.dedup();
+        IdentifierTable(all)
+    }
+
+    fn index(&self, identifier: &Identifier) -> u32 {
+        let found = self.0.binary_search(&identifier);
+        // Every identifier of the input is in the table; u32 is far beyond one patient's.
+        found.expect("the table holds every identifier") as u32
+    }
+
+    fn get(&self, index: u32) -> &'a Identifier {
+        self.0[index as usize]
+    }
+}
+
 /// One record of one source: every report of the same `(source_id, record_id)` collapsed.
 struct Record<'a, T> {
     item: T,
-    /// Sorted and de-duplicated.
-    identifiers: Vec<Identifier>,
+    /// Into the identifier table; sorted and de-duplicated.
+    identifiers: Vec<u32>,
     provenance: &'a Provenance,
 }
 
 /// Collapses the reports of one `(source_id, record_id)` (adjacent in canonical order) into one
 /// record: the first report's item filled from the others, and all their identifiers.
-fn collapse_reports<'a, T: Mergeable>(items: &[&'a Sourced<T>]) -> Vec<Record<'a, T>> {
+fn collapse_reports<'a, T: Mergeable>(
+    items: &[&'a Sourced<T>],
+    table: &IdentifierTable<'a>,
+) -> Vec<Record<'a, T>> {
     let mut records: Vec<Record<'a, T>> = Vec::with_capacity(items.len());
     for sourced in items {
+        let identifiers = sourced.identifiers.iter().map(|i| table.index(i));
         match records.last_mut() {
             Some(last) if record_key(last.provenance) == record_key(&sourced.provenance) => {
                 last.item.fill_missing(&sourced.item);
-                last.identifiers.extend(sourced.identifiers.iter().cloned());
+                last.identifiers.extend(identifiers);
             }
             _ => records.push(Record {
                 item: sourced.item.clone(),
-                identifiers: sourced.identifiers.clone(),
+                identifiers: identifiers.collect(),
                 provenance: &sourced.provenance,
             }),
         }
@@ -266,8 +291,8 @@ struct Cluster<'a, T> {
     members: Vec<usize>,
     /// Sorted; each at most once, since a group holds at most one record per source.
     sources: Vec<&'a str>,
-    /// The members' identifiers united, sorted and de-duplicated.
-    identifiers: Vec<Identifier>,
+    /// The members' identifiers united (into the identifier table), sorted and de-duplicated.
+    identifiers: Vec<u32>,
     /// The first member's item, every absent field filled from the others in order.
     item: T,
     /// The item's match keys, to find candidates by facts.
@@ -293,9 +318,9 @@ impl<'a, T: Mergeable> Cluster<'a, T> {
         for &i in &members[1..] {
             item.fill_missing(&records[i].item);
         }
-        let mut identifiers: Vec<Identifier> = members
+        let mut identifiers: Vec<u32> = members
             .iter()
-            .flat_map(|&i| records[i].identifiers.iter().cloned())
+            .flat_map(|&i| records[i].identifiers.iter().copied())
             .collect();
         identifiers.sort();
         identifiers.dedup();
@@ -315,6 +340,25 @@ impl<'a, T: Mergeable> Cluster<'a, T> {
             identifiers,
             item,
             version,
+        }
+    }
+}
+
+impl<T: Mergeable> Cluster<'_, T> {
+    fn into_merged(self, records: &[Record<'_, T>], table: &IdentifierTable<'_>) -> Merged<T> {
+        Merged {
+            id: String::new(),
+            provenance: self
+                .members
+                .iter()
+                .map(|&i| records[i].provenance.clone())
+                .collect(),
+            item: self.item,
+            identifiers: self
+                .identifiers
+                .iter()
+                .map(|&i| table.get(i).clone())
+                .collect(),
         }
     }
 }
@@ -344,21 +388,24 @@ struct Link {
 /// clusters that may be joined, until no two may.
 struct Clusters<'r, 'a, T> {
     records: &'r [Record<'a, T>],
+    table: &'r IdentifierTable<'a>,
     /// A cluster lives at the slot of its smallest member; the slots of the others are empty.
     slots: Vec<Option<Cluster<'a, T>>>,
-    by_identifier: HashMap<Identifier, BTreeSet<usize>>,
+    /// The slots of the clusters carrying each identifier of the table.
+    by_identifier: Vec<BTreeSet<usize>>,
     by_key: HashMap<String, BTreeSet<usize>>,
     queue: BinaryHeap<Link>,
 }
 
 impl<'r, 'a, T: Mergeable> Clusters<'r, 'a, T> {
-    fn build(records: &'r [Record<'a, T>]) -> Self {
+    fn build(records: &'r [Record<'a, T>], table: &'r IdentifierTable<'a>) -> Self {
         let mut clusters = Clusters {
             records,
+            table,
             slots: (0..records.len())
                 .map(|i| Some(Cluster::of(records, vec![i], 0)))
                 .collect(),
-            by_identifier: HashMap::new(),
+            by_identifier: vec![BTreeSet::new(); table.0.len()],
             by_key: HashMap::new(),
             queue: BinaryHeap::new(),
         };
@@ -390,24 +437,27 @@ impl<'r, 'a, T: Mergeable> Clusters<'r, 'a, T> {
     }
 
     fn index(&mut self, slot: usize) {
-        let cluster = self.cluster(slot);
-        let (identifiers, keys) = (cluster.identifiers.clone(), cluster.keys.clone());
-        for identifier in identifiers {
-            self.by_identifier
-                .entry(identifier)
-                .or_default()
-                .insert(slot);
+        let Some(cluster) = &self.slots[slot] else {
+            return;
+        };
+        for &identifier in &cluster.identifiers {
+            self.by_identifier[identifier as usize].insert(slot);
         }
-        for key in keys {
-            self.by_key.entry(key).or_default().insert(slot);
+        for key in &cluster.keys {
+            match self.by_key.get_mut(key) {
+                Some(slots) => {
+                    slots.insert(slot);
+                }
+                None => {
+                    self.by_key.insert(key.clone(), BTreeSet::from([slot]));
+                }
+            }
         }
     }
 
     fn unindex(&mut self, cluster: &Cluster<'a, T>, slot: usize) {
-        for identifier in &cluster.identifiers {
-            if let Some(slots) = self.by_identifier.get_mut(identifier) {
-                slots.remove(&slot);
-            }
+        for &identifier in &cluster.identifiers {
+            self.by_identifier[identifier as usize].remove(&slot);
         }
         for key in &cluster.keys {
             if let Some(slots) = self.by_key.get_mut(key) {
@@ -421,8 +471,8 @@ impl<'r, 'a, T: Mergeable> Clusters<'r, 'a, T> {
     fn queue_links(&mut self, slot: usize, wanted: impl Fn(usize) -> bool) {
         let cluster = self.cluster(slot);
         let mut candidates: BTreeSet<usize> = BTreeSet::new();
-        for identifier in &cluster.identifiers {
-            candidates.extend(&self.by_identifier[identifier]);
+        for &identifier in &cluster.identifiers {
+            candidates.extend(&self.by_identifier[identifier as usize]);
         }
         for key in &cluster.keys {
             candidates.extend(&self.by_key[key]);
@@ -433,7 +483,7 @@ impl<'r, 'a, T: Mergeable> Clusters<'r, 'a, T> {
             }
             let (first, second) = (slot.min(other), slot.max(other));
             let (x, y) = (self.cluster(first), self.cluster(second));
-            if let Some(strength) = link(x, y) {
+            if let Some(strength) = link(x, y, self.table) {
                 self.queue.push(Link {
                     strength,
                     first: Reverse(first),
@@ -466,7 +516,7 @@ impl<'r, 'a, T: Mergeable> Clusters<'r, 'a, T> {
     /// more strongly linked to each other (identical) than to any other cluster's, and no two
     /// clusters may be joined. Clusters that can be linked to nothing cannot be part of a tie.
     fn has_tie(&self) -> bool {
-        let mut alike: HashMap<(&[Identifier], &[String]), Vec<&T>> = HashMap::new();
+        let mut alike: HashMap<(&[u32], &[String]), Vec<&T>> = HashMap::new();
         for cluster in self.slots.iter().flatten() {
             if cluster.identifiers.is_empty() && cluster.keys.is_empty() {
                 continue;
@@ -482,6 +532,15 @@ impl<'r, 'a, T: Mergeable> Clusters<'r, 'a, T> {
         false
     }
 
+    fn into_merged(self) -> Vec<Merged<T>> {
+        let (records, table) = (self.records, self.table);
+        self.slots
+            .into_iter()
+            .flatten()
+            .map(|cluster| cluster.into_merged(records, table))
+            .collect()
+    }
+
     /// The clusters' members, in the order of their smallest member.
     fn into_groups(self) -> Vec<Vec<usize>> {
         self.slots
@@ -495,7 +554,11 @@ impl<'r, 'a, T: Mergeable> Clusters<'r, 'a, T> {
 /// The strength of the link between two clusters, or `None` when they are not linked (no shared
 /// identifier, not the same facts) or may not be joined (a source in both, contradicting
 /// identifiers or facts).
-fn link<T: Mergeable>(x: &Cluster<'_, T>, y: &Cluster<'_, T>) -> Option<Strength> {
+fn link<T: Mergeable>(
+    x: &Cluster<'_, T>,
+    y: &Cluster<'_, T>,
+    table: &IdentifierTable<'_>,
+) -> Option<Strength> {
     let shared_identifiers = count_shared(&x.identifiers, &y.identifiers);
     let same_facts = x.item.same_facts(&y.item);
     if shared_identifiers == 0 && !same_facts {
@@ -505,7 +568,7 @@ fn link<T: Mergeable>(x: &Cluster<'_, T>, y: &Cluster<'_, T>) -> Option<Strength
         .sources
         .iter()
         .all(|s| y.sources.binary_search(s).is_err())
-        && !identifiers_contradict(&x.identifiers, &y.identifiers)
+        && !identifiers_contradict(&x.identifiers, &y.identifiers, table)
         && !x.item.contradicts(&y.item);
     may_join.then(|| Strength {
         shared_identifiers,
@@ -516,7 +579,7 @@ fn link<T: Mergeable>(x: &Cluster<'_, T>, y: &Cluster<'_, T>) -> Option<Strength
 }
 
 /// How many identifiers two sorted, de-duplicated lists have in common.
-fn count_shared(a: &[Identifier], b: &[Identifier]) -> usize {
+fn count_shared(a: &[u32], b: &[u32]) -> usize {
     let (mut i, mut j, mut shared) = (0, 0, 0);
     while i < a.len() && j < b.len() {
         match a[i].cmp(&b[j]) {
@@ -533,13 +596,15 @@ fn count_shared(a: &[Identifier], b: &[Identifier]) -> usize {
 }
 
 /// Both carry values in a (named) system, and not the same values.
-fn identifiers_contradict(a: &[Identifier], b: &[Identifier]) -> bool {
+fn identifiers_contradict(a: &[u32], b: &[u32], table: &IdentifierTable<'_>) -> bool {
     // Both are sorted by system, then value: walk them a system at a time.
-    let (mut a, mut b) = (named(a), named(b));
+    let system = |i: &u32| table.get(*i).system.as_deref();
+    let named = |ids: &[u32]| ids.partition_point(|i| system(i).is_none());
+    let (mut a, mut b) = (&a[named(a)..], &b[named(b)..]);
     while let (Some(x), Some(y)) = (a.first(), b.first()) {
-        let (system_a, system_b) = (x.system.as_deref(), y.system.as_deref());
-        let (in_a, rest_a) = a.split_at(a.partition_point(|i| i.system.as_deref() == system_a));
-        let (in_b, rest_b) = b.split_at(b.partition_point(|i| i.system.as_deref() == system_b));
+        let (system_a, system_b) = (system(x), system(y));
+        let (in_a, rest_a) = a.split_at(a.partition_point(|i| system(i) == system_a));
+        let (in_b, rest_b) = b.split_at(b.partition_point(|i| system(i) == system_b));
         match system_a.cmp(&system_b) {
             std::cmp::Ordering::Less => a = rest_a,
             std::cmp::Ordering::Greater => b = rest_b,
@@ -552,11 +617,6 @@ fn identifiers_contradict(a: &[Identifier], b: &[Identifier]) -> bool {
         }
     }
     false
-}
-
-/// The identifiers with a system: sorted, those without one come first.
-fn named(identifiers: &[Identifier]) -> &[Identifier] {
-    &identifiers[identifiers.partition_point(|i| i.system.is_none())..]
 }
 
 /// Gives every merged item its id; see the module documentation for the scheme.
