@@ -151,7 +151,7 @@ pub fn merge<'a, T: Mergeable + 'a>(
     let mut merged: Vec<Merged<T>> = if clusters.has_tie() {
         settle(&records, &table, clusters.into_groups())
             .into_iter()
-            .map(|members| Cluster::of(&records, members, 0).into_merged(&records, &table))
+            .map(|members| Cluster::of(&records, members).into_merged(&records, &table))
             .collect()
     } else {
         clusters.into_merged()
@@ -213,7 +213,7 @@ fn as_merged<'a, T: Mergeable>(
 ) -> Vec<Record<'a, T>> {
     let mut shown: Vec<Option<Record<'a, T>>> = (0..records.len()).map(|_| None).collect();
     for members in groups {
-        let cluster = Cluster::of(records, members.clone(), 0);
+        let cluster = Cluster::of(records, members.clone());
         for &i in members {
             shown[i] = Some(Record {
                 item: cluster.item.clone(),
@@ -302,8 +302,9 @@ struct Cluster<'a, T> {
 }
 
 impl<'a, T: Mergeable> Cluster<'a, T> {
-    fn of(records: &[Record<'a, T>], members: Vec<usize>, version: u32) -> Self {
-        Self::joined(records, members, version, None)
+    /// A new cluster of `members`.
+    fn of(records: &[Record<'a, T>], members: Vec<usize>) -> Self {
+        Self::joined(records, members, 0, None)
     }
 
     /// The cluster of `members`; when `before` (one of the clusters joined) has the same item,
@@ -403,7 +404,7 @@ impl<'r, 'a, T: Mergeable> Clusters<'r, 'a, T> {
             records,
             table,
             slots: (0..records.len())
-                .map(|i| Some(Cluster::of(records, vec![i], 0)))
+                .map(|i| Some(Cluster::of(records, vec![i])))
                 .collect(),
             by_identifier: vec![BTreeSet::new(); table.0.len()],
             by_key: HashMap::new(),
