@@ -13,33 +13,28 @@ use crate::access::directory::{DirectoryFileError, FileDirectory, PopulationDire
 use crate::access::gate::Gate;
 use crate::audit::AuditLog;
 use crate::auth::{AuthConfigError, Authenticator};
-use crate::config::catalog::Protocol;
 use crate::config::{Mode, Settings};
 use crate::domain::PersonId;
 use crate::engine::{Engine, Source};
 use crate::http::rate_limit::SubjectRateLimiter;
 use crate::http::{GraphiqlMode, HttpState, router};
 use crate::metrics::Metrics;
-use crate::sources::SourceAdapter;
-use crate::sources::client::{HttpClient, HttpSettings, TlsSettings};
-use crate::sources::fhir::FhirSource;
-use crate::sources::rivta::engagement::{EngagementIndex, IndexSettings};
-use crate::sources::rivta::{RivtaSettings, RivtaSource};
+use crate::sources::client::{HttpClient, HttpSettings};
+use crate::sources::registry::build_sources;
+use crate::sources::{BuildContext, BuildError};
 use crate::store::{Store, StoreError, redact_url};
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(
-        "source {id} ({file}): no base_url; in the demo the simulator sets it, elsewhere the catalog file must"
+        "source file {file}: field `simulator`: simulated sources serve demo records; a production service refuses them"
     )]
-    NoBaseUrl { id: String, file: String },
+    SimulatedSource { file: String },
     #[error("cannot build the HTTP client for sources: {0}")]
-    HttpClient(String),
-    #[error("[platform]: {0}")]
-    Platform(String),
-    #[error("source {id} ({file}): no base_url, and [platform] has none either")]
-    NoPlatformUrl { id: String, file: String },
+    HttpClient(#[source] reqwest::Error),
+    #[error(transparent)]
+    Source(#[from] BuildError),
     #[error("cannot open the database {url}: {source}")]
     Store {
         /// Without its password.
@@ -68,84 +63,34 @@ pub struct Application {
 impl Application {
     /// Builds everything and binds `settings.listen` (port 0 picks a free port).
     pub async fn build(settings: &Settings) -> Result<Application, StartError> {
+        if settings.mode == Mode::Production
+            && let Some(entry) = settings.catalog.iter().find(|e| e.simulator.is_some())
+        {
+            // Settings::from_file refuses these already; settings made in code must not slip
+            // a simulated source into production either.
+            return Err(StartError::SimulatedSource {
+                file: entry.file.display().to_string(),
+            });
+        }
         let http = HttpClient::new(&HttpSettings::from(&settings.source_http))
-            .map_err(|e| StartError::HttpClient(e.to_string()))?;
-        let platform_http = platform_client(settings).await?;
-        let mut sources = Vec::with_capacity(settings.catalog.len());
-        for entry in &settings.catalog {
-            let policy = entry.policy(&settings.policy);
-            let adapter: Arc<dyn SourceAdapter> = match (entry.protocol, &entry.rivta) {
-                (Protocol::RivTa, Some(rivta)) => {
-                    let base_url = entry
-                        .base_url
-                        .as_deref()
-                        .or(settings.platform.base_url.as_deref())
-                        .ok_or_else(|| StartError::NoPlatformUrl {
-                            id: entry.info.id.clone(),
-                            file: entry.file.display().to_string(),
-                        })?;
-                    let facility = entry
-                        .info
-                        .default_care_unit
-                        .as_ref()
-                        .and_then(|u| u.hsa_id.as_ref())
-                        .map_or(rivta.logical_address.as_str(), |h| h.as_str());
-                    Arc::new(RivtaSource::new(
-                        Arc::new(entry.info.clone()),
-                        RivtaSettings {
-                            base_url: base_url.to_owned(),
-                            logical_address: rivta.logical_address.clone(),
-                            healthcare_facility: facility.to_owned(),
-                            interaction_agreement_id: rivta.interaction_agreement_id.clone(),
-                            lab_v3: rivta.lab_v3,
-                        },
-                        entry.domains.clone(),
-                        platform_http.with_max_body_bytes(policy.max_body_bytes),
-                    ))
-                }
-                _ => {
-                    let base_url =
-                        entry
-                            .base_url
-                            .as_deref()
-                            .ok_or_else(|| StartError::NoBaseUrl {
-                                id: entry.info.id.clone(),
-                                file: entry.file.display().to_string(),
-                            })?;
-                    Arc::new(FhirSource::new(
-                        Arc::new(entry.info.clone()),
-                        base_url,
-                        entry.domains.clone(),
-                        http.with_max_body_bytes(policy.max_body_bytes),
-                    ))
-                }
-            };
-            sources.push(Source::new(adapter, &policy));
-        }
+            .map_err(StartError::HttpClient)?;
+        let (adapters, locators) = build_sources(
+            &settings.catalog,
+            &BuildContext {
+                settings,
+                http: &http,
+            },
+        )
+        .await?;
+        let sources = adapters
+            .into_iter()
+            .zip(&settings.catalog)
+            .map(|(adapter, entry)| Source::new(adapter, &entry.policy(&settings.policy)))
+            .collect();
         let metrics = Arc::new(Metrics::new());
-        let mut engine = Engine::new(sources, settings.engine.clone(), &settings.cache)
-            .with_metrics(metrics.clone());
-        if let Some(index) = &settings.platform.engagement_index {
-            let base_url = index
-                .base_url
-                .as_deref()
-                .or(settings.platform.base_url.as_deref())
-                .ok_or_else(|| {
-                    StartError::Platform(
-                        "[platform.engagement_index]: no base_url, and [platform] has none either"
-                            .into(),
-                    )
-                })?;
-            engine = engine.with_engagement_index(EngagementIndex::new(
-                &IndexSettings {
-                    base_url: base_url.to_owned(),
-                    logical_address: index.logical_address.clone(),
-                    cache_ttl: index.cache_ttl,
-                    timeout: index.timeout,
-                },
-                platform_http.clone(),
-            ));
-        }
+        let engine = Engine::new(sources, settings.engine.clone(), &settings.cache)
+            .with_metrics(metrics.clone())
+            .with_locators(locators);
         let engine = Arc::new(engine);
         let store = Store::open(&settings.database.url)
             .await
@@ -233,32 +178,6 @@ impl Application {
         tokio::spawn(self.run_until(std::future::pending()));
         addr
     }
-}
-
-/// The client for the national service platform: the function certificate and the CAs of
-/// `[platform]`, the same pool and limits as other sources.
-async fn platform_client(settings: &Settings) -> Result<HttpClient, StartError> {
-    let read = |path: &std::path::Path| {
-        let path = path.to_owned();
-        async move {
-            tokio::fs::read(&path)
-                .await
-                .map_err(|e| StartError::Platform(format!("cannot read {}: {e}", path.display())))
-        }
-    };
-    let platform = &settings.platform;
-    let mut tls = TlsSettings::default();
-    if let (Some(cert), Some(key)) = (&platform.client_certificate, &platform.client_key) {
-        let mut pem = read(cert).await?;
-        pem.push(b'\n');
-        pem.extend(read(key).await?);
-        tls.identity_pem = Some(pem);
-    }
-    if let Some(ca) = &platform.ca_certificates {
-        tls.ca_pem = Some(read(ca).await?);
-    }
-    HttpClient::with_tls(&HttpSettings::from(&settings.source_http), &tls)
-        .map_err(|e| StartError::Platform(format!("cannot use the TLS settings: {e}")))
 }
 
 /// The demo's test patient, Tolvan Tolvansson, whom GraphiQL signs in as.

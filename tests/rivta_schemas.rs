@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use overblick::config::catalog::Protocol;
+use overblick::config::catalog::ProtocolConfig;
 use overblick::config::load_catalog;
 use overblick::domain::PersonId;
 use overblick::simulator::rivta::{self, folder_name};
@@ -175,7 +175,7 @@ fn demo_files(catalog: &[overblick::config::SourceEntry]) -> Vec<DemoFile> {
                 let path = file.unwrap().path();
                 files.push(DemoFile {
                     source: entry.info.id.clone(),
-                    logical_address: entry.rivta.as_ref().unwrap().logical_address.clone(),
+                    logical_address: rivta_config(entry).logical_address.clone(),
                     contract,
                     person: path.file_stem().unwrap().to_string_lossy().into_owned(),
                     path,
@@ -186,13 +186,21 @@ fn demo_files(catalog: &[overblick::config::SourceEntry]) -> Vec<DemoFile> {
     files
 }
 
+/// A RIV-TA catalog entry's protocol table.
+fn rivta_config(entry: &overblick::config::SourceEntry) -> &overblick::sources::rivta::RivtaConfig {
+    match &entry.protocol {
+        ProtocolConfig::RivTa(config) => config,
+        other => panic!("{} is a {} source", entry.info.id, other.name()),
+    }
+}
+
 #[tokio::test]
 async fn every_demo_answer_the_simulator_serves_is_valid_against_its_responder_schema() {
     if !xmllint_available("every_demo_answer") {
         return;
     }
     let mut catalog = load_catalog(&repo_path("sources")).unwrap();
-    catalog.retain(|e| e.protocol == Protocol::RivTa);
+    catalog.retain(|e| matches!(e.protocol, ProtocolConfig::RivTa(_)));
     assert!(catalog.len() >= 2, "the demo has RIV-TA sources");
     let started = start_catalog_simulators(&mut catalog).await.unwrap();
     let files = demo_files(&catalog);
@@ -201,9 +209,7 @@ async fn every_demo_answer_the_simulator_serves_is_valid_against_its_responder_s
     let mut failures = Vec::new();
     for file in &files {
         let entry = catalog.iter().find(|e| e.info.id == file.source).unwrap();
-        let sim = started
-            .rivta_for(entry.base_url.as_deref().unwrap())
-            .unwrap();
+        let sim = started.rivta_for(entry.base_url().unwrap()).unwrap();
         let (status, answer) = ask(sim, file.contract, &file.person, &file.logical_address).await;
         assert_eq!(status, 200, "{}: {answer}", file.source);
         let payload = body_payload(&answer);

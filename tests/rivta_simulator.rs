@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use overblick::config::catalog::Protocol;
+use overblick::config::catalog::ProtocolConfig;
 use overblick::config::load_catalog;
 use overblick::domain::{Domain, Organisation, PersonId};
 use overblick::simulator::rivta;
@@ -577,15 +577,17 @@ async fn the_simulator_stops_when_its_last_handle_is_dropped() {
 #[tokio::test]
 async fn the_demo_catalog_starts_a_riv_ta_simulator_for_every_simulated_riv_ta_source() {
     let mut catalog = load_catalog(&repo_path("sources")).unwrap();
-    catalog.retain(|e| e.protocol == Protocol::RivTa);
+    catalog.retain(|e| matches!(e.protocol, ProtocolConfig::RivTa(_)));
     assert!(catalog.len() >= 2, "{catalog:?}");
     let started = start_catalog_simulators(&mut catalog).await.unwrap();
     assert!(started.fhir.is_empty());
     assert_eq!(started.rivta.len(), catalog.len());
     for entry in &catalog {
-        let base_url = entry.base_url.as_deref().unwrap();
+        let base_url = entry.base_url().unwrap();
         let sim = started.rivta_for(base_url).unwrap();
-        let rivta = entry.rivta.as_ref().unwrap();
+        let ProtocolConfig::RivTa(rivta) = &entry.protocol else {
+            unreachable!("only RIV-TA entries are kept")
+        };
         assert_eq!(
             sim.logical_addresses(),
             std::slice::from_ref(&rivta.logical_address)

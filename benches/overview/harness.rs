@@ -149,7 +149,7 @@ impl OverblickProcess {
             std::fs::write(
                 catalog.join(format!("s{i:03}.toml")),
                 format!(
-                    "id = \"s{i:03}\"\nname = \"Source {i}\"\nprotocol = \"fhir-r4\"\nbase_url = \"{url}\"\ndomains = [\"{domain}\"]\n{policy}[care_provider]\nname = \"Provider {i}\"\n"
+                    "id = \"s{i:03}\"\nname = \"Source {i}\"\ndomains = [\"{domain}\"]\n{policy}[protocol.fhir-r4]\nbase_url = \"{url}\"\n\n[care_provider]\nname = \"Provider {i}\"\n"
                 ),
             )
             .map_err(|e| e.to_string())?;

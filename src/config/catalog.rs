@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::policy::{PolicyOverrides, SourcePolicy};
 use crate::domain::{Domain, HsaId, Organisation};
 use crate::sources::SourceInfo;
+pub use crate::sources::registry::ProtocolConfig;
 
 /// One catalog file, as written.
 #[derive(Clone, Debug, Deserialize)]
@@ -19,50 +20,26 @@ pub struct SourceFile {
     pub id: String,
     /// Display name shown to users, e.g. "Akademiska sjukhuset".
     pub name: String,
-    /// How to reach it: `fhir-r4`, or `riv-ta` (the national service platform).
-    pub protocol: Protocol,
+    /// How to reach it: one table named by the protocol, holding that protocol's settings
+    /// (`[protocol.fhir-r4]`, `[protocol.riv-ta]`; see `sources::registry`).
+    pub protocol: ProtocolConfig,
     /// The record system behind it, e.g. "Cosmic" (shown in provenance).
     #[serde(default)]
     pub system: Option<String>,
-    /// The FHIR base URL, or for `riv-ta` the service platform's base URL (contract paths are
-    /// appended). Required unless the demo simulator serves the source; a `riv-ta` source may
-    /// also take the platform's from `[platform]` in the settings.
-    #[serde(default)]
-    pub base_url: Option<String>,
-    /// `riv-ta` only, required there: the logical address (HSA-id) the platform routes calls
-    /// to, and the engagement index names the source by.
-    #[serde(default)]
-    pub logical_address: Option<String>,
-    /// `riv-ta` only: the GetLaboratoryOrderOutcome major version the source answers, 4
-    /// (default) or 3.
-    #[serde(default)]
-    pub lab_contract_version: Option<u8>,
-    /// `riv-ta` only: the `interactionAgreementId` GetObservations requires (a UUID agreed
-    /// with the producer); the nil UUID when left out.
-    #[serde(default)]
-    pub interaction_agreement_id: Option<String>,
     /// The care provider (vårdgivare) whose system this is.
     pub care_provider: OrganisationFile,
     /// The care unit to name for records that do not say.
     #[serde(default)]
     pub care_unit: Option<OrganisationFile>,
-    /// The domains to ask this source for; all seven (and the patient's name) when left out.
+    /// The domains to ask this source for; every domain its protocol can answer when left out.
     #[serde(default)]
     pub domains: Option<Vec<DomainName>>,
     /// This source's policy where it differs from the settings' `[policy]`.
     #[serde(default)]
     pub policy: PolicyOverrides,
-    /// Served by the built-in simulator in demo mode, from these files.
+    /// Served by the built-in simulator in demo mode, from these files. Refused in production.
     #[serde(default)]
     pub simulator: Option<SimulatorFile>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-pub enum Protocol {
-    #[serde(rename = "fhir-r4")]
-    FhirR4,
-    #[serde(rename = "riv-ta")]
-    RivTa,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -129,14 +106,15 @@ pub struct SimulatorFile {
 pub struct SourceEntry {
     pub file: PathBuf,
     pub info: SourceInfo,
-    pub protocol: Protocol,
-    pub base_url: Option<String>,
-    /// `riv-ta` only: how the platform addresses the source.
-    pub rivta: Option<RivtaEntry>,
+    /// The protocol and its settings, checked.
+    pub protocol: ProtocolConfig,
     pub domains: Vec<Domain>,
     /// Overrides of the default policy.
     pub policy: PolicyOverrides,
     pub simulator: Option<SimulatorEntry>,
+    /// Where a demo simulator serves the source, once started: it stands in for the protocol
+    /// table's `base_url`.
+    pub simulated_at: Option<String>,
 }
 
 impl SourceEntry {
@@ -144,14 +122,14 @@ impl SourceEntry {
     pub fn policy(&self, defaults: &SourcePolicy) -> SourcePolicy {
         self.policy.apply(defaults)
     }
-}
 
-/// A `riv-ta` source's platform addressing, checked.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RivtaEntry {
-    pub logical_address: String,
-    pub lab_v3: bool,
-    pub interaction_agreement_id: String,
+    /// Where the source is reached: its simulator's address once started, else the base URL
+    /// its protocol table sets.
+    pub fn base_url(&self) -> Option<&str> {
+        self.simulated_at
+            .as_deref()
+            .or_else(|| self.protocol.base_url())
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -216,45 +194,20 @@ pub fn parse_source_file(path: &Path, text: &str) -> Result<SourceEntry, Catalog
     if file.name.trim().is_empty() {
         return Err(invalid(path, "field `name`: must not be empty"));
     }
-    if let Some(url) = &file.base_url {
-        let parsed = reqwest::Url::parse(url)
-            .map_err(|e| invalid(path, format!("field `base_url`: {e}")))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(invalid(
-                path,
-                "field `base_url`: must be an http or https URL",
-            ));
-        }
-    }
-    if file.base_url.is_none() && file.simulator.is_none() && file.protocol == Protocol::FhirR4 {
-        return Err(invalid(
+    let mut protocol = file.protocol.clone();
+    let protocol_name = protocol.name();
+    protocol.check(file.simulator.is_some()).map_err(|e| {
+        invalid(
             path,
-            "field `base_url`: required (only simulated demo sources may leave it out)",
-        ));
-    }
-    let rivta = match file.protocol {
-        Protocol::FhirR4 => {
-            for (field, set) in [
-                ("logical_address", file.logical_address.is_some()),
-                ("lab_contract_version", file.lab_contract_version.is_some()),
-                (
-                    "interaction_agreement_id",
-                    file.interaction_agreement_id.is_some(),
-                ),
-            ] {
-                if set {
-                    return Err(invalid(
-                        path,
-                        format!("field `{field}`: only `riv-ta` sources take it"),
-                    ));
-                }
-            }
-            None
-        }
-        Protocol::RivTa => Some(rivta_entry(path, &file)?),
-    };
+            format!(
+                "[protocol.{protocol_name}] field `{}`: {}",
+                e.field, e.message
+            ),
+        )
+    })?;
+    let offered = protocol.domains();
     let domains = match &file.domains {
-        None => Domain::ALL.to_vec(),
+        None => offered.to_vec(),
         Some(list) if list.is_empty() => {
             return Err(invalid(path, "field `domains`: list at least one domain"));
         }
@@ -262,26 +215,16 @@ pub fn parse_source_file(path: &Path, text: &str) -> Result<SourceEntry, Catalog
             let mut v: Vec<Domain> = list.iter().copied().map(Domain::from).collect();
             v.sort();
             v.dedup();
-            v
-        }
-    };
-    let domains = match file.protocol {
-        Protocol::FhirR4 => domains,
-        Protocol::RivTa if file.domains.is_none() => crate::sources::rivta::DOMAINS.to_vec(),
-        Protocol::RivTa => {
-            if let Some(d) = domains
-                .iter()
-                .find(|d| !crate::sources::rivta::DOMAINS.contains(d))
-            {
+            if let Some(d) = v.iter().find(|d| !offered.contains(d)) {
                 return Err(invalid(
                     path,
                     format!(
-                        "field `domains`: no RIV-TA contract carries {}",
+                        "field `domains`: a {protocol_name} source cannot answer {}",
                         d.as_str().replace('_', "-")
                     ),
                 ));
             }
-            domains
+            v
         }
     };
     let folder = path.parent().unwrap_or(Path::new("."));
@@ -298,47 +241,11 @@ pub fn parse_source_file(path: &Path, text: &str) -> Result<SourceEntry, Catalog
             care_provider: Organisation::from(&file.care_provider),
             default_care_unit: file.care_unit.as_ref().map(Organisation::from),
         },
-        protocol: file.protocol,
-        base_url: file.base_url.clone(),
-        rivta,
+        protocol,
         domains,
         policy: file.policy.clone(),
         simulator,
-    })
-}
-
-fn rivta_entry(path: &Path, file: &SourceFile) -> Result<RivtaEntry, CatalogError> {
-    let logical_address = file
-        .logical_address
-        .as_deref()
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-        .ok_or_else(|| {
-            invalid(
-                path,
-                "field `logical_address`: required for `riv-ta` sources (the HSA-id the platform routes to)",
-            )
-        })?;
-    let lab_v3 = match file.lab_contract_version {
-        None | Some(4) => false,
-        Some(3) => true,
-        Some(other) => {
-            return Err(invalid(
-                path,
-                format!("field `lab_contract_version`: 3 or 4, not {other}"),
-            ));
-        }
-    };
-    let interaction_agreement_id = match &file.interaction_agreement_id {
-        None => uuid::Uuid::nil().to_string(),
-        Some(id) => uuid::Uuid::parse_str(id.trim())
-            .map_err(|e| invalid(path, format!("field `interaction_agreement_id`: {e}")))?
-            .to_string(),
-    };
-    Ok(RivtaEntry {
-        logical_address: logical_address.to_owned(),
-        lab_v3,
-        interaction_agreement_id,
+        simulated_at: None,
     })
 }
 
@@ -395,13 +302,14 @@ mod tests {
     const GOOD: &str = r#"
 id = "akademiska"
 name = "Akademiska sjukhuset"
-protocol = "fhir-r4"
 system = "Cosmic"
-base_url = "https://fhir.example.org/r4"
 domains = ["medications", "lab-results"]
 
 [policy]
 timeout = "1500ms"
+
+[protocol.fhir-r4]
+base_url = "https://fhir.example.org/r4"
 
 [care_provider]
 name = "Region Uppsala"
@@ -444,7 +352,7 @@ hsa_id = "SE2321000024-0001"
     fn a_bad_duration_names_the_field() {
         let msg = error_of(&GOOD.replace("1500ms", "soon"));
         assert!(msg.contains("sources/bad.toml"), "{msg}");
-        assert!(msg.contains("line 10"), "{msg}");
+        assert!(msg.contains("line 8"), "{msg}");
     }
 
     #[test]
@@ -463,6 +371,74 @@ hsa_id = "SE2321000024-0001"
     fn an_unknown_protocol_is_refused() {
         let msg = error_of(&GOOD.replace("fhir-r4", "hl7v2"));
         assert!(msg.contains("hl7v2"), "{msg}");
+        assert!(msg.contains("fhir-r4") && msg.contains("riv-ta"), "{msg}");
+    }
+
+    const RIVTA: &str = r#"
+id = "region-uppsala-tp"
+name = "Region Uppsala (tjänsteplattformen)"
+
+[protocol.riv-ta]
+logical_address = "SE2321000024-0001"
+
+[care_provider]
+name = "Region Uppsala"
+"#;
+
+    #[test]
+    fn a_riv_ta_source_gets_the_domains_its_contracts_carry() {
+        let e = parse_source_file(Path::new("sources/tp.toml"), RIVTA).unwrap();
+        assert_eq!(e.domains, crate::sources::rivta::DOMAINS.to_vec());
+        assert_eq!(e.protocol.name(), "riv-ta");
+        assert_eq!(e.base_url(), None, "the platform's base URL stands in");
+    }
+
+    #[test]
+    fn a_riv_ta_source_without_a_logical_address_names_the_field() {
+        let msg = error_of(&RIVTA.replace("logical_address = \"SE2321000024-0001\"", ""));
+        assert!(msg.contains("logical_address"), "{msg}");
+        let msg = error_of(&RIVTA.replace("SE2321000024-0001\"", " \""));
+        assert!(
+            msg.contains("[protocol.riv-ta] field `logical_address`"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_field_of_another_protocol_is_refused_in_a_protocols_table() {
+        let msg = error_of(&GOOD.replace(
+            "[protocol.fhir-r4]\n",
+            "[protocol.fhir-r4]\nlogical_address = \"SE2321000024-0001\"\n",
+        ));
+        assert!(msg.contains("logical_address"), "{msg}");
+        let msg = error_of(&RIVTA.replace(
+            "[protocol.riv-ta]\n",
+            "[protocol.riv-ta]\nlab_contract_version = 5\n",
+        ));
+        assert!(
+            msg.contains("`lab_contract_version`: 3 or 4, not 5"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_domain_the_protocol_cannot_answer_is_refused() {
+        let msg = error_of(&RIVTA.replace(
+            "[protocol.riv-ta]",
+            "domains = [\"agreements\"]\n\n[protocol.riv-ta]",
+        ));
+        assert!(
+            msg.contains("field `domains`: a riv-ta source cannot answer agreements"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn two_protocol_tables_are_refused() {
+        let msg = error_of(&format!(
+            "{GOOD}\n[protocol.riv-ta]\nlogical_address = \"SE2321000024-0001\"\n"
+        ));
+        assert!(msg.contains("sources/bad.toml"), "{msg}");
     }
 
     #[test]

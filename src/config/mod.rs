@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use crate::sources::rivta::{EngagementIndexSettings, PlatformSettings};
 pub use catalog::{CatalogError, SourceEntry, load_catalog};
 pub use policy::{PolicyOverrides, SourcePolicy};
 
@@ -422,62 +423,6 @@ pub struct AccessFile {
     pub population_file: Option<PathBuf>,
 }
 
-/// The connection to the national service platform, shared by every `riv-ta` source.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PlatformSettings {
-    /// The platform's base URL for `riv-ta` sources that do not set their own `base_url`.
-    pub base_url: Option<String>,
-    /// The function certificate (PEM) presented to the platform; relative to the config file.
-    pub client_certificate: Option<PathBuf>,
-    /// Its private key (PEM, PKCS#8 or RSA or SEC1); relative to the config file.
-    pub client_key: Option<PathBuf>,
-    /// CA certificates (PEM) the platform's server certificate must chain to. When set, only
-    /// these are trusted for `riv-ta` sources; else the system's roots.
-    pub ca_certificates: Option<PathBuf>,
-    /// The engagement index; without it every `riv-ta` source is asked every time.
-    pub engagement_index: Option<EngagementIndexSettings>,
-}
-
-/// Where and how to ask the engagement index (`FindContent`).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EngagementIndexSettings {
-    /// The platform base URL serving FindContent; the platform's `base_url` when left out.
-    #[serde(default)]
-    pub base_url: Option<String>,
-    /// The logical address of the engagement index (the national one's HSA-id).
-    pub logical_address: String,
-    /// How long an answer is reused for the same patient and service domain.
-    #[serde(default = "default_index_ttl", with = "humantime_serde")]
-    pub cache_ttl: Duration,
-    /// Time limit for one FindContent call; the overview falls back to every source when it
-    /// passes.
-    #[serde(default = "default_index_timeout", with = "humantime_serde")]
-    pub timeout: Duration,
-}
-
-impl EngagementIndexSettings {
-    /// The index at `logical_address` served under `base_url`, with the default cache time and
-    /// time limit.
-    pub fn new(base_url: Option<String>, logical_address: String) -> Self {
-        EngagementIndexSettings {
-            base_url,
-            logical_address,
-            cache_ttl: default_index_ttl(),
-            timeout: default_index_timeout(),
-        }
-    }
-}
-
-fn default_index_ttl() -> Duration {
-    Duration::from_secs(30)
-}
-
-fn default_index_timeout() -> Duration {
-    Duration::from_millis(800)
-}
-
 /// The demo's population register.
 pub const DEMO_POPULATION_FILE: &str = "registers/population.toml";
 
@@ -647,10 +592,19 @@ impl Settings {
                 "`issuers`: production needs at least one [[issuers]] entry".into(),
             ));
         }
-        if file.platform.client_certificate.is_some() != file.platform.client_key.is_some() {
-            return Err(invalid(
-                "[platform]: `client_certificate` and `client_key` go together".into(),
-            ));
+        let platform = file.platform.resolve(base).map_err(invalid)?;
+        if file.mode == Mode::Production {
+            // Simulators serve canned records: a production service must never show them as
+            // if a care provider had sent them.
+            if let Some(entry) = catalog.iter().find(|e| e.simulator.is_some()) {
+                return Err(ConfigError::Catalog(CatalogError::Invalid {
+                    path: entry.file.clone(),
+                    message: "field `simulator`: simulated sources serve demo records; a \
+                              production service refuses them (remove the table, or set \
+                              `mode = \"demo\"`)"
+                        .into(),
+                }));
+            }
         }
         let mut issuers = file.issuers;
         for (n, issuer) in issuers.iter_mut().enumerate() {
@@ -679,12 +633,7 @@ impl Settings {
                 delegation: file.access.delegation,
                 population_file: file.access.population_file.map(|p| base.join(p)),
             },
-            platform: PlatformSettings {
-                client_certificate: file.platform.client_certificate.map(|p| base.join(p)),
-                client_key: file.platform.client_key.map(|p| base.join(p)),
-                ca_certificates: file.platform.ca_certificates.map(|p| base.join(p)),
-                ..file.platform
-            },
+            platform,
             graphiql: file.graphiql.unwrap_or(file.mode == Mode::Demo),
         })
     }
@@ -698,7 +647,7 @@ mod tests {
         std::fs::create_dir_all(dir.join("sources")).unwrap();
         std::fs::write(
             dir.join("sources/a.toml"),
-            "id = \"a\"\nname = \"A\"\nprotocol = \"fhir-r4\"\nbase_url = \"http://127.0.0.1:9/fhir\"\n[care_provider]\nname = \"Region A\"\n",
+            "id = \"a\"\nname = \"A\"\n[protocol.fhir-r4]\nbase_url = \"http://127.0.0.1:9/fhir\"\n[care_provider]\nname = \"Region A\"\n",
         )
         .unwrap();
     }
@@ -803,6 +752,28 @@ url = "sqlite://overblick.sqlite?mode=rwc"
         .unwrap_err()
         .to_string();
         assert!(err.contains("issuers"), "{err}");
+    }
+
+    const ISSUER: &str = "[[issuers]]\nissuer = \"https://idp.example.se\"\naudience = \"overblick\"\nalgorithm = \"RS256\"\npublic_key_file = \"idp.pem\"\n";
+
+    #[test]
+    fn production_refuses_a_simulated_source_naming_the_file_and_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        write_catalog(dir.path());
+        std::fs::write(
+            dir.path().join("sources/b.toml"),
+            "id = \"b\"\nname = \"B\"\n[protocol.fhir-r4]\n[care_provider]\nname = \"Region B\"\n[simulator]\ndata = \"demo-data/b\"\n",
+        )
+        .unwrap();
+        let err = with_issuer(dir.path(), ISSUER).unwrap_err().to_string();
+        assert!(err.contains("sources/b.toml"), "{err}");
+        assert!(err.contains("field `simulator`"), "{err}");
+
+        let demo = Settings::from_toml(
+            &dir.path().join("c.toml"),
+            "mode = \"demo\"\nsources = \"sources\"\n[database]\nurl = \"sqlite://a\"\n",
+        );
+        assert!(demo.is_ok(), "a demo configuration may simulate: {demo:?}");
     }
 
     fn with_issuer(dir: &Path, issuer: &str) -> Result<Settings, ConfigError> {

@@ -2,11 +2,11 @@
 //! under its own time limit inside the request's deadline and through the cache, and reports
 //! what happened to each (source, domain) pair. Policy lives here, around the adapters.
 //!
-//! With an engagement index configured, the RIV-TA sources of a domain are asked only when the
-//! index names them (by logical address) for the patient; the lookup runs inside the same
-//! deadline, concurrently with every other domain's calls and with the FHIR sources (which the
-//! index does not cover). When the lookup fails or times out, every RIV-TA source of the domain
-//! is asked, and the [`IndexLookup`] says so.
+//! A protocol may hand the engine a [`Locator`] (RIV-TA's engagement index): the sources it
+//! decides about are asked only when it names them for the patient; the lookup runs inside the
+//! same deadline, concurrently with every other domain's calls and with the sources no locator
+//! covers. When the lookup fails or times out, every source of its group is asked, and the
+//! [`IndexLookup`] says so. The engine knows nothing of what a locator asks.
 //!
 //! Each call goes through the cache first; what reaches a source goes through its [`Guard`]
 //! (bulkhead, circuit breaker, retries in a budget), all under the call's time limit.
@@ -25,8 +25,7 @@ use crate::cache::{Answer, CacheKey, Served, SourceCache};
 use crate::config::{CacheSettings, EngineSettings, SourcePolicy};
 use crate::domain::{Domain, DomainItems, PersonId};
 use crate::metrics::{DomainLabels, IndexLabels, Metrics, SourceCallLabels, SourceLabels};
-use crate::sources::rivta::engagement::{Consulted, EngagementIndex};
-use crate::sources::{PartStatus, SourceAdapter, SourceError, SourceInfo};
+use crate::sources::{LocateKey, Locator, PartStatus, SourceAdapter, SourceError, SourceInfo};
 use policy::{Attempts, Guard};
 
 /// A source as the engine runs it: the adapter and the policies around it.
@@ -99,25 +98,25 @@ impl SourceOutcome {
     }
 }
 
-/// How the engagement index was consulted for one domain.
+/// How a locator (the engagement index) was consulted for one group of sources.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IndexState {
-    /// The index answered during this request.
+    /// The locator answered during this request.
     Answered,
-    /// The index's answer was remembered from a recent lookup.
+    /// The locator's answer was remembered from a recent lookup.
     FromCache,
-    /// The index failed or did not answer in time: every source of the domain was asked.
+    /// The locator failed or did not answer in time: every source of the group was asked.
     FailedAskedAll,
 }
 
-/// One engagement index lookup: for one domain, which of its RIV-TA sources were asked.
+/// One locator lookup: for one domain and group, which of the group's sources were asked.
 #[derive(Clone, Debug)]
 pub struct IndexLookup {
     pub domain: Domain,
-    pub service_domain: String,
-    pub categorization: &'static str,
+    /// The group (for the engagement index: service domain and categorisation).
+    pub key: LocateKey,
     pub state: IndexState,
-    /// The RIV-TA sources of the domain the viewer may see (those the index decides about).
+    /// The sources of the group the viewer may see (those the locator decides about).
     pub considered: Vec<Arc<SourceInfo>>,
     /// How many of them were asked.
     pub asked: usize,
@@ -136,7 +135,7 @@ impl IndexLookup {
 #[derive(Clone, Debug, Default)]
 pub struct Gathered {
     pub outcomes: Vec<SourceOutcome>,
-    /// One entry per (domain, service domain) the engagement index was consulted for.
+    /// One entry per (domain, group) a locator was consulted for.
     pub index: Vec<IndexLookup>,
 }
 
@@ -152,7 +151,7 @@ pub struct Engine {
     cache: SourceCache,
     merged: MergedCache,
     settings: EngineSettings,
-    index: Option<EngagementIndex>,
+    locators: Vec<Arc<dyn Locator>>,
     metrics: Arc<Metrics>,
 }
 
@@ -170,14 +169,14 @@ impl Engine {
             cache: SourceCache::new(cache),
             merged: MergedCache::new(cache),
             settings,
-            index: None,
+            locators: Vec::new(),
             metrics: Arc::new(Metrics::new()),
         }
     }
 
-    /// Consults `index` before asking RIV-TA sources.
-    pub fn with_engagement_index(mut self, index: EngagementIndex) -> Self {
-        self.index = Some(index);
+    /// Consults `locators` before asking the sources they decide about.
+    pub fn with_locators(mut self, locators: Vec<Arc<dyn Locator>>) -> Self {
+        self.locators = locators;
         self
     }
 
@@ -220,31 +219,27 @@ impl Engine {
     ) -> Gathered {
         let deadline = Instant::now() + self.settings.deadline;
         let mut work: Vec<Work<'_>> = Vec::new();
-        // RIV-TA sources the index decides about, by (domain, service domain, categorisation).
-        let mut indexed: Vec<(usize, Domain, String, &'static str, Vec<usize>)> = Vec::new();
+        // Sources a locator decides about, by (domain's position, locator, group).
+        let mut located: Vec<(usize, Domain, usize, LocateKey, Vec<usize>)> = Vec::new();
         for (position, &domain) in domains.iter().enumerate() {
             for (index, source) in self.sources.iter().enumerate() {
-                if !source.adapter.domains().contains(&domain) || !admit(source.adapter.info()) {
+                let info = source.adapter.info();
+                if !source.adapter.domains().contains(&domain) || !admit(info) {
                     continue;
                 }
-                let key = self
-                    .index
-                    .as_ref()
-                    .and(source.adapter.logical_address())
-                    .and(source.adapter.engagement_key(domain));
-                match key {
-                    Some((service_domain, categorization)) => {
-                        match indexed.iter_mut().find(|g| {
-                            g.0 == position && g.2 == service_domain && g.3 == categorization
-                        }) {
+                let group = self
+                    .locators
+                    .iter()
+                    .enumerate()
+                    .find_map(|(l, locator)| Some((l, locator.key(&info.id, domain)?)));
+                match group {
+                    Some((locator, key)) => {
+                        match located
+                            .iter_mut()
+                            .find(|g| g.0 == position && g.2 == locator && g.3 == key)
+                        {
                             Some(group) => group.4.push(index),
-                            None => indexed.push((
-                                position,
-                                domain,
-                                service_domain,
-                                categorization,
-                                vec![index],
-                            )),
+                            None => located.push((position, domain, locator, key, vec![index])),
                         }
                     }
                     None => work.push(Box::pin(async move {
@@ -254,18 +249,15 @@ impl Engine {
                 }
             }
         }
-        if let Some(engagement_index) = &self.index {
-            for (position, domain, service_domain, categorization, members) in indexed {
-                work.push(Box::pin(self.indexed_calls(
-                    engagement_index,
-                    patient,
-                    (position, domain),
-                    service_domain,
-                    categorization,
-                    members,
-                    deadline,
-                )));
-            }
+        for (position, domain, locator, key, members) in located {
+            work.push(Box::pin(self.located_calls(
+                &*self.locators[locator],
+                patient,
+                (position, domain),
+                key,
+                members,
+                deadline,
+            )));
         }
         let mut outcomes = Vec::new();
         let mut lookups = Vec::new();
@@ -277,7 +269,8 @@ impl Engine {
         lookups.sort_by_key(|l| {
             (
                 domains.iter().position(|d| *d == l.domain),
-                l.service_domain.clone(),
+                l.key.scope.clone(),
+                l.key.category,
             )
         });
         Gathered {
@@ -286,48 +279,37 @@ impl Engine {
         }
     }
 
-    /// Asks the engagement index which of `members` (RIV-TA sources of one domain) hold the
-    /// patient's records, then calls those; all of them when the index fails.
-    #[allow(clippy::too_many_arguments)]
-    async fn indexed_calls(
+    /// Asks `locator` which of `members` (sources of one group in one domain) hold the
+    /// patient's records, then calls those; all of them when the locator fails.
+    async fn located_calls(
         &self,
-        engagement_index: &EngagementIndex,
+        locator: &dyn Locator,
         patient: &PersonId,
         (position, domain): (usize, Domain),
-        service_domain: String,
-        categorization: &'static str,
+        key: LocateKey,
         members: Vec<usize>,
         deadline: Instant,
     ) -> (Vec<(Slot, SourceOutcome)>, Option<IndexLookup>) {
         let started = Instant::now();
-        let limit = deadline.min(started + engagement_index.timeout());
+        let limit = deadline.min(started + locator.timeout());
         let limit_ms = limit.saturating_duration_since(started).as_millis() as u64;
-        let found = match timeout_at(
-            limit.into(),
-            engagement_index.find(patient, &service_domain, categorization),
-        )
-        .await
-        {
+        let found = match timeout_at(limit.into(), locator.locate(patient, &key)).await {
             Ok(result) => result,
             Err(_) => Err(Arc::new(SourceError::Timeout { limit_ms })),
         };
         let latency = started.elapsed();
         let (state, error, asked): (IndexState, Option<Arc<SourceError>>, Vec<usize>) = match found
         {
-            Ok((engagements, consulted)) => {
+            Ok(located) => {
                 let named = members
                     .iter()
                     .copied()
-                    .filter(|&i| {
-                        self.sources[i]
-                            .adapter
-                            .logical_address()
-                            .is_some_and(|a| engagements.names(a))
-                    })
+                    .filter(|&i| located.sources.contains(&self.sources[i].adapter.info().id))
                     .collect();
-                let state = match consulted {
-                    Consulted::Asked => IndexState::Answered,
-                    Consulted::Cached => IndexState::FromCache,
+                let state = if located.from_cache {
+                    IndexState::FromCache
+                } else {
+                    IndexState::Answered
                 };
                 (state, None, named)
             }
@@ -343,8 +325,7 @@ impl Engine {
         };
         let lookup = IndexLookup {
             domain,
-            service_domain,
-            categorization,
+            key,
             state,
             considered: members
                 .iter()

@@ -538,12 +538,12 @@ impl IndexLookupStatus<'_> {
 
     /// The service domain asked about, e.g. `riv:clinicalprocess:activityprescription:actoutcome`.
     async fn service_domain(&self) -> &str {
-        &self.0.service_domain
+        &self.0.key.scope
     }
 
     /// The categorisation asked about, e.g. `caa-gmh`.
     async fn categorization(&self) -> &str {
-        self.0.categorization
+        self.0.key.category
     }
 
     async fn state(&self) -> IndexLookupState {

@@ -36,7 +36,7 @@ pub use rivta::{
 pub use server::{Behaviour, DRIP_CHUNK_BYTES, GARBAGE_BODY, SimulatorHandle, start};
 pub use store::FhirStore;
 
-use crate::config::catalog::{Protocol, SourceEntry};
+use crate::config::catalog::{ProtocolConfig, SourceEntry};
 
 /// Why simulated data could not be loaded or served.
 #[derive(Debug, thiserror::Error)]
@@ -102,7 +102,7 @@ pub async fn start_catalog_simulators(
         let Some(simulator) = &entry.simulator else {
             continue;
         };
-        if entry.base_url.is_some() {
+        if entry.base_url().is_some() {
             continue;
         }
         let data_dir = simulator.data_dir.clone();
@@ -116,8 +116,8 @@ pub async fn start_catalog_simulators(
             catalog: entry.file.clone(),
             source,
         };
-        let base_url = match (entry.protocol, &entry.rivta) {
-            (Protocol::RivTa, Some(rivta)) => {
+        let base_url = match &entry.protocol {
+            ProtocolConfig::RivTa(rivta) => {
                 let data = load_blocking(&data_dir, RivtaData::load_dir)
                     .await
                     .map_err(in_source)?;
@@ -140,7 +140,7 @@ pub async fn start_catalog_simulators(
                 started.rivta.push(handle);
                 url
             }
-            _ => {
+            ProtocolConfig::FhirR4(_) => {
                 let store = load_blocking(&data_dir, FhirStore::load_dir)
                     .await
                     .map_err(in_source)?;
@@ -158,7 +158,7 @@ pub async fn start_catalog_simulators(
                 url
             }
         };
-        entry.base_url = Some(base_url);
+        entry.simulated_at = Some(base_url);
     }
     Ok(started)
 }

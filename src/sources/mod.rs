@@ -1,17 +1,30 @@
-//! Source adapters: one per protocol, each turning a care-provider system's answers into
+//! Source adapters: one folder per protocol, each turning a care-provider system's answers into
 //! normalised items. Adapters know nothing of GraphQL, caching, deadlines or other sources; the
 //! engine wraps those policies around them from outside.
+//!
+//! A protocol is one folder here and one line in [`registry`]: its catalog table's type
+//! implements [`SourceConfig`] (checks itself and builds the protocol's adapters), and may hand
+//! the engine a [`Locator`] (RIV-TA's engagement index) that narrows which of its sources are
+//! asked.
 
 pub mod client;
 pub mod fhir;
+pub mod registry;
 pub mod rivta;
 
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 
+use crate::config::Settings;
+use crate::config::catalog::SourceEntry;
 use crate::domain::{Domain, DomainItems, Organisation, PersonId};
+use client::HttpClient;
 
 /// What a source is, as the catalog describes it; shared by every item's provenance.
 #[derive(Clone, Debug, PartialEq)]
@@ -168,15 +181,9 @@ pub trait SourceAdapter: Send + Sync {
     /// Which domains this source can answer; the engine asks only for these.
     fn domains(&self) -> &[Domain];
 
-    /// The logical address the national service platform routes to this source by; the
-    /// engagement index names sources by it. `None` for sources outside the platform (FHIR).
+    /// The address the source's network knows it by, shown with its status (a RIV-TA source's
+    /// logical address); `None` where its URL is all there is (FHIR).
     fn logical_address(&self) -> Option<&str> {
-        None
-    }
-
-    /// The RIV-TA service domain and categorisation the engagement index files `domain`'s
-    /// records of this source under; `None` when the index does not cover them.
-    fn engagement_key(&self, _domain: Domain) -> Option<(String, &'static str)> {
         None
     }
 
@@ -187,4 +194,149 @@ pub trait SourceAdapter: Send + Sync {
         patient: &'a PersonId,
         domain: Domain,
     ) -> BoxFuture<'a, Result<Fetched, SourceError>>;
+}
+
+/// A protocol's catalog table (`[protocol.<name>]` in a source's file): the protocol's own
+/// settings for one source. It checks itself when the catalog is read and builds the source's
+/// adapter when the service starts (the config is the factory, as in Vector's sources).
+pub trait SourceConfig {
+    /// What every source of the protocol in one service shares (HTTP clients carrying the
+    /// protocol's credentials, the sources a [`Locator`] decides about). Made once, when the
+    /// first source of the protocol is built.
+    type Shared: Send;
+
+    /// The domains a source of this protocol can answer at all; a catalog file listing another
+    /// is refused, and a file listing none gets these.
+    fn domains(&self) -> &'static [Domain];
+
+    /// Checks the table once it is read; `simulated`: a demo simulator serves the source, so
+    /// it may lack an address. An error names the field (within the protocol's table) and
+    /// what is wrong with it.
+    fn check(&mut self, simulated: bool) -> Result<(), FieldError>;
+
+    /// The base URL the table sets, if any (a simulated demo source may have none).
+    fn base_url(&self) -> Option<&str>;
+
+    /// The protocol's shared state, from the service's settings.
+    fn shared(
+        cx: &BuildContext<'_>,
+    ) -> impl Future<Output = Result<Self::Shared, BuildError>> + Send;
+
+    /// The adapter for the source `entry` describes (whose `protocol` is this table).
+    fn build(
+        &self,
+        entry: &SourceEntry,
+        shared: &mut Self::Shared,
+        cx: &BuildContext<'_>,
+    ) -> Result<Arc<dyn SourceAdapter>, BuildError>;
+
+    /// What the protocol wants asked before its sources, once all are built.
+    fn locator(
+        shared: Self::Shared,
+        cx: &BuildContext<'_>,
+    ) -> Result<Option<Arc<dyn Locator>>, BuildError>;
+}
+
+/// A field of a protocol's table that is not right.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("field `{field}`: {message}")]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        FieldError {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+/// What building sources may use: the service's settings and its HTTP client for sources.
+pub struct BuildContext<'a> {
+    pub settings: &'a Settings,
+    /// The shared pool for sources that need no credentials of their own.
+    pub http: &'a HttpClient,
+}
+
+/// Why a source (or a protocol's shared state) could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// A source's catalog file lacks something the service's settings do not supply either.
+    #[error("source {id} ({}): {message}", file.display())]
+    Source {
+        id: String,
+        file: PathBuf,
+        message: String,
+    },
+    /// A section of the service's settings cannot be used.
+    #[error("[{section}]: {message}")]
+    Settings {
+        section: &'static str,
+        message: String,
+    },
+    /// A file the settings name cannot be read.
+    #[error("[{section}]: cannot read {}: {source}", path.display())]
+    Read {
+        section: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// An HTTP client cannot be made (e.g. its TLS identity is not usable).
+    #[error("[{section}]: cannot build the HTTP client: {source}")]
+    Client {
+        section: &'static str,
+        source: reqwest::Error,
+    },
+}
+
+/// A protocol's own step before its sources are asked: RIV-TA's engagement index, which says
+/// which source systems hold a patient's records. The engine groups the sources a locator
+/// decides about by their [`LocateKey`], asks the locator once per group within the request's
+/// deadline, and calls only the sources it names; when it fails, every source of the group.
+pub trait Locator: Send + Sync {
+    /// The group of the source with this id for `domain`, or `None` when this locator does not
+    /// decide about it (it is then always asked).
+    fn key(&self, source: &str, domain: Domain) -> Option<LocateKey>;
+
+    /// The time limit of one lookup.
+    fn timeout(&self) -> Duration;
+
+    /// The ids of the sources of `key`'s group that hold `patient`'s records.
+    fn locate<'a>(
+        &'a self,
+        patient: &'a PersonId,
+        key: &'a LocateKey,
+    ) -> BoxFuture<'a, Result<Located, Arc<SourceError>>>;
+}
+
+/// A group of sources one lookup decides about. For the engagement index: a service domain and
+/// categorisation (`riv:clinicalprocess:activityprescription:actoutcome`, `caa-gmh`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct LocateKey {
+    pub scope: String,
+    pub category: &'static str,
+}
+
+/// A locator's answer.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Located {
+    /// The ids of the sources that hold records.
+    pub sources: BTreeSet<String>,
+    /// Whether the answer was remembered from a recent lookup.
+    pub from_cache: bool,
+}
+
+/// Checks a protocol table's `base_url`: an http or https URL, when given.
+pub fn check_base_url(url: Option<&str>) -> Result<(), FieldError> {
+    if let Some(url) = url {
+        let parsed =
+            reqwest::Url::parse(url).map_err(|e| FieldError::new("base_url", e.to_string()))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(FieldError::new("base_url", "must be an http or https URL"));
+        }
+    }
+    Ok(())
 }

@@ -376,7 +376,7 @@ impl TestApp {
             .iter()
             .find(|e| e.info.id == source_id)
             .unwrap_or_else(|| panic!("no source {source_id}"));
-        let url = entry.base_url.as_deref().unwrap();
+        let url = entry.base_url().unwrap();
         self.simulators
             .iter()
             .find(|s| s.base_url() == url)

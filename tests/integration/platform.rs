@@ -39,10 +39,11 @@ fn rivta_entry(n: usize, base_url: &str) -> SourceEntry {
         r#"
 id = "producer-{n}"
 name = "Producer {n}"
-protocol = "riv-ta"
+domains = ["medications"]
+
+[protocol.riv-ta]
 logical_address = "{}"
 base_url = "{base_url}"
-domains = ["medications"]
 
 [care_provider]
 name = "Region Uppsala"

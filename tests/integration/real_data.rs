@@ -3,11 +3,12 @@
 
 use std::time::Duration;
 
-use overblick::config::catalog::{Protocol, SourceEntry};
+use overblick::config::catalog::{ProtocolConfig, SourceEntry};
 use overblick::config::{CacheSettings, EngineSettings};
 use overblick::domain::{Domain, Organisation, PersonId};
 use overblick::simulator::{FhirStore, start};
 use overblick::sources::SourceInfo;
+use overblick::sources::fhir::FhirConfig;
 
 use crate::harness::{TOLVAN, TestApp, repo_path};
 
@@ -35,12 +36,13 @@ async fn a_real_synthea_record_comes_through_the_whole_service() {
             },
             default_care_unit: None,
         },
-        protocol: Protocol::FhirR4,
-        base_url: Some(simulator.base_url().to_owned()),
-        rivta: None,
+        protocol: ProtocolConfig::FhirR4(FhirConfig {
+            base_url: Some(simulator.base_url().to_owned()),
+        }),
         domains: Domain::ALL.to_vec(),
         policy: Default::default(),
         simulator: None,
+        simulated_at: None,
     };
     let app = TestApp::start(
         vec![entry],

@@ -131,12 +131,14 @@
 //! the members of a panel Observation that is not approved (`hasMember`, followed through
 //! nested panels) are not approved either, whatever their own markers say.
 
+mod config;
 mod elements;
 mod map;
 mod outcome;
 mod resources;
 mod source;
 
+pub use config::FhirConfig;
 pub use map::{MapStats, map_domain, map_domain_with_stats};
 pub use resources::{EntryMode, Res, ResourceSet, ResourceSetError};
 pub use source::{FHIR_JSON, FhirSource, MAX_PAGES};

@@ -27,6 +27,7 @@
 //! the answer's header (an aggregating service's account of the systems behind it) are returned
 //! as [`PartStatus`]es.
 
+mod config;
 pub mod contract;
 pub mod engagement;
 pub mod map;
@@ -39,6 +40,7 @@ use chrono::Utc;
 use futures::future::BoxFuture;
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 
+pub use config::{EngagementIndexSettings, Platform, PlatformSettings, RivtaConfig};
 pub use contract::Contract;
 
 use self::soap::{EnvelopeError, RequestParams};
@@ -240,11 +242,6 @@ impl SourceAdapter for RivtaSource {
 
     fn logical_address(&self) -> Option<&str> {
         Some(&self.settings.logical_address)
-    }
-
-    fn engagement_key(&self, domain: Domain) -> Option<(String, &'static str)> {
-        self.contract(domain)
-            .map(|c| (c.service_domain(), c.categorization()))
     }
 
     fn fetch<'a>(

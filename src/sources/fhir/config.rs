@@ -1,0 +1,75 @@
+//! A FHIR R4 source's catalog table, `[protocol.fhir-r4]`, and how it builds its adapter.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use super::FhirSource;
+use crate::config::catalog::SourceEntry;
+use crate::domain::Domain;
+use crate::sources::{
+    BuildContext, BuildError, FieldError, Locator, SourceAdapter, SourceConfig, check_base_url,
+};
+
+/// `[protocol.fhir-r4]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FhirConfig {
+    /// The FHIR server's base URL (`https://fhir.example.se/r4`). Required unless a demo
+    /// simulator serves the source.
+    #[serde(default)]
+    pub base_url: Option<String>,
+}
+
+impl SourceConfig for FhirConfig {
+    /// FHIR sources share the service's client for sources: nothing of their own.
+    type Shared = ();
+
+    fn domains(&self) -> &'static [Domain] {
+        &Domain::ALL
+    }
+
+    fn check(&mut self, simulated: bool) -> Result<(), FieldError> {
+        if self.base_url.is_none() && !simulated {
+            return Err(FieldError::new(
+                "base_url",
+                "required (only simulated demo sources may leave it out)",
+            ));
+        }
+        check_base_url(self.base_url.as_deref())
+    }
+
+    fn base_url(&self) -> Option<&str> {
+        self.base_url.as_deref()
+    }
+
+    async fn shared(_: &BuildContext<'_>) -> Result<(), BuildError> {
+        Ok(())
+    }
+
+    fn build(
+        &self,
+        entry: &SourceEntry,
+        _: &mut (),
+        cx: &BuildContext<'_>,
+    ) -> Result<Arc<dyn SourceAdapter>, BuildError> {
+        let base_url = entry.base_url().ok_or_else(|| BuildError::Source {
+            id: entry.info.id.clone(),
+            file: entry.file.clone(),
+            message: "no base_url; in the demo the simulator sets it, elsewhere the catalog file \
+                      must ([protocol.fhir-r4] base_url)"
+                .into(),
+        })?;
+        let policy = entry.policy(&cx.settings.policy);
+        Ok(Arc::new(FhirSource::new(
+            Arc::new(entry.info.clone()),
+            base_url,
+            entry.domains.clone(),
+            cx.http.with_max_body_bytes(policy.max_body_bytes),
+        )))
+    }
+
+    fn locator(_: (), _: &BuildContext<'_>) -> Result<Option<Arc<dyn Locator>>, BuildError> {
+        Ok(None)
+    }
+}
