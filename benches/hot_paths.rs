@@ -10,9 +10,9 @@ use futures::future::BoxFuture;
 use overblick::config::{CacheSettings, EngineSettings, SourcePolicy};
 use overblick::domain::{Domain, DomainItems, Medication, Organisation, PersonId, Sourced};
 use overblick::engine::{Engine, Source};
-use overblick::simulator::fixed::{FixedSpec, medication_bundle};
 use overblick::sources::fhir::{ResourceSet, map_domain};
 use overblick::sources::{Fetched, SourceAdapter, SourceError, SourceInfo};
+use overblick_simulators::fixed::{FixedSpec, medication_bundle};
 
 // The same allocator as the service binary, so the numbers are the service's.
 #[global_allocator]

@@ -13,10 +13,10 @@ use crate::access::directory::{DirectoryFileError, FileDirectory, PopulationDire
 use crate::access::gate::Gate;
 use crate::audit::AuditLog;
 use crate::auth::{AuthConfigError, Authenticator};
-use crate::config::{Mode, Settings};
+use crate::config::{Mode, ServerSettings, Settings};
 use crate::domain::PersonId;
 use crate::engine::{Engine, Source};
-use crate::http::rate_limit::SubjectRateLimiter;
+use crate::http::rate_limit::{AddressRateLimiter, SubjectRateLimiter};
 use crate::http::{GraphiqlMode, HttpState, router};
 use crate::metrics::Metrics;
 use crate::sources::client::{HttpClient, HttpSettings};
@@ -58,6 +58,8 @@ pub struct Application {
     router: axum::Router,
     engine: Arc<Engine>,
     store: Store,
+    /// The listener's header read timeout and connections per client address.
+    server: ServerSettings,
 }
 
 impl Application {
@@ -126,6 +128,7 @@ impl Application {
             max_batch: settings.graphql.max_batch,
             max_body_bytes: settings.graphql.max_body_bytes,
             rate_limit: SubjectRateLimiter::new(&settings.rate_limit).map(Arc::new),
+            address_rate_limit: AddressRateLimiter::new(&settings.rate_limit).map(Arc::new),
         });
         let listener =
             TcpListener::bind(settings.listen)
@@ -139,6 +142,7 @@ impl Application {
             router,
             engine,
             store,
+            server: settings.server.clone(),
         })
     }
 
@@ -167,9 +171,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
+        crate::http::server::serve(self.listener, self.router, &self.server, shutdown).await
     }
 
     /// Serves in a background task until the process ends (for tests).

@@ -8,10 +8,12 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::prelude::*;
 
 use overblick::app::{Application, demo_person};
 use overblick::auth::demo;
-use overblick::config::{DEMO_ENGAGEMENT_INDEX_FILE, EngagementIndexSettings, Mode, Settings};
+use overblick::config::{Mode, Settings};
 use overblick::domain::{HsaId, PersonId};
 
 // Every overview allocates heavily (JSON trees, items, the GraphQL answer) on many threads;
@@ -205,21 +207,7 @@ async fn serve(
     }
     // Simulated sources (demo catalog entries without a base URL) start first, so the
     // service finds them listening.
-    let simulators = overblick::simulator::start_catalog_simulators(&mut settings.catalog).await?;
-    // The demo's engagement index, which guides the calls to its RIV-TA sources.
-    let index = match &demo_dir {
-        Some(dir) if dir.join(DEMO_ENGAGEMENT_INDEX_FILE).is_file() => {
-            let index =
-                overblick::simulator::start_engagement_index(&dir.join(DEMO_ENGAGEMENT_INDEX_FILE))
-                    .await?;
-            settings.platform.engagement_index = Some(EngagementIndexSettings::new(
-                Some(index.base_url().to_owned()),
-                index.logical_address().to_owned(),
-            ));
-            Some(index)
-        }
-        _ => None,
-    };
+    let simulated = simulate(&mut settings, demo_dir.as_deref()).await?;
     let app = Application::build(&settings).await?;
     let addr = app.local_addr();
     if settings.mode == Mode::Demo && config.is_none() {
@@ -230,17 +218,7 @@ async fn serve(
         let person = demo_person();
         println!();
         println!("Överblick demo is running.");
-        println!(
-            "  {} simulated care-provider sources on loopback ({} FHIR, {} RIV-TA{})",
-            simulators.len(),
-            simulators.fhir.len(),
-            simulators.rivta.len(),
-            if index.is_some() {
-                ", guided by an engagement index"
-            } else {
-                ""
-            }
-        );
+        println!("  {}", simulated.describe());
         println!("  GraphiQL:  http://{addr}/graphql  (signed in as Tolvan Tolvansson, {person})");
         println!(
             "  A token for scripts:  cargo run --release -- token [--role patient|staff|guardian|delegate]"
@@ -270,15 +248,99 @@ async fn serve(
         let _ = tokio::signal::ctrl_c().await;
     })
     .await?;
-    drop(simulators);
-    drop(index);
+    // The simulators (in `simulated`) stop here, after the service has.
     Ok(())
+}
+
+/// The demo's running simulators: kept until the service stops.
+#[cfg(feature = "demo")]
+struct Simulated {
+    sources: overblick::demo::CatalogSimulators,
+    index: Option<overblick_simulators::EngagementIndexHandle>,
+}
+
+#[cfg(feature = "demo")]
+impl Simulated {
+    fn describe(&self) -> String {
+        format!(
+            "{} simulated care-provider sources on loopback ({} FHIR, {} RIV-TA{})",
+            self.sources.len(),
+            self.sources.fhir().len(),
+            self.sources.rivta().len(),
+            if self.index.is_some() {
+                ", guided by an engagement index"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
+/// Starts the simulators of the catalog's simulated sources and, in the demo, its engagement
+/// index (which guides the calls to its RIV-TA sources).
+#[cfg(feature = "demo")]
+async fn simulate(
+    settings: &mut Settings,
+    demo_dir: Option<&Path>,
+) -> Result<Simulated, Box<dyn std::error::Error>> {
+    use overblick::config::{DEMO_ENGAGEMENT_INDEX_FILE, EngagementIndexSettings};
+
+    let sources = overblick::demo::start_simulators(&mut settings.catalog).await?;
+    let index = match demo_dir {
+        Some(dir) if dir.join(DEMO_ENGAGEMENT_INDEX_FILE).is_file() => {
+            let index =
+                overblick::demo::start_engagement_index(&dir.join(DEMO_ENGAGEMENT_INDEX_FILE))
+                    .await?;
+            settings.platform.engagement_index = Some(EngagementIndexSettings::new(
+                Some(index.base_url().to_owned()),
+                index.logical_address().to_owned(),
+            ));
+            Some(index)
+        }
+        _ => None,
+    };
+    Ok(Simulated { sources, index })
+}
+
+/// A build without the demo has no simulators: a catalog entry that asks for one cannot be
+/// served.
+#[cfg(not(feature = "demo"))]
+struct Simulated;
+
+#[cfg(not(feature = "demo"))]
+impl Simulated {
+    fn describe(&self) -> String {
+        "no simulated sources (built without the demo)".into()
+    }
+}
+
+#[cfg(not(feature = "demo"))]
+async fn simulate(
+    settings: &mut Settings,
+    demo_dir: Option<&Path>,
+) -> Result<Simulated, Box<dyn std::error::Error>> {
+    if demo_dir.is_some() {
+        return Err("this build has no demo (built without the `demo` feature): start it with --config FILE".into());
+    }
+    if let Some(entry) = settings
+        .catalog
+        .iter()
+        .find(|e| e.simulator.is_some() && e.base_url().is_none())
+    {
+        return Err(format!(
+            "source file {}: field `simulator`: this build has no simulators (built without the `demo` feature)",
+            entry.file.display()
+        )
+        .into());
+    }
+    Ok(Simulated)
 }
 
 /// The application log, on stderr: stdout is the demo's console (its banner names the demo
 /// patient), and the log must never carry a personnummer or a name. Text for people, or one
 /// JSON object a line for log collectors with `OVERBLICK_LOG_FORMAT=json`; `RUST_LOG` filters
-/// (default `info`). Each line of a request carries its `request_id` (from the request's span).
+/// (default `info`), except that [`NEVER_LOGGED`] stays off whatever it says. Each line of a
+/// request carries its `request_id` (from the request's span).
 fn init_logging() -> Result<(), String> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let format = std::env::var("OVERBLICK_LOG_FORMAT").unwrap_or_default();
@@ -290,12 +352,16 @@ fn init_logging() -> Result<(), String> {
             .with_span_list(true)
             .with_writer(std::io::stderr)
             .with_env_filter(filter)
+            .finish()
+            .with(never_logged())
             .init(),
         "" | "text" => tracing_subscriber::fmt()
             .with_writer(std::io::stderr)
             // Colour codes only for a person at a terminal, not in files and log collectors.
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_env_filter(filter)
+            .finish()
+            .with(never_logged())
             .init(),
         other => {
             return Err(format!(
@@ -304,6 +370,25 @@ fn init_logging() -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Log targets (and everything under them) that log the data they are handed at debug or
+/// trace level, where that data can be a bearer token, a personnummer or a name:
+///
+/// - `handlebars` (async-graphql's GraphiQL page renders through it) logs every helper's
+///   parameters, which were the page's `Authorization: Bearer …` header. Our GraphiQL page no
+///   longer uses it; this keeps it so should anything render a template with such data again.
+const NEVER_LOGGED: &[&str] = &["handlebars"];
+
+/// A filter in front of `RUST_LOG`'s that turns [`NEVER_LOGGED`] off. It is a filter of its
+/// own, not directives added to the `RUST_LOG` filter: there a more specific directive of the
+/// user's (`handlebars::render=trace`) would win over ours; here nothing the user writes is
+/// consulted, and an event passes only if both filters let it.
+fn never_logged() -> Targets {
+    NEVER_LOGGED.iter().fold(
+        Targets::new().with_default(LevelFilter::TRACE),
+        |targets, target| targets.with_target(*target, LevelFilter::OFF),
+    )
 }
 
 /// `sources/` in the working directory, else the one in the source tree this binary was built

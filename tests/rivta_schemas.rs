@@ -14,13 +14,19 @@ use std::process::Command;
 use overblick::config::catalog::ProtocolConfig;
 use overblick::config::load_catalog;
 use overblick::domain::PersonId;
-use overblick::simulator::rivta::{self, folder_name};
-use overblick::simulator::{
-    PartStatusCode, ProcessingPart, RivtaData, RivtaHandle, SoapBehaviour, SoapServerOptions,
-    SyncError, start_catalog_simulators,
-};
 use overblick::sources::rivta::{Contract, soap};
+use overblick_simulators::rivta;
+use overblick_simulators::{
+    Behaviour, PartStatusCode, ProcessingPart, RivtaData, RivtaHandle, ServerOptions, SyncError,
+};
 use roxmltree::Document;
+
+/// The simulator's name for a contract the adapter asks: the two state the contracts
+/// independently, and meet at the contract's address.
+fn sim_contract(contract: Contract) -> overblick_simulators::Contract {
+    overblick_simulators::Contract::from_path(&contract.path())
+        .expect("the simulator serves every contract the adapter asks")
+}
 
 const REGION: &str = "SE2321000024-0001";
 const NIL_UUID: &str = "00000000-0000-0000-0000-000000000000";
@@ -167,7 +173,7 @@ fn demo_files(catalog: &[overblick::config::SourceEntry]) -> Vec<DemoFile> {
     for entry in catalog {
         let data_dir = &entry.simulator.as_ref().unwrap().data_dir;
         for contract in Contract::ALL {
-            let dir = data_dir.join(folder_name(contract));
+            let dir = data_dir.join(sim_contract(contract).folder_name());
             let Ok(read) = std::fs::read_dir(&dir) else {
                 continue;
             };
@@ -202,7 +208,9 @@ async fn every_demo_answer_the_simulator_serves_is_valid_against_its_responder_s
     let mut catalog = load_catalog(&repo_path("sources")).unwrap();
     catalog.retain(|e| matches!(e.protocol, ProtocolConfig::RivTa(_)));
     assert!(catalog.len() >= 2, "the demo has RIV-TA sources");
-    let started = start_catalog_simulators(&mut catalog).await.unwrap();
+    let started = overblick::demo::start_simulators(&mut catalog)
+        .await
+        .unwrap();
     let files = demo_files(&catalog);
     assert!(files.len() >= 10, "{} demo files", files.len());
 
@@ -210,7 +218,7 @@ async fn every_demo_answer_the_simulator_serves_is_valid_against_its_responder_s
     for file in &files {
         let entry = catalog.iter().find(|e| e.info.id == file.source).unwrap();
         let sim = started.rivta_for(entry.base_url().unwrap()).unwrap();
-        let (status, answer) = ask(sim, file.contract, &file.person, &file.logical_address).await;
+        let (status, answer) = ask(&sim, file.contract, &file.person, &file.logical_address).await;
         assert_eq!(status, 200, "{}: {answer}", file.source);
         let payload = body_payload(&answer);
         assert_eq!(
@@ -223,7 +231,7 @@ async fn every_demo_answer_the_simulator_serves_is_valid_against_its_responder_s
         let what = format!(
             "{}/{}/{}.xml",
             file.source,
-            folder_name(file.contract),
+            sim_contract(file.contract).folder_name(),
             file.person
         );
         if let Err(e) = validate(file.contract, &payload, &what) {
@@ -241,7 +249,7 @@ async fn every_contracts_empty_answer_is_valid_against_its_responder_schema() {
     let sim = rivta::start(
         RivtaData::new(),
         vec![REGION.into()],
-        &SoapServerOptions::default(),
+        &ServerOptions::default(),
     )
     .unwrap();
     let mut failures = Vec::new();
@@ -262,7 +270,7 @@ async fn an_aggregating_services_answer_has_a_valid_body_and_a_processing_status
     let sim = rivta::start(
         RivtaData::load_dir(&repo_path("sources/demo-data/region-uppsala-npo")).unwrap(),
         vec![REGION.into()],
-        &SoapServerOptions::default(),
+        &ServerOptions::default(),
     )
     .unwrap();
     sim.set_processing_status(Some(vec![
@@ -377,17 +385,17 @@ async fn a_fault_is_a_soap_1_1_fault_with_http_500() {
     let sim = rivta::start(
         RivtaData::new(),
         vec![REGION.into()],
-        &SoapServerOptions::default(),
+        &ServerOptions::default(),
     )
     .unwrap();
     let contract = Contract::CarePlans2;
     let mut answers = Vec::new();
-    sim.set_behaviour(SoapBehaviour::Fault);
+    sim.set_behaviour(Behaviour::ProtocolError);
     answers.push((
         "the fault behaviour",
         ask(&sim, contract, "191212121212", REGION).await,
     ));
-    sim.set_behaviour(SoapBehaviour::Normal);
+    sim.set_behaviour(Behaviour::Normal);
     answers.push((
         "an unknown logical address",
         ask(&sim, contract, "191212121212", "SE2321000016-0001").await,

@@ -12,19 +12,26 @@ use std::time::Duration;
 use overblick::config::catalog::ProtocolConfig;
 use overblick::config::load_catalog;
 use overblick::domain::{Domain, Organisation, PersonId};
-use overblick::simulator::rivta;
-use overblick::simulator::{
-    Engagement, PartStatusCode, ProcessingPart, RivtaData, RivtaHandle, SoapBehaviour,
-    SoapServerOptions, SyncError, start_catalog_simulators, start_engagement_index,
-};
 use overblick::sources::client::{HttpClient, HttpSettings, TlsSettings};
 use overblick::sources::rivta::{Contract, RivtaSettings, RivtaSource, soap};
 use overblick::sources::{PartState, SourceAdapter, SourceError, SourceInfo};
+use overblick_simulators::rivta;
+use overblick_simulators::{
+    Behaviour, Engagement, PartStatusCode, ProcessingPart, RivtaData, RivtaHandle, ServerOptions,
+    SyncError, start_engagement_index,
+};
 use roxmltree::Document;
 
 #[path = "common/pki.rs"]
 mod pki_support;
 use pki_support::{Pki, pki};
+
+/// The simulator's name for a contract the adapter asks: the two state the contracts
+/// independently, and meet at the contract's address.
+fn sim_contract(contract: Contract) -> overblick_simulators::Contract {
+    overblick_simulators::Contract::from_path(&contract.path())
+        .expect("the simulator serves every contract the adapter asks")
+}
 
 const REGION: &str = "SE2321000024-0001";
 const KOMMUN: &str = "SE2120003005-0001";
@@ -42,8 +49,8 @@ fn region_data() -> RivtaData {
     RivtaData::load_dir(&repo_path("sources/demo-data/region-uppsala-npo")).unwrap()
 }
 
-fn plain_options() -> SoapServerOptions {
-    SoapServerOptions::default()
+fn plain_options() -> ServerOptions {
+    ServerOptions::default()
 }
 
 fn info() -> Arc<SourceInfo> {
@@ -134,7 +141,7 @@ fn start_tls(pki: &Pki) -> RivtaHandle {
     rivta::start(
         region_data(),
         vec![REGION.into()],
-        &SoapServerOptions {
+        &ServerOptions {
             latency: Duration::ZERO,
             tls: Some(pki.server.clone()),
         },
@@ -162,8 +169,14 @@ async fn a_client_with_a_certificate_from_the_trusted_ca_gets_data_over_mutual_t
         assert!(fetched.is_ok(), "{domain:?}: {fetched:?}");
     }
     assert_eq!(sim.hits(), 6);
-    assert_eq!(sim.hits_for(Contract::MedicationHistory2), 1);
-    assert_eq!(sim.hits_for(Contract::LaboratoryOrderOutcome4), 1);
+    assert_eq!(
+        sim.hits_for_contract(sim_contract(Contract::MedicationHistory2)),
+        1
+    );
+    assert_eq!(
+        sim.hits_for_contract(sim_contract(Contract::LaboratoryOrderOutcome4)),
+        1
+    );
     assert_eq!(sim.tls_refusals(), 0);
 }
 
@@ -223,7 +236,7 @@ fn unusable_tls_material_is_an_error_at_the_start_not_at_the_first_request() {
     let error = rivta::start(
         RivtaData::new(),
         vec![REGION.into()],
-        &SoapServerOptions {
+        &ServerOptions {
             latency: Duration::ZERO,
             tls: Some(server),
         },
@@ -244,18 +257,22 @@ async fn every_domain_is_fetched_from_the_demo_data_and_counted_per_contract() {
     }
     for contract in Contract::ALL {
         let expected = u64::from(contract != Contract::LaboratoryOrderOutcome3);
-        assert_eq!(sim.hits_for(contract), expected, "{contract:?}");
+        assert_eq!(
+            sim.hits_for_contract(sim_contract(contract)),
+            expected,
+            "{contract:?}"
+        );
     }
     assert_eq!(sim.hits(), 6);
     sim.reset_hits();
     assert_eq!(sim.hits(), 0);
-    assert_eq!(sim.hits_for(Contract::CarePlans2), 0);
+    assert_eq!(sim.hits_for_contract(sim_contract(Contract::CarePlans2)), 0);
 }
 
 #[tokio::test]
 async fn a_fault_behaviour_is_a_source_error_naming_the_contract() {
     let sim = start_region();
-    sim.set_behaviour(SoapBehaviour::Fault);
+    sim.set_behaviour(Behaviour::ProtocolError);
     let source = source(sim.base_url(), REGION, plain_client());
     let error = source
         .fetch(&tolvan(), Domain::Medications)
@@ -268,14 +285,17 @@ async fn a_fault_behaviour_is_a_source_error_naming_the_contract() {
     let message = error.to_string();
     assert!(message.contains("GetMedicationHistory v2"), "{message}");
     assert!(message.contains("SOAP fault"), "{message}");
-    assert_eq!(sim.hits_for(Contract::MedicationHistory2), 1);
+    assert_eq!(
+        sim.hits_for_contract(sim_contract(Contract::MedicationHistory2)),
+        1
+    );
 }
 
 #[tokio::test]
 async fn garbage_and_truncated_answers_are_errors_naming_the_contract() {
     let sim = start_region();
     let source = source(sim.base_url(), REGION, plain_client());
-    for behaviour in [SoapBehaviour::Garbage, SoapBehaviour::Truncated] {
+    for behaviour in [Behaviour::Garbage, Behaviour::Truncated] {
         sim.set_behaviour(behaviour);
         let error = source
             .fetch(&tolvan(), Domain::LabResults)
@@ -295,7 +315,7 @@ async fn garbage_and_truncated_answers_are_errors_naming_the_contract() {
 #[tokio::test]
 async fn a_status_behaviour_answers_that_http_status() {
     let sim = start_region();
-    sim.set_behaviour(SoapBehaviour::Status(503));
+    sim.set_behaviour(Behaviour::Status(503));
     let error = source(sim.base_url(), REGION, plain_client())
         .fetch(&tolvan(), Domain::Contacts)
         .await
@@ -309,7 +329,7 @@ async fn a_status_behaviour_answers_that_http_status() {
 #[tokio::test]
 async fn a_hanging_simulator_holds_the_request_until_it_shuts_down() {
     let sim = start_region();
-    sim.set_behaviour(SoapBehaviour::Hang);
+    sim.set_behaviour(Behaviour::Hang);
     let source = source(sim.base_url(), REGION, plain_client());
     let held = tokio::time::timeout(
         Duration::from_millis(300),
@@ -332,7 +352,7 @@ async fn a_hanging_simulator_holds_the_request_until_it_shuts_down() {
 #[tokio::test]
 async fn a_delay_behaviour_answers_after_the_delay() {
     let sim = start_region();
-    sim.set_behaviour(SoapBehaviour::Delay(Duration::from_millis(200)));
+    sim.set_behaviour(Behaviour::Delay(Duration::from_millis(200)));
     let started = std::time::Instant::now();
     source(sim.base_url(), REGION, plain_client())
         .fetch(&tolvan(), Domain::Bookings)
@@ -539,7 +559,7 @@ async fn answers_set_at_runtime_are_served_to_the_next_request() {
     let (_, before) = post(&url, request_for(contract, REGION)).await;
     assert!(!before.contains("timeslotDetail"), "{before}");
     sim.set_response(
-        contract,
+        sim_contract(contract),
         "191212121212",
         &std::fs::read_to_string(repo_path(
             "sources/demo-data/region-uppsala-npo/GetSubjectOfCareSchedule/191212121212.xml",
@@ -579,9 +599,11 @@ async fn the_demo_catalog_starts_a_riv_ta_simulator_for_every_simulated_riv_ta_s
     let mut catalog = load_catalog(&repo_path("sources")).unwrap();
     catalog.retain(|e| matches!(e.protocol, ProtocolConfig::RivTa(_)));
     assert!(catalog.len() >= 2, "{catalog:?}");
-    let started = start_catalog_simulators(&mut catalog).await.unwrap();
-    assert!(started.fhir.is_empty());
-    assert_eq!(started.rivta.len(), catalog.len());
+    let started = overblick::demo::start_simulators(&mut catalog)
+        .await
+        .unwrap();
+    assert!(started.fhir().is_empty());
+    assert_eq!(started.rivta().len(), catalog.len());
     for entry in &catalog {
         let base_url = entry.base_url().unwrap();
         let sim = started.rivta_for(base_url).unwrap();
@@ -759,7 +781,7 @@ async fn the_engagement_index_answers_faults_and_behaviours_like_the_platform() 
     assert_eq!(status, 500);
     assert_eq!(fault_of(&text).0, "soap:Client");
 
-    index.set_behaviour(SoapBehaviour::Fault);
+    index.set_behaviour(Behaviour::ProtocolError);
     let (status, text) = post(
         &url,
         find_content(index.logical_address(), "191212121212", domain, None),
@@ -768,7 +790,7 @@ async fn the_engagement_index_answers_faults_and_behaviours_like_the_platform() 
     assert_eq!(status, 500);
     assert_eq!(fault_of(&text).0, "soap:Server");
 
-    index.set_behaviour(SoapBehaviour::Status(502));
+    index.set_behaviour(Behaviour::Status(502));
     let (status, _) = post(
         &url,
         find_content(index.logical_address(), "191212121212", domain, None),
@@ -778,7 +800,7 @@ async fn the_engagement_index_answers_faults_and_behaviours_like_the_platform() 
     assert_eq!(index.find_content_hits(), 4);
     assert_eq!(index.hits(), 4);
 
-    index.set_behaviour(SoapBehaviour::Normal);
+    index.set_behaviour(Behaviour::Normal);
     let (status, _) = post(&format!("{}/other", index.base_url()), String::new()).await;
     assert_eq!(status, 404);
     assert_eq!(index.find_content_hits(), 4);

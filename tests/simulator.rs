@@ -12,12 +12,12 @@ use overblick::domain::{
     ContactRole, Domain, DomainItems, MedicationStatus, PERSONNUMMER_SYSTEM, PersonId,
     SAMORDNINGSNUMMER_SYSTEM,
 };
-use overblick::simulator::{
-    self, Behaviour, DRIP_CHUNK_BYTES, FhirStore, GARBAGE_BODY, SimulatorHandle,
-};
 use overblick::sources::SourceAdapter;
 use overblick::sources::client::{HttpClient, HttpSettings};
 use overblick::sources::fhir::FhirSource;
+use overblick_simulators::{
+    self, Behaviour, DRIP_CHUNK_BYTES, FhirStore, GARBAGE_BODY, SimulatorHandle,
+};
 use serde_json::{Value, json};
 
 const TOLVAN: &str = "191212121212";
@@ -26,6 +26,11 @@ const SYNTHEA_FILE: &str =
 
 fn tolvan() -> PersonId {
     PersonId::parse(TOLVAN).unwrap()
+}
+
+/// The same person as the simulators key them.
+fn held(person: &PersonId) -> overblick_simulators::person::Person {
+    overblick_simulators::person::Person::parse(&person.digits()).unwrap()
 }
 
 fn pnr_token(digits: &str) -> String {
@@ -179,9 +184,9 @@ fn demo_bundle(vital_signs: usize, lab_results: usize) -> Value {
 fn start_demo(vital_signs: usize, lab_results: usize, latency: Duration) -> SimulatorHandle {
     let mut store = FhirStore::new();
     store
-        .insert_bundle(&tolvan(), demo_bundle(vital_signs, lab_results))
+        .insert_bundle(&held(&tolvan()), demo_bundle(vital_signs, lab_results))
         .unwrap();
-    simulator::start(store, latency).unwrap()
+    overblick_simulators::fhir::start(store, latency).unwrap()
 }
 
 #[tokio::test]
@@ -333,13 +338,13 @@ async fn a_samordningsnummer_finds_its_person() {
     let mut store = FhirStore::new();
     store
         .insert_bundle(
-            &samordningsnummer,
+            &held(&samordningsnummer),
             json!({ "resourceType": "Bundle", "type": "collection", "entry": [
                 { "resource": { "resourceType": "Patient", "id": "s1" } }
             ] }),
         )
         .unwrap();
-    let sim = simulator::start(store, Duration::ZERO).unwrap();
+    let sim = overblick_simulators::fhir::start(store, Duration::ZERO).unwrap();
     let token = format!("{SAMORDNINGSNUMMER_SYSTEM}|199001612382");
     let (_, bundle) = get_json(&search_url(&sim, "Patient", &[("identifier", &token)])).await;
     assert_eq!(keys(&bundle, "match"), ["Patient/s1"]);
@@ -515,7 +520,7 @@ async fn a_truncated_answer_is_the_start_of_a_bundle_cut_off() {
 #[tokio::test]
 async fn an_operation_outcome_answer_comes_with_status_200() {
     let sim = start_demo(1, 0, Duration::ZERO);
-    sim.set_behaviour(Behaviour::OperationOutcome);
+    sim.set_behaviour(Behaviour::ProtocolError);
     let (status, body) = get_json(&search_url(
         &sim,
         "Patient",
@@ -818,8 +823,8 @@ async fn missing_required_prescriptions_lack_status_intent_subject_and_medicatio
     let bundle: Value =
         serde_json::from_slice(&std::fs::read(Path::new(SYNTHEA_FILE)).unwrap()).unwrap();
     let mut store = FhirStore::new();
-    store.insert_bundle(&tolvan(), bundle).unwrap();
-    let sim = simulator::start(store, Duration::ZERO).unwrap();
+    store.insert_bundle(&held(&tolvan()), bundle).unwrap();
+    let sim = overblick_simulators::fhir::start(store, Duration::ZERO).unwrap();
     sim.set_behaviour(Behaviour::MissingRequired);
 
     let pages = adapter_search(
@@ -871,7 +876,7 @@ async fn a_delayed_answer_is_normal_but_late_and_latency_comes_first_in_every_be
         Behaviour::Status(500),
         Behaviour::Garbage,
         Behaviour::Truncated,
-        Behaviour::OperationOutcome,
+        Behaviour::ProtocolError,
         Behaviour::Reset,
         Behaviour::Huge {
             bytes: 1000,
@@ -969,8 +974,8 @@ async fn a_synthea_bundle_assigned_to_tolvan_is_served() {
     let bundle: Value =
         serde_json::from_slice(&std::fs::read(Path::new(SYNTHEA_FILE)).unwrap()).unwrap();
     let mut store = FhirStore::new();
-    store.insert_bundle(&tolvan(), bundle).unwrap();
-    let sim = simulator::start(store, Duration::ZERO).unwrap();
+    store.insert_bundle(&held(&tolvan()), bundle).unwrap();
+    let sim = overblick_simulators::fhir::start(store, Duration::ZERO).unwrap();
 
     let patients = adapter_search(&sim, "Patient", &[]).await;
     assert_eq!(keys(&patients[0], "match"), ["Patient/355"]);
@@ -1112,7 +1117,7 @@ async fn start_catalog_on_a_temporary_catalog_fills_base_url() {
     std::fs::write(dir.path().join("b-riktig.toml"), REAL_SOURCE_FILE).unwrap();
     let mut entries = load_catalog(dir.path()).unwrap();
 
-    let handles = simulator::start_catalog(&mut entries).await.unwrap();
+    let handles = overblick::demo::start_catalog(&mut entries).await.unwrap();
 
     assert_eq!(handles.len(), 1);
     let base_url = entries[0].base_url().unwrap().to_owned();
@@ -1141,7 +1146,7 @@ async fn start_catalog_names_the_catalog_file_and_data_folder_of_bad_data() {
     std::fs::write(dir.path().join("a-simulerad.toml"), CATALOG_FILE).unwrap();
     let mut entries = load_catalog(dir.path()).unwrap();
 
-    let message = simulator::start_catalog(&mut entries)
+    let message = overblick::demo::start_catalog(&mut entries)
         .await
         .unwrap_err()
         .to_string();
@@ -1166,7 +1171,7 @@ async fn demo_sources(ids: &[&str]) -> (Vec<FhirSource>, Vec<SimulatorHandle>) {
         ids.len(),
         "every source is in the demo catalog"
     );
-    let handles = simulator::start_catalog(&mut entries).await.unwrap();
+    let handles = overblick::demo::start_catalog(&mut entries).await.unwrap();
     let http = HttpClient::new(&HttpSettings::default()).unwrap();
     let sources = entries
         .iter()

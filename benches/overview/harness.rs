@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use overblick::auth::demo;
 use overblick::domain::PersonId;
-use overblick::simulator::fixed::{FixedSource, FixedSpec};
+use overblick_simulators::fixed::{FixedSource, FixedSpec};
 
 /// Items each source reports per patient.
 pub const ITEMS_PER_SOURCE: usize = 20;

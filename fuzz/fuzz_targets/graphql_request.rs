@@ -20,7 +20,8 @@ use overblick::app::Application;
 use overblick::auth::demo;
 use overblick::config::{
     AccessFile, CacheSettings, DatabaseSettings, EngineSettings, GraphqlSettings, Mode,
-    PlatformSettings, RateLimitSettings, Settings, SourceHttpSettings, SourcePolicy,
+    PlatformSettings, RateLimitSettings, ServerSettings, Settings, SourceHttpSettings,
+    SourcePolicy,
 };
 use overblick::domain::PersonId;
 use tower::ServiceExt;
@@ -56,6 +57,7 @@ fn service() -> &'static Service {
                 enabled: false,
                 ..RateLimitSettings::default()
             },
+            server: ServerSettings::default(),
             issuers: Vec::new(),
             database: DatabaseSettings {
                 url: format!(

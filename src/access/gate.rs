@@ -7,18 +7,32 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
-use super::directory::PopulationDirectory;
+use super::directory::{DirectoryError, PopulationDirectory};
 use super::{AccessSettings, Actor, Ask, Denial, Facts, GUARDIAN_UNTIL_AGE, Grant, decide};
 use crate::domain::{Domain, PersonId};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// Why the gate did not grant access.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum GateError {
+    /// The rules refuse.
+    #[error("access refused ({0:?})")]
     Denied(Denial),
     /// The store or the register could not be read: nothing can be decided, so nothing is
-    /// shown. The text is for the application log (it names no person).
-    Unavailable(String),
+    /// shown. Its text is for the application log (it names no person).
+    #[error(transparent)]
+    Unavailable(#[from] FactsUnavailable),
+}
+
+/// Which of the facts the rules read could not be read, and why (for the application log).
+#[derive(Debug, thiserror::Error)]
+pub enum FactsUnavailable {
+    /// The store (care relationships, consents, blocks, delegations).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The population register (guardianship, protected identity, names).
+    #[error(transparent)]
+    Directory(#[from] DirectoryError),
 }
 
 /// Someone a person may act for, and how.
@@ -67,7 +81,6 @@ impl Gate {
     /// Decides `ask` on the facts as stored now (a revoked delegation or withdrawn consent
     /// counts from the next request on).
     pub async fn decide(&self, ask: &Ask<'_>) -> Result<Grant, GateError> {
-        let unavailable = |e: &dyn std::fmt::Display| GateError::Unavailable(e.to_string());
         let facts = match ask.actor {
             Actor::Person(me) if me == ask.patient => Facts::default(),
             Actor::Person(me) => {
@@ -75,12 +88,12 @@ impl Gate {
                     .directory
                     .person(ask.patient)
                     .await
-                    .map_err(|e| unavailable(&e))?;
+                    .map_err(FactsUnavailable::from)?;
                 let delegations = if self.settings.delegation {
                     self.store
                         .delegations_to(me)
                         .await
-                        .map_err(|e| unavailable(&e))?
+                        .map_err(FactsUnavailable::from)?
                 } else {
                     Vec::new()
                 };
@@ -96,7 +109,7 @@ impl Gate {
                     self.store.consents(ask.patient),
                     self.store.blocks(ask.patient),
                 )
-                .map_err(|e| unavailable(&e))?;
+                .map_err(FactsUnavailable::from)?;
                 Facts {
                     care_relationships,
                     consents,
@@ -121,7 +134,7 @@ impl Gate {
             .directory
             .children_of(me)
             .await
-            .map_err(|e| GateError::Unavailable(e.to_string()))?;
+            .map_err(FactsUnavailable::from)?;
         for child in children {
             if child.protected_identity || child.person.age_on(today) >= GUARDIAN_UNTIL_AGE {
                 continue;
@@ -151,7 +164,7 @@ impl Gate {
                 .store
                 .delegations_to(me)
                 .await
-                .map_err(|e| GateError::Unavailable(e.to_string()))?;
+                .map_err(FactsUnavailable::from)?;
             for d in delegations.into_iter().filter(|d| d.is_active(today)) {
                 if let Some(existing) = all
                     .iter_mut()
@@ -168,7 +181,7 @@ impl Gate {
                     .directory
                     .person(&d.patient)
                     .await
-                    .map_err(|e| GateError::Unavailable(e.to_string()))?
+                    .map_err(FactsUnavailable::from)?
                     .and_then(|e| e.name);
                 all.push(ActsFor {
                     patient: d.patient,

@@ -3,11 +3,14 @@
 //! relationships, consents, blocks, delegations, guardianship). The decision says which role
 //! the viewer has, which domains may be shown, and which sources and items are visible; the
 //! GraphQL layer applies it on every request, after the cache, so nothing fetched for one viewer
-//! reaches another.
+//! reaches another. The rules for changing those facts (who grants a delegation, from what age,
+//! for how long) are in [`writes`].
 
 pub mod directory;
 pub mod gate;
 pub mod records;
+pub mod text;
+pub mod writes;
 
 use chrono::{DateTime, Utc};
 
@@ -102,7 +105,7 @@ pub struct Facts {
 pub enum Denial {
     /// Not this viewer's to see (the message is the same whatever the reason).
     Forbidden,
-    /// Emergency access without a stated reason.
+    /// Emergency access without a stated reason (one with visible characters).
     ReasonRequired,
     /// The request itself is malformed for this viewer.
     InvalidArgument(&'static str),
@@ -133,6 +136,17 @@ pub struct Grant {
 impl Grant {
     pub fn allows(&self, domain: Domain) -> bool {
         self.domains.as_ref().is_none_or(|d| d.contains(&domain))
+    }
+
+    /// The domains of `asked` this grant does not cover, each with why: they are refused
+    /// while the rest is shown (a delegate's undelegated lists), and the access log says so.
+    pub fn refusals(&self, asked: &[Domain]) -> Vec<(Domain, Denial)> {
+        asked
+            .iter()
+            .copied()
+            .filter(|d| !self.allows(*d))
+            .map(|d| (d, Denial::Forbidden))
+            .collect()
     }
 }
 
@@ -335,7 +349,9 @@ pub fn decide(ask: &Ask<'_>, facts: &Facts, settings: &AccessSettings) -> Result
                     "care staff must give `purpose`: CARE or EMERGENCY",
                 ));
             };
-            let reason = ask.reason.map(str::trim).filter(|r| !r.is_empty());
+            // A reason that looks blank (only spaces, zero-width or format characters) is no
+            // reason: the access log would show the patient an empty one.
+            let reason = text::stated(ask.reason);
             if reason.is_some_and(|r| r.chars().count() > MAX_REASON_CHARS) {
                 return Err(Denial::InvalidArgument(
                     "`reason` is at most 1000 characters",

@@ -324,6 +324,44 @@ fn a_delegate_sees_only_the_delegated_domains_and_who_the_patient_is() {
 }
 
 #[test]
+fn a_delegates_undelegated_lists_are_refused_as_forbidden_and_the_rest_is_not() {
+    let patient = tolvan();
+    let delegate = margareta();
+    let facts = Facts {
+        delegations: vec![delegation(&patient, &delegate, &[Domain::Medications])],
+        ..Facts::default()
+    };
+    let grant = decide(
+        &ask(Actor::Person(&delegate), &patient),
+        &facts,
+        &settings(),
+    )
+    .unwrap();
+    let asked = [
+        Domain::Patient,
+        Domain::Medications,
+        Domain::LabResults,
+        Domain::Bookings,
+    ];
+    assert_eq!(
+        grant.refusals(&asked),
+        [
+            (Domain::LabResults, Denial::Forbidden),
+            (Domain::Bookings, Denial::Forbidden)
+        ]
+    );
+    // Whoever sees every list is refused none.
+    let me = tolvan();
+    let own = decide(
+        &ask(Actor::Person(&me), &me),
+        &Facts::default(),
+        &settings(),
+    )
+    .unwrap();
+    assert_eq!(own.refusals(&asked), []);
+}
+
+#[test]
 fn a_revoked_expired_or_someone_elses_delegation_gives_nothing() {
     let patient = tolvan();
     let delegate = margareta();
@@ -556,6 +594,53 @@ fn emergency_access_needs_a_reason() {
         ),
         Err(Denial::InvalidArgument(_))
     ));
+}
+
+#[test]
+fn an_emergency_reason_of_only_invisible_characters_is_refused() {
+    let (unit, provider, patient) = (hsa(GOTTSUNDA), hsa(REGION_UPPSALA), tolvan());
+    for reason in [
+        "\u{200B}\u{00A0}",
+        "\u{FEFF}",
+        "\u{200C}\u{200D}\u{2060}",
+        "\u{202E}\u{2066}\u{2069}",
+        " \u{3000}\u{2028}\t",
+        "\u{0007}\u{00AD}\u{3164}",
+    ] {
+        assert_eq!(
+            decide(
+                &staff_ask(
+                    &unit,
+                    &provider,
+                    &patient,
+                    Some(Purpose::Emergency),
+                    Some(reason)
+                ),
+                &related_facts(&patient),
+                &settings()
+            ),
+            Err(Denial::ReasonRequired),
+            "{reason:?}"
+        );
+    }
+}
+
+#[test]
+fn an_emergency_reason_with_visible_characters_among_invisible_ones_is_accepted() {
+    let (unit, provider, patient) = (hsa(GOTTSUNDA), hsa(REGION_UPPSALA), tolvan());
+    let grant = decide(
+        &staff_ask(
+            &unit,
+            &provider,
+            &patient,
+            Some(Purpose::Emergency),
+            Some("\u{200B}medvetslös\u{00A0}"),
+        ),
+        &related_facts(&patient),
+        &settings(),
+    )
+    .unwrap();
+    assert!(grant.emergency);
 }
 
 #[test]

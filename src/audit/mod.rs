@@ -2,6 +2,8 @@
 //! is returned. If a record cannot be written, the request gets no data. The records are kept
 //! by [`crate::store::Store`], which implements [`AuditLog`].
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -34,23 +36,47 @@ pub struct AccessRecord {
     pub reason: Option<String>,
     /// An emergency access (nödöppning), to be followed up.
     pub emergency: bool,
-    /// The domains asked for ([`crate::domain::Domain::as_str`]).
+    /// The domains read ([`crate::domain::Domain::as_str`]); when the whole access was
+    /// refused, the domains asked for.
     pub domains: Vec<String>,
+    /// The domains asked for and refused while the rest was granted (a delegate's undelegated
+    /// lists), each with the code of its refusal: an attempt leaves a trace even when the
+    /// request as a whole was granted. Empty when the whole access was refused (`outcome` has
+    /// the code, `domains` what was asked).
+    #[serde(default)]
+    pub refusals: Vec<DomainRefusal>,
     /// The sources whose data was read (ids).
     pub sources: Vec<String>,
     /// `granted`, or the error code of the denial.
     pub outcome: String,
 }
 
-/// Why a record could not be written. The message never contains personal data: it may be
-/// logged.
+/// One domain refused within an access that was otherwise granted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DomainRefusal {
+    /// [`crate::domain::Domain::as_str`].
+    pub domain: String,
+    /// The error code the client got for it, e.g. `FORBIDDEN`.
+    pub code: String,
+}
+
+/// Why a record could not be written, with the store's error as the cause. The message never
+/// contains personal data: it may be logged.
 #[derive(Debug, thiserror::Error)]
-#[error("the access log could not be written: {0}")]
-pub struct AuditError(String);
+#[error("the access log could not be written: {source}")]
+pub struct AuditError {
+    /// Shared: one failed transaction fails every record of its batch.
+    source: Arc<dyn std::error::Error + Send + Sync>,
+}
 
 impl AuditError {
-    pub fn new(message: impl Into<String>) -> Self {
-        AuditError(message.into())
+    pub fn new(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        AuditError::shared(Arc::new(cause))
+    }
+
+    /// A cause shared with other failed records.
+    pub fn shared(cause: Arc<dyn std::error::Error + Send + Sync>) -> Self {
+        AuditError { source: cause }
     }
 }
 

@@ -19,12 +19,50 @@ pub const MAX_JWKS_BYTES: usize = 1 << 20;
 pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(10);
 
 /// Why no key could be found for a token.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
     /// The issuer's JWKS (as last fetched) has no usable key with this `kid`.
+    #[error("the issuer's JWKS has no usable key with this `kid`")]
     Unknown,
-    /// The JWKS could not be fetched, so the key cannot be known.
+    /// The JWKS could not be fetched, so the key cannot be known (the fetch's failure is
+    /// logged when it happens).
+    #[error("the issuer's JWKS cannot be fetched, so the key cannot be known")]
     Unavailable,
+}
+
+/// Why a JWKS could not be fetched or read. The messages never hold the URL (some providers
+/// put access keys in it); the HTTP client's errors are kept, their URL removed, as causes.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("no answer within {} s", FETCH_TIMEOUT.as_secs())]
+    Timeout(#[source] reqwest::Error),
+    #[error("cannot connect")]
+    Connect(#[source] reqwest::Error),
+    #[error("the JWKS URL redirects; configure the final URL")]
+    Redirect(#[source] reqwest::Error),
+    #[error("the request failed")]
+    Request(#[source] reqwest::Error),
+    #[error("HTTP status {0}")]
+    Status(u16),
+    #[error("the JWKS is larger than {MAX_JWKS_BYTES} bytes")]
+    TooLarge,
+    #[error("the answer is not a JWKS (a JSON object with `keys`)")]
+    NotAJwks(#[source] serde_json::Error),
+}
+
+impl From<reqwest::Error> for FetchError {
+    fn from(error: reqwest::Error) -> Self {
+        let error = error.without_url();
+        if error.is_timeout() {
+            FetchError::Timeout(error)
+        } else if error.is_connect() {
+            FetchError::Connect(error)
+        } else if error.is_redirect() {
+            FetchError::Redirect(error)
+        } else {
+            FetchError::Request(error)
+        }
+    }
 }
 
 struct Cache {
@@ -135,6 +173,7 @@ impl JwksKeys {
                 tracing::warn!(
                     issuer = %self.issuer,
                     reason = %reason,
+                    cause = %causes(&reason),
                     "cannot fetch the issuer's signing keys (JWKS); tokens with keys not yet known are refused until it can be fetched"
                 );
                 cache.failing = true;
@@ -143,22 +182,21 @@ impl JwksKeys {
         }
     }
 
-    async fn fetch(&self) -> Result<HashMap<String, DecodingKey>, String> {
+    async fn fetch(&self) -> Result<HashMap<String, DecodingKey>, FetchError> {
         let mut response = self
             .client
             .get(self.url.clone())
             .header(reqwest::header::ACCEPT, "application/json")
             .send()
-            .await
-            .map_err(|e| describe(&e))?;
+            .await?;
         if !response.status().is_success() {
-            return Err(format!("HTTP status {}", response.status().as_u16()));
+            return Err(FetchError::Status(response.status().as_u16()));
         }
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| describe(&e))? {
+        while let Some(chunk) = response.chunk().await? {
             body.extend_from_slice(&chunk);
             if body.len() > MAX_JWKS_BYTES {
-                return Err(format!("the JWKS is larger than {MAX_JWKS_BYTES} bytes"));
+                return Err(FetchError::TooLarge);
             }
         }
         usable_keys(&body, self.algorithm)
@@ -175,17 +213,15 @@ impl JwksKeys {
     }
 }
 
-/// A reason without the URL (reqwest's own messages include it).
-fn describe(error: &reqwest::Error) -> String {
-    if error.is_timeout() {
-        format!("no answer within {} s", FETCH_TIMEOUT.as_secs())
-    } else if error.is_connect() {
-        "cannot connect".into()
-    } else if error.is_redirect() {
-        "the JWKS URL redirects; configure the final URL".into()
-    } else {
-        "the request failed".into()
+/// The causes below `error`, outermost first, joined with ": "; empty when it has none.
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut all = Vec::new();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        all.push(e.to_string());
+        cause = e.source();
     }
+    all.join(": ")
 }
 
 /// The keys in a JWKS that fit `algorithm`, by `kid`. Each key is read on its own, so one key of
@@ -196,13 +232,12 @@ fn describe(error: &reqwest::Error) -> String {
 pub fn usable_keys(
     body: &[u8],
     algorithm: Algorithm,
-) -> Result<HashMap<String, DecodingKey>, String> {
+) -> Result<HashMap<String, DecodingKey>, FetchError> {
     #[derive(serde::Deserialize)]
     struct RawSet {
         keys: Vec<serde_json::Value>,
     }
-    let set: RawSet = serde_json::from_slice(body)
-        .map_err(|_| "the answer is not a JWKS (a JSON object with `keys`)".to_owned())?;
+    let set: RawSet = serde_json::from_slice(body).map_err(FetchError::NotAJwks)?;
     let mut keys = HashMap::new();
     for raw in set.keys {
         let Ok(jwk) = serde_json::from_value::<Jwk>(raw) else {

@@ -135,41 +135,66 @@ impl fmt::Debug for StaffIdentity {
     }
 }
 
-/// Why a request was not authenticated. The messages are safe to send to the client.
+/// Why a request was not authenticated: one variant per check that failed. The messages are
+/// safe to send to the client (they never echo the token); every one but `Missing` is an
+/// invalid token (`WWW-Authenticate: Bearer error="invalid_token"`).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
     #[error("this API needs a bearer token: send `Authorization: Bearer <token>`")]
     Missing,
     #[error("the Authorization header is not a bearer token")]
     NotBearer,
-    #[error("the bearer token is not valid: {0}")]
-    Invalid(&'static str),
-}
-
-/// The reasons [`AuthError::Invalid`] gives, for callers and tests that tell them apart.
-pub mod reasons {
-    pub const MALFORMED: &str = "it is not a well-formed JWT";
-    pub const NO_ISSUER: &str = "it names no issuer";
-    pub const UNTRUSTED_ISSUER: &str = "its issuer is not trusted here";
-    pub const WRONG_ALGORITHM: &str = "it is signed with an algorithm this issuer does not use";
-    pub const NO_KEY_ID: &str =
-        "it does not name its signing key (`kid`), which this issuer requires";
-    pub const UNKNOWN_KEY: &str = "it is signed with a key this issuer does not publish";
-    pub const KEYS_UNAVAILABLE: &str =
-        "its issuer's signing keys cannot be fetched just now, so it cannot be verified";
-    pub const EXPIRED: &str = "it has expired";
-    pub const NOT_YET_VALID: &str = "it is not valid yet";
-    pub const WRONG_AUDIENCE: &str = "it is meant for another audience";
-    pub const BAD_SIGNATURE: &str = "its signature does not verify";
-    pub const MISSING_CLAIM: &str = "it lacks a required claim (exp, iss or aud)";
-    pub const UNVERIFIABLE: &str = "it could not be verified";
-    pub const NO_SUBJECT: &str = "it has no subject";
-    pub const NO_PERSON: &str = "it carries no valid personal identity number";
-    pub const NO_STAFF_HSA_ID: &str = "it does not carry the staff member's valid HSA-id";
-    pub const NO_CARE_UNIT: &str =
-        "it does not name the care unit (a valid HSA-id) the staff member is signed in at";
-    pub const NO_CARE_PROVIDER: &str =
-        "it does not name the care provider (a valid HSA-id) of the staff member's unit";
+    /// Not three base64url parts of JSON (or `alg: none`, which the library does not know).
+    #[error("the bearer token is not valid: it is not a well-formed JWT")]
+    Malformed(#[source] jsonwebtoken::errors::Error),
+    #[error("the bearer token is not valid: it names no issuer")]
+    NoIssuer,
+    /// No configured issuer has the token's `iss` (or the library found it differs).
+    #[error("the bearer token is not valid: its issuer is not trusted here")]
+    UntrustedIssuer,
+    /// The token's `alg` is not the one pinned for its issuer.
+    #[error(
+        "the bearer token is not valid: it is signed with an algorithm this issuer does not use"
+    )]
+    WrongAlgorithm,
+    #[error(
+        "the bearer token is not valid: it does not name its signing key (`kid`), which this issuer requires"
+    )]
+    NoKeyId,
+    #[error("the bearer token is not valid: it is signed with a key this issuer does not publish")]
+    UnknownKey,
+    #[error(
+        "the bearer token is not valid: its issuer's signing keys cannot be fetched just now, so it cannot be verified"
+    )]
+    KeysUnavailable,
+    #[error("the bearer token is not valid: it has expired")]
+    Expired,
+    #[error("the bearer token is not valid: it is not valid yet")]
+    NotYetValid,
+    #[error("the bearer token is not valid: it is meant for another audience")]
+    WrongAudience,
+    #[error("the bearer token is not valid: its signature does not verify")]
+    BadSignature,
+    #[error("the bearer token is not valid: it lacks a required claim (exp, iss or aud)")]
+    MissingClaim,
+    /// Any other failure of the verification (a key that does not fit, claims that are not
+    /// JSON, ...): the library's error says which.
+    #[error("the bearer token is not valid: it could not be verified")]
+    Unverifiable(#[source] jsonwebtoken::errors::Error),
+    #[error("the bearer token is not valid: it has no subject")]
+    NoSubject,
+    #[error("the bearer token is not valid: it carries no valid personal identity number")]
+    NoPerson,
+    #[error("the bearer token is not valid: it does not carry the staff member's valid HSA-id")]
+    NoStaffHsaId,
+    #[error(
+        "the bearer token is not valid: it does not name the care unit (a valid HSA-id) the staff member is signed in at"
+    )]
+    NoCareUnit,
+    #[error(
+        "the bearer token is not valid: it does not name the care provider (a valid HSA-id) of the staff member's unit"
+    )]
+    NoCareProvider,
 }
 
 /// Why the token issuers could not be set up at startup.
@@ -261,44 +286,35 @@ impl Authenticator {
         // Unverified: only to pick the issuer and its key. `alg: none` fails here already, as
         // no such algorithm exists for the library.
         let unverified = jsonwebtoken::dangerous::insecure_decode::<UnverifiedClaims>(token)
-            .map_err(|_| AuthError::Invalid(reasons::MALFORMED))?;
-        let iss = unverified
-            .claims
-            .iss
-            .ok_or(AuthError::Invalid(reasons::NO_ISSUER))?;
+            .map_err(AuthError::Malformed)?;
+        let iss = unverified.claims.iss.ok_or(AuthError::NoIssuer)?;
         let issuer = self
             .issuers
             .iter()
             .find(|i| i.issuer == iss)
-            .ok_or(AuthError::Invalid(reasons::UNTRUSTED_ISSUER))?;
+            .ok_or(AuthError::UntrustedIssuer)?;
         // Checked before any key is looked up, so a token with a foreign algorithm never makes
         // the service fetch keys.
         if unverified.header.alg != issuer.algorithm {
-            return Err(AuthError::Invalid(reasons::WRONG_ALGORITHM));
+            return Err(AuthError::WrongAlgorithm);
         }
         let key = match &issuer.keys {
             IssuerKeys::Fixed(key) => key.clone(),
             IssuerKeys::Jwks(keys) => {
-                let kid = unverified
-                    .header
-                    .kid
-                    .as_deref()
-                    .ok_or(AuthError::Invalid(reasons::NO_KEY_ID))?;
-                keys.key(kid).await.map_err(|e| {
-                    AuthError::Invalid(match e {
-                        jwks::KeyError::Unknown => reasons::UNKNOWN_KEY,
-                        jwks::KeyError::Unavailable => reasons::KEYS_UNAVAILABLE,
-                    })
+                let kid = unverified.header.kid.as_deref().ok_or(AuthError::NoKeyId)?;
+                keys.key(kid).await.map_err(|e| match e {
+                    jwks::KeyError::Unknown => AuthError::UnknownKey,
+                    jwks::KeyError::Unavailable => AuthError::KeysUnavailable,
                 })?
             }
         };
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &issuer.validation)
-            .map_err(|e| AuthError::Invalid(describe(&e)))?;
+            .map_err(refusal)?;
         let claims = data.claims;
         let subject = claims
             .get("sub")
             .and_then(Value::as_str)
-            .ok_or(AuthError::Invalid(reasons::NO_SUBJECT))?
+            .ok_or(AuthError::NoSubject)?
             .to_owned();
         Ok(Principal {
             issuer: issuer.issuer.clone(),
@@ -315,15 +331,15 @@ impl TrustedIssuer {
     fn principal_kind(&self, claims: &Map<String, Value>) -> Result<PrincipalKind, AuthError> {
         let c = &self.staff_claims;
         if self.staff && (!self.persons || claims.contains_key(&c.hsa_id)) {
-            let id = |claim: &str, missing: &'static str| {
+            let id = |claim: &str, missing: AuthError| {
                 string_claim(claims, claim)
                     .and_then(|s| HsaId::parse(&s).ok())
-                    .ok_or(AuthError::Invalid(missing))
+                    .ok_or(missing)
             };
             return Ok(PrincipalKind::Staff(StaffIdentity {
-                hsa_id: id(&c.hsa_id, reasons::NO_STAFF_HSA_ID)?,
-                care_unit: id(&c.care_unit, reasons::NO_CARE_UNIT)?,
-                care_provider: id(&c.care_provider, reasons::NO_CARE_PROVIDER)?,
+                hsa_id: id(&c.hsa_id, AuthError::NoStaffHsaId)?,
+                care_unit: id(&c.care_unit, AuthError::NoCareUnit)?,
+                care_provider: id(&c.care_provider, AuthError::NoCareProvider)?,
                 name: string_claim(claims, &c.name),
                 profession: string_claim(claims, &c.profession),
                 care_unit_name: string_claim(claims, &c.care_unit_name),
@@ -334,7 +350,7 @@ impl TrustedIssuer {
             .get(&self.person_claim)
             .and_then(Value::as_str)
             .and_then(|s| PersonId::parse(s).ok())
-            .ok_or(AuthError::Invalid(reasons::NO_PERSON))?;
+            .ok_or(AuthError::NoPerson)?;
         Ok(PrincipalKind::Person {
             person,
             name: string_claim(claims, "name"),
@@ -444,18 +460,18 @@ fn validation(algorithm: Algorithm, issuer: &str, audience: &str, leeway: u64) -
     v
 }
 
-/// A reason safe to tell the client; it never echoes the token.
-fn describe(error: &jsonwebtoken::errors::Error) -> &'static str {
+/// The refusal a failed verification gives.
+fn refusal(error: jsonwebtoken::errors::Error) -> AuthError {
     use jsonwebtoken::errors::ErrorKind as K;
     match error.kind() {
-        K::ExpiredSignature => reasons::EXPIRED,
-        K::ImmatureSignature => reasons::NOT_YET_VALID,
-        K::InvalidIssuer => reasons::UNTRUSTED_ISSUER,
-        K::InvalidAudience => reasons::WRONG_AUDIENCE,
-        K::InvalidSignature => reasons::BAD_SIGNATURE,
-        K::InvalidAlgorithm | K::InvalidAlgorithmName => reasons::WRONG_ALGORITHM,
-        K::MissingRequiredClaim(_) => reasons::MISSING_CLAIM,
-        _ => reasons::UNVERIFIABLE,
+        K::ExpiredSignature => AuthError::Expired,
+        K::ImmatureSignature => AuthError::NotYetValid,
+        K::InvalidIssuer => AuthError::UntrustedIssuer,
+        K::InvalidAudience => AuthError::WrongAudience,
+        K::InvalidSignature => AuthError::BadSignature,
+        K::InvalidAlgorithm | K::InvalidAlgorithmName => AuthError::WrongAlgorithm,
+        K::MissingRequiredClaim(_) => AuthError::MissingClaim,
+        _ => AuthError::Unverifiable(error),
     }
 }
 

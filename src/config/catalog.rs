@@ -59,32 +59,51 @@ impl From<&OrganisationFile> for Organisation {
     }
 }
 
-/// The catalog's names for domains.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum DomainName {
-    Patient,
-    Contacts,
-    CarePlans,
-    Agreements,
-    Medications,
-    Measurements,
-    LabResults,
-    Bookings,
+/// A domain as a catalog file names it ([`Domain::catalog_name`], e.g. `lab-results`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DomainName(pub Domain);
+
+impl<'de> Deserialize<'de> for DomainName {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        Domain::from_catalog_name(&name)
+            .map(DomainName)
+            .ok_or_else(|| serde::de::Error::unknown_variant(&name, &Domain::CATALOG_NAMES))
+    }
 }
 
 impl From<DomainName> for Domain {
     fn from(d: DomainName) -> Self {
-        match d {
-            DomainName::Patient => Domain::Patient,
-            DomainName::Contacts => Domain::Contacts,
-            DomainName::CarePlans => Domain::CarePlans,
-            DomainName::Agreements => Domain::Agreements,
-            DomainName::Medications => Domain::Medications,
-            DomainName::Measurements => Domain::Measurements,
-            DomainName::LabResults => Domain::LabResults,
-            DomainName::Bookings => Domain::Bookings,
-        }
+        d.0
+    }
+}
+
+#[cfg(test)]
+mod domain_name_tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct File {
+        domains: Vec<DomainName>,
+    }
+
+    #[test]
+    fn a_catalog_names_domains_in_kebab_case_and_nothing_else() {
+        let file: File = toml::from_str(r#"domains = ["care-plans", "lab-results", "patient"]"#)
+            .expect("kebab-case names");
+        let domains: Vec<Domain> = file.domains.into_iter().map(Domain::from).collect();
+        assert_eq!(
+            domains,
+            [Domain::CarePlans, Domain::LabResults, Domain::Patient]
+        );
+        let err = toml::from_str::<File>(r#"domains = ["lab_results"]"#).unwrap_err();
+        let err = err.to_string();
+        assert!(
+            err.contains(
+                "unknown variant `lab_results`, expected one of `patient`, `contacts`, `care-plans`"
+            ),
+            "{err}"
+        );
     }
 }
 
@@ -220,7 +239,7 @@ pub fn parse_source_file(path: &Path, text: &str) -> Result<SourceEntry, Catalog
                     path,
                     format!(
                         "field `domains`: a {protocol_name} source cannot answer {}",
-                        d.as_str().replace('_', "-")
+                        d.catalog_name()
                     ),
                 ));
             }
@@ -431,6 +450,26 @@ name = "Region Uppsala"
             msg.contains("field `domains`: a riv-ta source cannot answer agreements"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn every_catalog_file_the_readme_shows_parses() {
+        let readme = include_str!("../../README.md");
+        let files: Vec<&str> = readme
+            .split("```toml\n")
+            .skip(1)
+            .filter_map(|block| block.split("```").next())
+            .filter(|block| block.contains("[protocol."))
+            .collect();
+        assert!(
+            files.len() >= 2,
+            "the README shows a FHIR and a RIV-TA source"
+        );
+        for text in files {
+            if let Err(e) = parse_source_file(Path::new("README.md"), text) {
+                panic!("{e}\n{text}");
+            }
+        }
     }
 
     #[test]

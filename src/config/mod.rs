@@ -109,6 +109,12 @@ pub struct GraphqlSettings {
     /// Introspection and "did you mean" field suggestions. On in the demo, off in production
     /// unless set: a production schema is documented in the repository, not probed.
     pub introspection: Option<bool>,
+    /// Keep what sources send about their failures (an OperationOutcome's or SOAP fault's
+    /// text, what could not be read in an answer, an aggregator's or the engagement index's
+    /// account) out of error messages and `SourceStatus.message`: clients then get a stable
+    /// text per code ("Akademiska sjukhuset failed (SOURCE_ERROR)"). Such text may name the
+    /// patient or describe the source's insides. On in production, off in the demo, unless set.
+    pub redact_source_errors: Option<bool>,
     /// The deepest nesting of fields in a query.
     pub max_depth: usize,
     /// The most fields a query may select in all (each field counts one, fragments counted
@@ -131,6 +137,7 @@ impl Default for GraphqlSettings {
     fn default() -> Self {
         GraphqlSettings {
             introspection: None,
+            redact_source_errors: None,
             max_depth: 12,
             max_complexity: 400,
             max_aliases: 30,
@@ -146,6 +153,12 @@ impl GraphqlSettings {
     /// Whether introspection and suggestions are on (resolved from the mode at load).
     pub fn introspection(&self) -> bool {
         self.introspection.unwrap_or(false)
+    }
+
+    /// Whether clients are kept from the text sources send about their failures (resolved
+    /// from the mode at load; on when unresolved, the safe side).
+    pub fn redact_source_errors(&self) -> bool {
+        self.redact_source_errors.unwrap_or(true)
     }
 
     fn check(&self) -> Result<(), String> {
@@ -169,15 +182,25 @@ impl GraphqlSettings {
 }
 
 /// Requests per signed-in subject (issuer and subject, not IP address: hospitals sit behind
-/// NAT). Over it, 429 with `Retry-After`.
+/// NAT), and requests without a valid token per client address. Over either, 429 with
+/// `Retry-After`.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitSettings {
+    /// Both limits on or off.
     pub enabled: bool,
     /// Sustained requests per second per subject.
     pub per_second: u32,
     /// Requests a subject may make at once before the sustained rate applies.
     pub burst: u32,
+    /// Sustained requests per second without a valid token (none, malformed, expired, badly
+    /// signed) per client address (an IPv6 address counts by its /64). A signed-in user's
+    /// requests do not spend it, but an address that has spent it is refused before any token
+    /// is looked at, so token guessing and log flooding cost the guesser, not the service.
+    pub unauthenticated_per_second: u32,
+    /// Requests without a valid token an address may make at once before the sustained rate
+    /// applies.
+    pub unauthenticated_burst: u32,
 }
 
 impl Default for RateLimitSettings {
@@ -186,7 +209,71 @@ impl Default for RateLimitSettings {
             enabled: true,
             per_second: 20,
             burst: 40,
+            // Generous enough for a hospital's staff behind one NAT address whose tokens expire
+            // now and then; far too little to guess tokens or flood the log.
+            unauthenticated_per_second: 10,
+            unauthenticated_burst: 50,
         }
+    }
+}
+
+impl RateLimitSettings {
+    fn check(&self) -> Result<(), String> {
+        if !self.enabled {
+            return Ok(());
+        }
+        for (field, value) in [
+            ("per_second", self.per_second),
+            ("burst", self.burst),
+            (
+                "unauthenticated_per_second",
+                self.unauthenticated_per_second,
+            ),
+            ("unauthenticated_burst", self.unauthenticated_burst),
+        ] {
+            if value == 0 {
+                return Err(format!(
+                    "[rate_limit]: `{field}` must be more than zero (or set `enabled = false`)"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The listener's defences against clients that hold connections open without sending
+/// requests (slowloris).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// The longest a connection may take to send a request's headers, counted from when the
+    /// service starts waiting for them (a new connection, or the end of the previous answer on
+    /// a kept-alive one). Past it the connection is closed, however steadily bytes trickle in.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// Connections open at once from one client address (an IPv6 address counts by its /64);
+    /// a new connection from an address at the cap is closed at once.
+    pub max_connections_per_ip: usize,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            header_read_timeout: Duration::from_secs(10),
+            max_connections_per_ip: 256,
+        }
+    }
+}
+
+impl ServerSettings {
+    fn check(&self) -> Result<(), String> {
+        if self.header_read_timeout.is_zero() {
+            return Err("[server]: `header_read_timeout` must be more than zero".into());
+        }
+        if self.max_connections_per_ip == 0 {
+            return Err("[server]: `max_connections_per_ip` must be more than zero".into());
+        }
+        Ok(())
     }
 }
 
@@ -452,6 +539,8 @@ struct ConfigFile {
     #[serde(default)]
     rate_limit: RateLimitSettings,
     #[serde(default)]
+    server: ServerSettings,
+    #[serde(default)]
     issuers: Vec<IssuerSettings>,
     database: DatabaseSettings,
     #[serde(default)]
@@ -481,6 +570,8 @@ pub struct Settings {
     /// The GraphQL edge's limits, introspection resolved from the mode.
     pub graphql: GraphqlSettings,
     pub rate_limit: RateLimitSettings,
+    /// The listener: header read timeout, connections per client address.
+    pub server: ServerSettings,
     pub issuers: Vec<IssuerSettings>,
     pub database: DatabaseSettings,
     /// Delegation on or off, and the population register's file (paths resolved).
@@ -521,9 +612,11 @@ impl Settings {
             policy: SourcePolicy::default(),
             graphql: GraphqlSettings {
                 introspection: Some(true),
+                redact_source_errors: Some(false),
                 ..GraphqlSettings::default()
             },
             rate_limit: RateLimitSettings::default(),
+            server: ServerSettings::default(),
             issuers: Vec::new(),
             database: DatabaseSettings {
                 url: DEMO_DATABASE_URL.to_owned(),
@@ -568,14 +661,8 @@ impl Settings {
             .check()
             .map_err(|e| invalid(format!("[policy]: {e}")))?;
         file.graphql.check().map_err(invalid)?;
-        if file.rate_limit.enabled
-            && (file.rate_limit.per_second == 0 || file.rate_limit.burst == 0)
-        {
-            return Err(invalid(
-                "[rate_limit]: `per_second` and `burst` must be more than zero (or set `enabled = false`)"
-                    .into(),
-            ));
-        }
+        file.rate_limit.check().map_err(invalid)?;
+        file.server.check().map_err(invalid)?;
         let catalog = load_catalog(&base.join(&file.sources))?;
         for entry in &catalog {
             entry.policy(&file.policy).check().map_err(|e| {
@@ -587,6 +674,9 @@ impl Settings {
         }
         let mut graphql = file.graphql;
         graphql.introspection.get_or_insert(file.mode == Mode::Demo);
+        graphql
+            .redact_source_errors
+            .get_or_insert(file.mode == Mode::Production);
         if file.mode == Mode::Production && file.issuers.is_empty() {
             return Err(invalid(
                 "`issuers`: production needs at least one [[issuers]] entry".into(),
@@ -625,6 +715,7 @@ impl Settings {
             policy: file.policy,
             graphql,
             rate_limit: file.rate_limit,
+            server: file.server,
             issuers,
             database: DatabaseSettings {
                 url: resolve_sqlite_path(&file.database.url, base),
@@ -679,6 +770,10 @@ url = "sqlite://overblick.sqlite?mode=rwc"
         assert_eq!(s.engine.deadline, Duration::from_secs(4));
         assert_eq!(s.policy.timeout, Duration::from_millis(1500));
         assert!(!s.graphql.introspection(), "off in production unless set");
+        assert!(
+            s.graphql.redact_source_errors(),
+            "upstream error text kept from clients in production unless set"
+        );
         assert_eq!(s.cache.ttl, Duration::from_secs(30));
         assert_eq!(s.cache.stale_window, CacheSettings::default().stale_window);
         assert_eq!(
@@ -742,6 +837,62 @@ url = "sqlite://overblick.sqlite?mode=rwc"
     }
 
     #[test]
+    fn the_edge_defences_have_defaults_read_their_keys_and_refuse_zeros() {
+        let dir = tempfile::tempdir().unwrap();
+        write_catalog(dir.path());
+        let load = |extra: &str| {
+            Settings::from_toml(
+                &dir.path().join("c.toml"),
+                &format!(
+                    "sources = \"sources\"\nmode = \"demo\"\n[database]\nurl = \"sqlite://a\"\n{extra}"
+                ),
+            )
+        };
+        let s = load("").unwrap();
+        assert_eq!(s.server, ServerSettings::default());
+        assert_eq!(s.server.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(s.server.max_connections_per_ip, 256);
+        assert_eq!(s.rate_limit.unauthenticated_per_second, 10);
+        assert_eq!(s.rate_limit.unauthenticated_burst, 50);
+
+        let s = load(
+            "[server]\nheader_read_timeout = \"300ms\"\nmax_connections_per_ip = 3\n\
+             [rate_limit]\nunauthenticated_per_second = 2\nunauthenticated_burst = 5\n",
+        )
+        .unwrap();
+        assert_eq!(s.server.header_read_timeout, Duration::from_millis(300));
+        assert_eq!(s.server.max_connections_per_ip, 3);
+        assert_eq!(s.rate_limit.unauthenticated_per_second, 2);
+        assert_eq!(s.rate_limit.unauthenticated_burst, 5);
+
+        for (extra, key) in [
+            (
+                "[server]\nheader_read_timeout = \"0s\"\n",
+                "header_read_timeout",
+            ),
+            (
+                "[server]\nmax_connections_per_ip = 0\n",
+                "max_connections_per_ip",
+            ),
+            (
+                "[rate_limit]\nunauthenticated_per_second = 0\n",
+                "unauthenticated_per_second",
+            ),
+            (
+                "[rate_limit]\nunauthenticated_burst = 0\n",
+                "unauthenticated_burst",
+            ),
+            ("[rate_limit]\nburst = 0\n", "burst"),
+            ("[server]\nmax_connections = 9\n", "max_connections"),
+        ] {
+            let err = load(extra).unwrap_err().to_string();
+            assert!(err.contains(key), "{extra}: {err}");
+        }
+        // Off: the numbers do not matter.
+        assert!(load("[rate_limit]\nenabled = false\nunauthenticated_burst = 0\n").is_ok());
+    }
+
+    #[test]
     fn production_without_an_issuer_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         write_catalog(dir.path());
@@ -774,6 +925,44 @@ url = "sqlite://overblick.sqlite?mode=rwc"
             "mode = \"demo\"\nsources = \"sources\"\n[database]\nurl = \"sqlite://a\"\n",
         );
         assert!(demo.is_ok(), "a demo configuration may simulate: {demo:?}");
+    }
+
+    #[test]
+    fn source_error_text_is_kept_from_clients_in_production_and_shown_in_the_demo_unless_set() {
+        let dir = tempfile::tempdir().unwrap();
+        write_catalog(dir.path());
+        let load = |text: &str| {
+            Settings::from_toml(&dir.path().join("c.toml"), text)
+                .unwrap()
+                .graphql
+                .redact_source_errors()
+        };
+        let demo = "mode = \"demo\"\nsources = \"sources\"\n[database]\nurl = \"sqlite://a\"\n";
+        assert!(!load(demo), "shown in the demo");
+        assert!(load(&format!(
+            "{demo}[graphql]\nredact_source_errors = true\n"
+        )));
+        let production = with_issuer(dir.path(), ISSUER).unwrap();
+        assert!(
+            production.graphql.redact_source_errors(),
+            "kept out in production"
+        );
+        let shown = with_issuer(
+            dir.path(),
+            &format!("{ISSUER}\n[graphql]\nredact_source_errors = false\n"),
+        )
+        .unwrap();
+        assert!(!shown.graphql.redact_source_errors());
+        assert!(
+            !Settings::demo(&dir.path().join("sources"))
+                .unwrap()
+                .graphql
+                .redact_source_errors()
+        );
+        assert!(
+            GraphqlSettings::default().redact_source_errors(),
+            "unresolved: kept out"
+        );
     }
 
     fn with_issuer(dir: &Path, issuer: &str) -> Result<Settings, ConfigError> {

@@ -10,8 +10,9 @@ use serde::Serialize;
 use super::HsaId;
 
 /// The parts of an overview, each fetched from the sources separately.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+///
+/// Its names are all in [`DOMAIN_NAMES`]; serialised, a domain is its [`Domain::graphql_name`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Domain {
     /// Who the patient is (name); needed for the overview's header only.
     Patient,
@@ -24,35 +25,183 @@ pub enum Domain {
     Bookings,
 }
 
-impl Domain {
-    pub const ALL: [Domain; 8] = [
-        Domain::Patient,
-        Domain::Contacts,
-        Domain::CarePlans,
-        Domain::Agreements,
-        Domain::Medications,
-        Domain::Measurements,
-        Domain::LabResults,
-        Domain::Bookings,
-    ];
+/// A domain's names, each for one kind of reader.
+#[derive(Debug)]
+pub struct DomainNames {
+    pub domain: Domain,
+    /// [`Domain::as_str`]: the access log's and the store's text, metrics labels, log fields,
+    /// merged ids. Stored and hashed: never change one.
+    pub name: &'static str,
+    /// [`Domain::catalog_name`]: `domains = [...]` in a source's catalog file.
+    pub catalog: &'static str,
+    /// [`Domain::graphql_name`]: the value of the schema's `Domain` enum, also the `domain` of
+    /// an error's `extensions`.
+    pub graphql: &'static str,
+    /// [`Domain::words`]: the domain in a sentence of an error message.
+    pub words: &'static str,
+}
 
-    /// A short, stable name for logs, metrics and ids (never contains patient data).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Domain::Patient => "patient",
-            Domain::Contacts => "contacts",
-            Domain::CarePlans => "care_plans",
-            Domain::Agreements => "agreements",
-            Domain::Medications => "medications",
-            Domain::Measurements => "measurements",
-            Domain::LabResults => "lab_results",
-            Domain::Bookings => "bookings",
+/// Every name of every domain, one row per domain in the order of the enum: the only place a
+/// domain is spelled. The catalog's and GraphQL's names are the stored name in kebab and upper
+/// case (a test holds them to it); they are written out because they are read as
+/// `&'static str`.
+pub const DOMAIN_NAMES: [DomainNames; 8] = [
+    names(
+        Domain::Patient,
+        "patient",
+        "patient",
+        "PATIENT",
+        "patient details",
+    ),
+    names(
+        Domain::Contacts,
+        "contacts",
+        "contacts",
+        "CONTACTS",
+        "contacts",
+    ),
+    names(
+        Domain::CarePlans,
+        "care_plans",
+        "care-plans",
+        "CARE_PLANS",
+        "care plans",
+    ),
+    names(
+        Domain::Agreements,
+        "agreements",
+        "agreements",
+        "AGREEMENTS",
+        "agreements",
+    ),
+    names(
+        Domain::Medications,
+        "medications",
+        "medications",
+        "MEDICATIONS",
+        "medications",
+    ),
+    names(
+        Domain::Measurements,
+        "measurements",
+        "measurements",
+        "MEASUREMENTS",
+        "measurements",
+    ),
+    names(
+        Domain::LabResults,
+        "lab_results",
+        "lab-results",
+        "LAB_RESULTS",
+        "lab results",
+    ),
+    names(
+        Domain::Bookings,
+        "bookings",
+        "bookings",
+        "BOOKINGS",
+        "bookings",
+    ),
+];
+
+const fn names(
+    domain: Domain,
+    name: &'static str,
+    catalog: &'static str,
+    graphql: &'static str,
+    words: &'static str,
+) -> DomainNames {
+    DomainNames {
+        domain,
+        name,
+        catalog,
+        graphql,
+        words,
+    }
+}
+
+// Row `i` is the domain whose discriminant is `i`, so a domain finds its names by index; a row
+// out of place fails the build.
+const _: () = {
+    let mut i = 0;
+    while i < DOMAIN_NAMES.len() {
+        assert!(
+            DOMAIN_NAMES[i].domain as usize == i,
+            "DOMAIN_NAMES out of order"
+        );
+        i += 1;
+    }
+};
+
+impl Domain {
+    /// Every domain, in the order of the enum.
+    pub const ALL: [Domain; 8] = {
+        let mut all = [Domain::Patient; 8];
+        let mut i = 0;
+        while i < all.len() {
+            all[i] = DOMAIN_NAMES[i].domain;
+            i += 1;
         }
+        all
+    };
+
+    /// Every [`Domain::catalog_name`], for the catalog reader's "expected one of" message.
+    pub const CATALOG_NAMES: [&'static str; 8] = {
+        let mut all = [""; 8];
+        let mut i = 0;
+        while i < all.len() {
+            all[i] = DOMAIN_NAMES[i].catalog;
+            i += 1;
+        }
+        all
+    };
+
+    /// All of this domain's names.
+    pub const fn names(self) -> &'static DomainNames {
+        &DOMAIN_NAMES[self as usize]
+    }
+
+    /// A short, stable name for logs, metrics, ids and the store (never contains patient
+    /// data): `lab_results`.
+    pub const fn as_str(self) -> &'static str {
+        self.names().name
+    }
+
+    /// The name a source's catalog file uses: `lab-results`.
+    pub const fn catalog_name(self) -> &'static str {
+        self.names().catalog
+    }
+
+    /// The schema's name of the domain: `LAB_RESULTS`.
+    pub const fn graphql_name(self) -> &'static str {
+        self.names().graphql
+    }
+
+    /// The domain in words, for messages: `lab results`.
+    pub const fn words(self) -> &'static str {
+        self.names().words
     }
 
     /// The domain whose [`Domain::as_str`] is `name`, as stored (e.g. in a delegation).
     pub fn from_str_name(name: &str) -> Option<Domain> {
-        Domain::ALL.into_iter().find(|d| d.as_str() == name)
+        DOMAIN_NAMES
+            .iter()
+            .find(|n| n.name == name)
+            .map(|n| n.domain)
+    }
+
+    /// The domain whose [`Domain::catalog_name`] is `name`.
+    pub fn from_catalog_name(name: &str) -> Option<Domain> {
+        DOMAIN_NAMES
+            .iter()
+            .find(|n| n.catalog == name)
+            .map(|n| n.domain)
+    }
+}
+
+impl Serialize for Domain {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.graphql_name())
     }
 }
 
@@ -512,3 +661,57 @@ domain_item!(Medication, Medications);
 domain_item!(Measurement, Measurements);
 domain_item!(LabResult, LabResults);
 domain_item!(Booking, Bookings);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_domain_finds_itself_by_every_name() {
+        for domain in Domain::ALL {
+            assert_eq!(domain.names().domain, domain);
+            assert_eq!(Domain::from_str_name(domain.as_str()), Some(domain));
+            assert_eq!(
+                Domain::from_catalog_name(domain.catalog_name()),
+                Some(domain)
+            );
+        }
+        assert_eq!(Domain::from_str_name("lab-results"), None);
+        assert_eq!(Domain::from_catalog_name("lab_results"), None);
+    }
+
+    #[test]
+    fn the_catalog_and_graphql_names_are_the_stored_name_in_kebab_and_upper_case() {
+        for domain in Domain::ALL {
+            assert_eq!(domain.catalog_name(), domain.as_str().replace('_', "-"));
+            assert_eq!(domain.graphql_name(), domain.as_str().to_uppercase());
+        }
+    }
+
+    #[test]
+    fn the_names_outside_readers_rely_on_are_unchanged() {
+        // Stored in the access log and delegations, hashed into merged ids, used as metric
+        // labels: spelled out here once more on purpose, so a change to the table shows.
+        let stored: Vec<&str> = Domain::ALL.iter().map(|d| d.as_str()).collect();
+        assert_eq!(
+            stored,
+            [
+                "patient",
+                "contacts",
+                "care_plans",
+                "agreements",
+                "medications",
+                "measurements",
+                "lab_results",
+                "bookings"
+            ]
+        );
+        assert_eq!(Domain::CATALOG_NAMES[2], "care-plans");
+        assert_eq!(Domain::CATALOG_NAMES[6], "lab-results");
+        // Serialised as the derive with SCREAMING_SNAKE_CASE did.
+        assert_eq!(
+            serde_json::to_string(&Domain::ALL).unwrap(),
+            r#"["PATIENT","CONTACTS","CARE_PLANS","AGREEMENTS","MEDICATIONS","MEASUREMENTS","LAB_RESULTS","BOOKINGS"]"#
+        );
+    }
+}

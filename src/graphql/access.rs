@@ -1,28 +1,27 @@
 //! The access API: who the viewer is and whom they may act for, the patient's consents, blocks,
 //! delegations and access log, and the mutations that change them. Every rule about who may
-//! call what is here or in `access`; the store only keeps what it is given.
+//! call what, and with which values, is in `access` (`access::writes` for changes); this module
+//! asks them and turns their refusals into coded errors, and the store only keeps what it is
+//! given.
 
 use std::sync::Arc;
 
 use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
-use chrono::{TimeDelta, Utc};
+use chrono::Utc;
 
 use super::overview::Range;
 use super::scalars::{Date, DateTime, PersonIdScalar};
 use super::types::Domain as DomainEnum;
 use super::{RequestContext, coded_error, codes, person_arg, request, unavailable_error};
-use crate::access::OWN_ACCESS_FROM_AGE;
 use crate::access::gate::{Gate, GateError};
 use crate::access::records::{
     Block, CareRelationship, Consent, Delegation, NewBlock, NewCareRelationship, NewConsent,
     NewDelegation,
 };
+use crate::access::writes::{self, WriteRefusal};
 use crate::auth::{PrincipalKind, StaffIdentity};
 use crate::domain::{Domain, HsaId, Organisation, PersonId};
 use crate::engine::Engine;
-
-/// The longest care relationship or consent registered in one go.
-const MAX_REGISTRATION: TimeDelta = TimeDelta::days(3 * 365);
 
 fn gate<'a>(ctx: &Context<'a>) -> &'a Gate {
     ctx.data_unchecked::<Arc<Gate>>()
@@ -32,23 +31,26 @@ fn store_error(request: &RequestContext, e: impl std::fmt::Display) -> async_gra
     unavailable_error(request, &e.to_string())
 }
 
+/// A write rule's refusal as a coded error: `FORBIDDEN` for the person, `INVALID_ARGUMENT` for
+/// a value.
+fn refused(refusal: WriteRefusal) -> async_graphql::Error {
+    let code = if refusal.is_forbidden() {
+        codes::FORBIDDEN
+    } else {
+        codes::INVALID_ARGUMENT
+    };
+    coded_error(code, refusal.to_string())
+}
+
 /// The signed-in person acting on their own data (consents, blocks, delegations, access log),
 /// or `FORBIDDEN`.
 fn patient_self(request: &RequestContext) -> Result<&PersonId> {
     match &request.principal.kind {
-        PrincipalKind::Person { person, .. }
-            if person.age_on(Utc::now().date_naive()) >= OWN_ACCESS_FROM_AGE =>
-        {
+        PrincipalKind::Person { person, .. } => {
+            writes::manages_own(person, Utc::now().date_naive()).map_err(refused)?;
             Ok(person)
         }
-        PrincipalKind::Person { .. } => Err(coded_error(
-            codes::FORBIDDEN,
-            "you manage your own consents, blocks and delegations from 16",
-        )),
-        PrincipalKind::Staff(_) => Err(coded_error(
-            codes::FORBIDDEN,
-            "only the patient manages their consents, blocks and delegations and reads their access log",
-        )),
+        PrincipalKind::Staff(_) => Err(refused(WriteRefusal::PatientOnly)),
     }
 }
 
@@ -56,10 +58,7 @@ fn patient_self(request: &RequestContext) -> Result<&PersonId> {
 fn staff(request: &RequestContext) -> Result<&StaffIdentity> {
     match &request.principal.kind {
         PrincipalKind::Staff(staff) => Ok(staff),
-        PrincipalKind::Person { .. } => Err(coded_error(
-            codes::FORBIDDEN,
-            "only care staff register care relationships and consents",
-        )),
+        PrincipalKind::Person { .. } => Err(refused(WriteRefusal::StaffOnly)),
     }
 }
 
@@ -227,11 +226,23 @@ pub struct AccessLogEntry {
     emergency: bool,
     /// The stated reason of an emergency access.
     reason: Option<String>,
-    /// The lists read.
+    /// The lists read; when the whole access was refused, the lists asked for.
     domains: Vec<DomainEnum>,
+    /// The lists asked for and refused while the rest was shown (a delegate asking for lists
+    /// you did not delegate), each with the code of the refusal. Empty when nothing was
+    /// refused, and when the whole access was (then `outcome` has the code).
+    refusals: Vec<RefusedList>,
     /// `granted`, or the code of the refusal.
     outcome: String,
     request_id: String,
+}
+
+/// A list refused within an access that was otherwise granted.
+#[derive(SimpleObject)]
+pub struct RefusedList {
+    domain: DomainEnum,
+    /// Why, as the error code the reader got: `FORBIDDEN`.
+    code: String,
 }
 
 fn relationship_view(r: CareRelationship, ctx: &Context<'_>) -> CareRelationshipView {
@@ -388,7 +399,8 @@ impl AccessQuery {
     }
 
     /// Who read your overview (which care units and in what role) and when, newest first;
-    /// emergency accesses are marked. Only your own.
+    /// emergency accesses are marked, and refused attempts are there too, with the lists
+    /// refused within an access that was otherwise granted (`refusals`). Only your own.
     async fn access_log(
         &self,
         ctx: &Context<'_>,
@@ -426,6 +438,16 @@ impl AccessQuery {
                         .filter_map(|d| Domain::from_str_name(d))
                         .map(DomainEnum::from)
                         .collect(),
+                    refusals: r
+                        .refusals
+                        .into_iter()
+                        .filter_map(|refusal| {
+                            Some(RefusedList {
+                                domain: Domain::from_str_name(&refusal.domain)?.into(),
+                                code: refusal.code,
+                            })
+                        })
+                        .collect(),
                     outcome: r.outcome,
                     request_id: r.request_id,
                 }
@@ -453,7 +475,7 @@ impl AccessMutation {
         let staff = staff(request)?;
         let patient = person_arg(patient, "patient")?;
         let now = Utc::now();
-        check_period(now, valid_until.0)?;
+        writes::registration_period(now, valid_until.0).map_err(refused)?;
         let r = gate(ctx)
             .store()
             .register_care_relationship(&NewCareRelationship {
@@ -483,14 +505,8 @@ impl AccessMutation {
         let staff = staff(request)?;
         let patient = person_arg(patient, "patient")?;
         let now = Utc::now();
-        let from = valid_from.map_or(now, |t| t.0);
-        check_period(from.max(now), valid_until.0)?;
-        if from > valid_until.0 {
-            return Err(coded_error(
-                codes::INVALID_ARGUMENT,
-                "`validFrom` must be earlier than `validUntil`",
-            ));
-        }
+        let from =
+            writes::consent_period(valid_from.map(|t| t.0), valid_until.0, now).map_err(refused)?;
         let store = gate(ctx).store();
         let related = store
             .care_relationships(&patient)
@@ -499,10 +515,7 @@ impl AccessMutation {
             .iter()
             .any(|r| r.care_unit == staff.care_unit && r.is_active(now));
         if !related {
-            return Err(coded_error(
-                codes::FORBIDDEN,
-                "consent can only be registered with an active care relationship at your care unit",
-            ));
+            return Err(refused(WriteRefusal::NoCareRelationship));
         }
         let c = store
             .register_consent(&NewConsent {
@@ -592,41 +605,15 @@ impl AccessMutation {
             ));
         }
         let today = Utc::now().date_naive();
-        if me.age_on(today) < 18 {
-            return Err(coded_error(
-                codes::FORBIDDEN,
-                "delegations can be granted from 18",
-            ));
-        }
         let delegate = person_arg(delegate, "delegate")?;
-        if &delegate == me {
-            return Err(coded_error(
-                codes::INVALID_ARGUMENT,
-                "`delegate` must be someone else",
-            ));
-        }
-        let mut domains: Vec<Domain> = domains.into_iter().map(Domain::from).collect();
-        domains.retain(|d| *d != Domain::Patient);
-        domains.sort();
-        domains.dedup();
-        if domains.is_empty() {
-            return Err(coded_error(
-                codes::INVALID_ARGUMENT,
-                "`domains` must name at least one list (e.g. MEDICATIONS)",
-            ));
-        }
-        if valid_until.0 < today {
-            return Err(coded_error(
-                codes::INVALID_ARGUMENT,
-                "`validUntil` must be today or later",
-            ));
-        }
-        if valid_until.0 > today + MAX_REGISTRATION {
-            return Err(coded_error(
-                codes::INVALID_ARGUMENT,
-                "`validUntil` may be at most three years ahead",
-            ));
-        }
+        let domains = writes::delegation(
+            me,
+            &delegate,
+            domains.into_iter().map(Domain::from),
+            valid_until.0,
+            today,
+        )
+        .map_err(refused)?;
         let d = gate
             .store()
             .grant_delegation(&NewDelegation {
@@ -652,21 +639,4 @@ impl AccessMutation {
             .ok_or_else(|| not_found("delegation"))?;
         Ok(delegation_view(d))
     }
-}
-
-/// A registration must end in the future, at most three years from now.
-fn check_period(from: chrono::DateTime<Utc>, until: chrono::DateTime<Utc>) -> Result<()> {
-    if until <= from {
-        return Err(coded_error(
-            codes::INVALID_ARGUMENT,
-            "`validUntil` must be later than now (and than `validFrom`)",
-        ));
-    }
-    if until > from + MAX_REGISTRATION {
-        return Err(coded_error(
-            codes::INVALID_ARGUMENT,
-            "`validUntil` may be at most three years ahead",
-        ));
-    }
-    Ok(())
 }

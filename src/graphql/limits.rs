@@ -2,7 +2,7 @@
 //! depth, complexity (fields selected), aliases and root fields, introspection when it is off,
 //! and mutations sent with GET. All are checked right after parsing, before validation and long
 //! before any resolver (so before any source is called); each refusal has a stable
-//! `extensions.code` (see [`codes`](super::codes)). The extension also gives every parse and
+//! `extensions.code` (see [`codes`](crate::codes)). The extension also gives every parse and
 //! validation error a code, and tells the HTTP edge what it learned: whether the operation was
 //! executed and its metric label (its root fields, as validated against the schema).
 //!
@@ -27,7 +27,7 @@ use async_graphql::{
     Name, Positioned, Response, ServerError, ServerResult, ValidationResult, Variables,
 };
 
-use super::codes;
+use crate::codes;
 use crate::config::GraphqlSettings;
 
 /// The operation label of a request refused before validation passed, or not understood.

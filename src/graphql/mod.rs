@@ -18,8 +18,8 @@ use async_graphql::{
 use chrono::Utc;
 
 use crate::access::gate::{Gate, GateError};
-use crate::access::{Actor, Ask, Denial, Grant, Purpose, SourceAccess};
-use crate::audit::{AccessRecord, AuditLog};
+use crate::access::{Actor, Ask, Denial, Grant, Purpose, SourceAccess, text};
+use crate::audit::{AccessRecord, AuditLog, DomainRefusal};
 use crate::auth::{Principal, PrincipalKind};
 use crate::config::GraphqlSettings;
 use crate::domain::{Domain, PersonId};
@@ -27,88 +27,9 @@ use crate::engine::{Engine, Gathered};
 use overview::Overview;
 use scalars::PersonIdScalar;
 
-/// The stable error codes clients find in `extensions.code`.
-pub mod codes {
-    /// No or invalid bearer token (HTTP 401).
-    pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
-    /// The signed-in user may not see what was asked for.
-    pub const FORBIDDEN: &str = "FORBIDDEN";
-    /// `patient` is not a valid personnummer or samordningsnummer.
-    pub const INVALID_PERSON_ID: &str = "INVALID_PERSON_ID";
-    /// Another argument is out of range (e.g. `from` after `to`).
-    pub const INVALID_ARGUMENT: &str = "INVALID_ARGUMENT";
-    /// The access log could not be written, so no data is returned.
-    pub const AUDIT_UNAVAILABLE: &str = "AUDIT_UNAVAILABLE";
-    /// Care staff in ordinary care without the patient's consent for their care unit: only
-    /// their own care provider's data is shown.
-    pub const CONSENT_REQUIRED: &str = "CONSENT_REQUIRED";
-    /// Emergency access without a reason.
-    pub const REASON_REQUIRED: &str = "REASON_REQUIRED";
-    /// The store or register the access rules read is unavailable, so nothing is shown.
-    pub const ACCESS_CHECK_UNAVAILABLE: &str = "ACCESS_CHECK_UNAVAILABLE";
-    /// No such consent, block or delegation of yours.
-    pub const NOT_FOUND: &str = "NOT_FOUND";
-    /// Delegation is switched off in this deployment.
-    pub const DELEGATION_DISABLED: &str = "DELEGATION_DISABLED";
-    /// A source did not answer in time (its data is missing or stale).
-    pub const SOURCE_TIMEOUT: &str = "SOURCE_TIMEOUT";
-    /// A source failed (its data is missing or stale).
-    pub const SOURCE_ERROR: &str = "SOURCE_ERROR";
-    /// A source answered, but some of the records it sent could not be read (a required
-    /// element missing, say) and are not shown: the list is incomplete (a warning; the
-    /// source's `leftOut` says how many).
-    pub const SOURCE_INCOMPLETE: &str = "SOURCE_INCOMPLETE";
-    /// A source has failed repeatedly and was not asked (its circuit breaker is open); its
-    /// data is missing or stale.
-    pub const SOURCE_UNAVAILABLE: &str = "SOURCE_UNAVAILABLE";
-    /// A source had as many calls in progress as it may and this one was shed; its data is
-    /// missing or stale.
-    pub const SOURCE_OVERLOADED: &str = "SOURCE_OVERLOADED";
-    /// The engagement index failed or did not answer in time; every platform source of the
-    /// domain was asked instead (a warning: the list is complete as far as the sources are).
-    pub const ENGAGEMENT_INDEX_UNAVAILABLE: &str = "ENGAGEMENT_INDEX_UNAVAILABLE";
-
-    // Refusals at the edge: the request is not executed and no source is called. HTTP 400
-    // unless said otherwise.
-
-    /// Fields nested deeper than `[graphql] max_depth` (or fragments nested too deep).
-    pub const QUERY_TOO_DEEP: &str = "QUERY_TOO_DEEP";
-    /// More fields than `[graphql] max_complexity`, fragments counted where they are spread.
-    pub const QUERY_TOO_COMPLEX: &str = "QUERY_TOO_COMPLEX";
-    /// More aliased fields than `[graphql] max_aliases`.
-    pub const TOO_MANY_ALIASES: &str = "TOO_MANY_ALIASES";
-    /// More root fields in the operation than `[graphql] max_root_fields`.
-    pub const TOO_MANY_ROOT_FIELDS: &str = "TOO_MANY_ROOT_FIELDS";
-    /// The query text is longer than `[graphql] max_query_bytes`.
-    pub const QUERY_TOO_LARGE: &str = "QUERY_TOO_LARGE";
-    /// A JSON array of more operations than `[graphql] max_batch` (1: batching is off).
-    pub const BATCH_TOO_LARGE: &str = "BATCH_TOO_LARGE";
-    /// `__schema` or `__type` where introspection is off (production's default).
-    pub const INTROSPECTION_DISABLED: &str = "INTROSPECTION_DISABLED";
-    /// The request body is larger than `[graphql] max_body_bytes`, declared or as sent
-    /// (HTTP 413).
-    pub const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
-    /// A GET request's URL is longer than `[graphql] max_body_bytes` (HTTP 414).
-    pub const URI_TOO_LONG: &str = "URI_TOO_LONG";
-    /// A mutation sent with GET, or a method `/graphql` does not take (HTTP 405, `Allow`).
-    pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
-    /// A POST whose body is not `application/json` (HTTP 415).
-    pub const UNSUPPORTED_MEDIA_TYPE: &str = "UNSUPPORTED_MEDIA_TYPE";
-    /// The body is not JSON, or not a GraphQL request (`query`, `variables`, `operationName`).
-    pub const BAD_REQUEST: &str = "BAD_REQUEST";
-    /// The query is not valid GraphQL syntax.
-    pub const GRAPHQL_PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
-    /// The query does not fit the schema (unknown field or argument, wrong type, fragment
-    /// cycle, unknown or missing operation name, ...).
-    pub const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
-    /// Too many requests from this signed-in user; `Retry-After` says when to try again
-    /// (HTTP 429).
-    pub const RATE_LIMITED: &str = "RATE_LIMITED";
-    /// A path the service does not serve (HTTP 404).
-    pub const NO_SUCH_PATH: &str = "NO_SUCH_PATH";
-    /// A fault in the service itself (HTTP 500 when nothing could be answered).
-    pub const INTERNAL_ERROR: &str = "INTERNAL_ERROR";
-}
+/// The error codes, from the crate's one table ([`crate::codes`]); named here too because
+/// the GraphQL layer is where clients meet them.
+pub use crate::codes;
 
 /// An error with a stable `extensions.code`.
 pub fn coded_error(code: &'static str, message: impl Into<String>) -> async_graphql::Error {
@@ -142,6 +63,7 @@ pub fn schema_with(
         .data(engine)
         .data(gate)
         .data(audit)
+        .data(overview::SourceErrorText::from(settings))
         .extension(limits::EdgeLimits::new(limits::Limits::from(settings)));
     if !settings.introspection() {
         builder = builder.disable_introspection().disable_suggestions();
@@ -218,7 +140,10 @@ pub(crate) fn denial_error(denial: &Denial) -> async_graphql::Error {
     }
 }
 
-pub(crate) fn unavailable_error(request: &RequestContext, cause: &str) -> async_graphql::Error {
+pub(crate) fn unavailable_error(
+    request: &RequestContext,
+    cause: &dyn std::fmt::Display,
+) -> async_graphql::Error {
     tracing::error!(request_id = %request.request_id, error = %cause, "access rules cannot be checked");
     coded_error(
         codes::ACCESS_CHECK_UNAVAILABLE,
@@ -248,9 +173,10 @@ impl OverviewQuery {
         >,
         #[graphql(desc = "Care staff: why you open the overview. Not for patients and relatives.")]
         purpose: Option<PurposeArg>,
-        #[graphql(desc = "Care staff: why, in words. Required for EMERGENCY.")] reason: Option<
-            String,
-        >,
+        #[graphql(
+            desc = "Care staff: why, in words. Required for EMERGENCY, and must be visible: spaces, zero-width and other invisible characters alone are no reason."
+        )]
+        reason: Option<String>,
     ) -> Result<Overview> {
         let request = request(ctx)?;
         let principal = &request.principal;
@@ -294,8 +220,15 @@ impl OverviewQuery {
                     ),
                 };
                 // Refusals are logged too; the refusal stands whether or not the log takes it.
-                let record =
-                    access_record(request, &ask, None, &selected, &Gathered::default(), code);
+                let record = access_record(
+                    request,
+                    &ask,
+                    None,
+                    &selected,
+                    &[],
+                    &Gathered::default(),
+                    code,
+                );
                 if let Err(e) = audit.record(&record).await {
                     tracing::error!(request_id = %request.request_id, error = %e, "access log unavailable");
                 }
@@ -304,12 +237,14 @@ impl OverviewQuery {
         };
 
         // Only what the viewer may see is fetched: delegated domains, and the sources the
-        // view admits. The cache below stays keyed by source data alone.
+        // view admits. The cache below stays keyed by source data alone. The lists refused
+        // (they resolve to null with their error) are in the access record beside the rest.
         let domains: Vec<Domain> = selected
             .iter()
             .copied()
             .filter(|d| grant.allows(*d))
             .collect();
+        let refusals = grant.refusals(&selected);
         let engine = ctx.data_unchecked::<Arc<Engine>>();
         let gathered = engine
             .gather_where(&patient, &domains, |info| {
@@ -318,7 +253,15 @@ impl OverviewQuery {
             .await;
 
         // Written before any data leaves: no record, no data.
-        let record = access_record(request, &ask, Some(&grant), &domains, &gathered, "granted");
+        let record = access_record(
+            request,
+            &ask,
+            Some(&grant),
+            &domains,
+            &refusals,
+            &gathered,
+            "granted",
+        );
         if let Err(e) = audit.record(&record).await {
             tracing::error!(request_id = %request.request_id, error = %e, "access log unavailable");
             return Err(coded_error(
@@ -369,11 +312,14 @@ fn selected_domains(ctx: &Context<'_>) -> Vec<Domain> {
     domains
 }
 
+/// The access record of one overview: `domains` read (or asked for, when refused as a whole),
+/// `refusals` the domains refused within a granted access.
 fn access_record(
     request: &RequestContext,
     ask: &Ask<'_>,
     grant: Option<&Grant>,
     domains: &[Domain],
+    refusals: &[(Domain, Denial)],
     gathered: &Gathered,
     outcome: &str,
 ) -> AccessRecord {
@@ -414,13 +360,17 @@ fn access_record(
         care_provider: staff.map(|s| s.care_provider.to_string()),
         care_provider_name: staff.and_then(|s| s.care_provider_name.clone()),
         purpose: ask.purpose.map(|p| p.as_str().to_owned()),
-        reason: ask
-            .reason
-            .map(str::trim)
-            .filter(|r| !r.is_empty())
-            .map(str::to_owned),
+        // As the rules read it: a reason that looks blank is recorded as none.
+        reason: text::stated(ask.reason).map(str::to_owned),
         emergency: grant.is_some_and(|g| g.emergency),
         domains: domains.iter().map(|d| d.as_str().to_owned()).collect(),
+        refusals: refusals
+            .iter()
+            .map(|(domain, denial)| DomainRefusal {
+                domain: domain.as_str().to_owned(),
+                code: denial_code(denial).to_owned(),
+            })
+            .collect(),
         sources,
         outcome: outcome.to_owned(),
     }

@@ -11,6 +11,7 @@ use super::scalars::{Date, DateTime, PersonIdScalar};
 use super::types::{ContactRole, Domain as DomainEnum, SourceState};
 use super::{coded_error, codes};
 use crate::access::{Grant, Seen, SourceAccess};
+use crate::config::GraphqlSettings;
 use crate::domain::{
     Agreement, AgreementStatus, Booking, CarePlan, Contact, Domain, DomainItem, DomainItems,
     LabResult, Measurement, Medication, MedicationStatus, Merged, Organisation, PersonId,
@@ -18,7 +19,57 @@ use crate::domain::{
 };
 use crate::engine::{Engine, FetchState, Gathered, IndexLookup, IndexState, SourceOutcome};
 use crate::merge::{self, Mergeable};
-use crate::sources::{PartState, PartStatus};
+use crate::sources::{PartState, PartStatus, SourceError};
+
+/// How much clients are told of what a source said about its failure
+/// (`[graphql] redact_source_errors`). Sources' own words (an OperationOutcome's or SOAP
+/// fault's text, an aggregator's account, what could not be read in an answer) may name the
+/// patient or describe the source's insides; redacted, clients get a fixed text per code. The
+/// application log never holds those words either way: it has the failure's kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SourceErrorText {
+    redact: bool,
+}
+
+impl From<&GraphqlSettings> for SourceErrorText {
+    fn from(settings: &GraphqlSettings) -> Self {
+        SourceErrorText {
+            redact: settings.redact_source_errors(),
+        }
+    }
+}
+
+impl SourceErrorText {
+    /// The schema's setting; redacted where a schema was built without one.
+    fn of(ctx: &Context<'_>) -> Self {
+        ctx.data_opt::<SourceErrorText>()
+            .copied()
+            .unwrap_or(SourceErrorText { redact: true })
+    }
+
+    /// A source's failure as clients are told it (after the source's name).
+    fn source(self, error: &SourceError) -> String {
+        if self.redact {
+            error.stable_text()
+        } else {
+            error.to_string()
+        }
+    }
+
+    /// The engagement index's failure as clients are told it (after "the engagement index").
+    fn index(self, error: &SourceError) -> String {
+        if self.redact {
+            format!("failed ({})", codes::ENGAGEMENT_INDEX_UNAVAILABLE)
+        } else {
+            error.to_string()
+        }
+    }
+
+    /// What an aggregator said went wrong with a system behind it, where clients may see it.
+    fn part_error(self, part: &PartStatus) -> Option<&str> {
+        part.error.as_deref().filter(|_| !self.redact)
+    }
+}
 
 /// Which items to include by whether they are still in effect.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
@@ -158,7 +209,7 @@ impl Overview {
                 codes::FORBIDDEN,
                 format!(
                     "the patient has not delegated their {} to you",
-                    domain_words(domain)
+                    domain.words()
                 ),
             ))
         }
@@ -167,6 +218,7 @@ impl Overview {
     /// Adds one GraphQL error per source that could not give fresh data for `domain`, at the
     /// path of the list being resolved, so clients see exactly what is missing or stale.
     fn report_failures(&self, ctx: &Context<'_>, domain: Domain) {
+        let text = SourceErrorText::of(ctx);
         for outcome in self.visible_outcomes(domain) {
             let Some(error) = &outcome.error else {
                 continue;
@@ -176,20 +228,20 @@ impl Overview {
                 (true, Some(at)) => format!(
                     "{} {}; showing its data as fetched at {}",
                     outcome.source.name,
-                    error,
+                    text.source(error),
                     at.format("%Y-%m-%d %H:%M:%S UTC")
                 ),
                 _ => format!(
                     "{} {}; its {} are missing",
                     outcome.source.name,
-                    error,
-                    domain_words(domain)
+                    text.source(error),
+                    domain.words()
                 ),
             };
             let err = async_graphql::Error::new(message).extend_with(|_, e| {
                 e.set("code", error.code());
                 e.set("source", outcome.source.id.as_str());
-                e.set("domain", domain_code(domain));
+                e.set("domain", domain.graphql_name());
                 e.set("stale", stale);
             });
             ctx.add_error(ctx.set_error_path(err.into_server_error(ctx.item.pos)));
@@ -204,12 +256,12 @@ impl Overview {
             let message = format!(
                 "{} sent {left_out} {records} among its {} that could not be read (incomplete or malformed); they are not shown",
                 outcome.source.name,
-                domain_words(domain)
+                domain.words()
             );
             let err = async_graphql::Error::new(message).extend_with(|_, e| {
                 e.set("code", codes::SOURCE_INCOMPLETE);
                 e.set("source", outcome.source.id.as_str());
-                e.set("domain", domain_code(domain));
+                e.set("domain", domain.graphql_name());
                 e.set("leftOut", left_out);
             });
             ctx.add_error(ctx.set_error_path(err.into_server_error(ctx.item.pos)));
@@ -221,19 +273,19 @@ impl Overview {
                 if !stale && part.state != PartState::NoDataSyncFailed {
                     continue;
                 }
-                let Some(message) = part_message(outcome, part) else {
+                let Some(message) = part_message(outcome, part, text) else {
                     continue;
                 };
                 let message = if stale {
                     format!("{message}; showing what it had cached")
                 } else {
-                    format!("{message}; its {} are missing", domain_words(domain))
+                    format!("{message}; its {} are missing", domain.words())
                 };
                 let err = async_graphql::Error::new(message).extend_with(|_, e| {
                     e.set("code", codes::SOURCE_ERROR);
                     e.set("source", outcome.source.id.as_str());
                     e.set("logicalAddress", part.logical_address.as_str());
-                    e.set("domain", domain_code(domain));
+                    e.set("domain", domain.graphql_name());
                     e.set("stale", stale);
                 });
                 ctx.add_error(ctx.set_error_path(err.into_server_error(ctx.item.pos)));
@@ -245,41 +297,16 @@ impl Overview {
                 continue;
             };
             let err = async_graphql::Error::new(format!(
-                "the engagement index {error}; every platform source of the {} was asked",
-                domain_words(domain)
+                "the engagement index {}; every platform source of the {} was asked",
+                text.index(error),
+                domain.words()
             ))
             .extend_with(|_, e| {
                 e.set("code", codes::ENGAGEMENT_INDEX_UNAVAILABLE);
-                e.set("domain", domain_code(domain));
+                e.set("domain", domain.graphql_name());
             });
             ctx.add_error(ctx.set_error_path(err.into_server_error(ctx.item.pos)));
         }
-    }
-}
-
-fn domain_words(domain: Domain) -> &'static str {
-    match domain {
-        Domain::Patient => "patient details",
-        Domain::Contacts => "contacts",
-        Domain::CarePlans => "care plans",
-        Domain::Agreements => "agreements",
-        Domain::Medications => "medications",
-        Domain::Measurements => "measurements",
-        Domain::LabResults => "lab results",
-        Domain::Bookings => "bookings",
-    }
-}
-
-fn domain_code(domain: Domain) -> &'static str {
-    match domain {
-        Domain::Patient => "PATIENT",
-        Domain::Contacts => "CONTACTS",
-        Domain::CarePlans => "CARE_PLANS",
-        Domain::Agreements => "AGREEMENTS",
-        Domain::Medications => "MEDICATIONS",
-        Domain::Measurements => "MEASUREMENTS",
-        Domain::LabResults => "LAB_RESULTS",
-        Domain::Bookings => "BOOKINGS",
     }
 }
 
@@ -467,26 +494,34 @@ impl SourceStatus<'_> {
         self.part.and_then(|p| p.last_successful_sync).map(DateTime)
     }
 
-    /// What went wrong, when something did.
-    async fn message(&self) -> Option<String> {
+    /// What went wrong, when something did. Where the deployment keeps sources' own words
+    /// from clients (production's default), a fixed text per code, e.g. "Akademiska sjukhuset
+    /// failed (SOURCE_ERROR)".
+    async fn message(&self, ctx: &Context<'_>) -> Option<String> {
+        let text = SourceErrorText::of(ctx);
         match self.part {
-            Some(part) => part_message(self.outcome, part),
+            Some(part) => part_message(self.outcome, part, text),
             None => self
                 .outcome
                 .error
                 .as_ref()
-                .map(|e| format!("{} {e}", self.outcome.source.name)),
+                .map(|e| format!("{} {}", self.outcome.source.name, text.source(e))),
         }
     }
 }
 
-/// What an aggregating source said went wrong with a system behind it, if anything.
-fn part_message(outcome: &SourceOutcome, part: &PartStatus) -> Option<String> {
+/// What an aggregating source said went wrong with a system behind it, if anything (its own
+/// words only where clients may see them).
+fn part_message(
+    outcome: &SourceOutcome,
+    part: &PartStatus,
+    text: SourceErrorText,
+) -> Option<String> {
     let failed = matches!(
         part.state,
         PartState::NoDataSyncFailed | PartState::DataFromCacheSyncFailed
     );
-    match (&part.error, failed) {
+    match (text.part_error(part), failed) {
         (Some(error), _) => Some(format!(
             "{} reports for {}: {error}",
             outcome.source.name, part.logical_address
@@ -573,12 +608,16 @@ impl IndexLookupStatus<'_> {
         self.0.latency.as_millis() as u64
     }
 
-    /// What went wrong, when the index failed.
-    async fn message(&self) -> Option<String> {
-        self.0
-            .error
-            .as_ref()
-            .map(|e| format!("the engagement index {e}; every source was asked"))
+    /// What went wrong, when the index failed (a fixed text where the deployment keeps
+    /// sources' own words from clients).
+    async fn message(&self, ctx: &Context<'_>) -> Option<String> {
+        let text = SourceErrorText::of(ctx);
+        self.0.error.as_ref().map(|e| {
+            format!(
+                "the engagement index {}; every source was asked",
+                text.index(e)
+            )
+        })
     }
 }
 

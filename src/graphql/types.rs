@@ -656,3 +656,23 @@ impl Merged<Booking> {
         &self.provenance
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::resolver_utils::EnumType;
+
+    use super::Domain;
+    use crate::domain;
+
+    #[test]
+    fn the_schemas_domain_values_are_the_domain_tables_graphql_names() {
+        // The schema's enum is a mirror async-graphql needs; its value names come from the
+        // variant names, so this holds them to the one table (`domain::DOMAIN_NAMES`).
+        let items = <Domain as EnumType>::items();
+        assert_eq!(items.len(), domain::Domain::ALL.len());
+        for item in items {
+            let domain = domain::Domain::from(item.value);
+            assert_eq!(item.name, domain.graphql_name());
+        }
+    }
+}

@@ -1,19 +1,22 @@
 //! `/graphql`: POST with a JSON body (one operation, or a batch where allowed), GET with the
 //! query in the URL (queries only), GraphiQL on a GET without a query where it is switched on.
 //!
-//! The order of checks: the bearer token (401), the subject's rate (429), then the request
-//! itself: content type (415), declared and actual body size (413), JSON shape (400), batch size
-//! (400); then the GraphQL limits, parsing and validation in the schema's extension (400, 405
-//! for a mutation over GET). Only then does anything run, so no source is called for a refused
-//! request. Executed requests answer 200, with data and errors as GraphQL has them.
+//! The order of checks: the client address's budget for requests without a valid token (429,
+//! before the token is looked at), the bearer token (401, spending from that budget when
+//! missing or invalid), the subject's rate (429), then the request itself: content type (415),
+//! declared and actual body size (413), JSON shape (400), batch size (400); then the GraphQL
+//! limits, parsing and validation in the schema's extension (400, 405 for a mutation over GET).
+//! Only then does anything run, so no source is called for a refused request. Executed
+//! requests answer 200, with data and errors as GraphQL has them.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_graphql::{BatchResponse, Variables};
 use async_graphql_axum::GraphQLResponse;
 use axum::Extension;
-use axum::extract::{Query, Request, State};
+use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -22,10 +25,11 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::rate_limit::retry_after_seconds;
-use super::{HttpState, RequestId, error_response, graphiql_page};
+use super::{HttpState, RequestId, error_response, graphiql};
 use crate::auth::{AuthError, Principal};
+use crate::codes;
+use crate::graphql::RequestContext;
 use crate::graphql::limits::{INVALID_OPERATION, RequestReport};
-use crate::graphql::{RequestContext, codes};
 use crate::metrics::{OperationLabels, RequestLabels};
 
 /// What a GraphQL request came to: the answer, and each operation's metric label and outcome.
@@ -74,7 +78,8 @@ pub(super) async fn post(
 ) -> Response {
     let started = Instant::now();
     let _in_flight = InFlight::start(&state.metrics.in_flight);
-    let answer = answer_post(&state, &id, request).await;
+    let client = client_address(&request);
+    let answer = answer_post(&state, &id, client, request).await;
     finish(&state, started, answer)
 }
 
@@ -85,16 +90,30 @@ pub(super) async fn get(
 ) -> Response {
     let params = Query::<GetParams>::try_from_uri(request.uri()).map(|q| q.0);
     if let (Some(mode), Ok(GetParams { query: None, .. })) = (&state.graphiql, &params) {
-        return graphiql_page(mode);
+        return graphiql::page(mode);
     }
     let started = Instant::now();
     let _in_flight = InFlight::start(&state.metrics.in_flight);
-    let answer = answer_get(&state, &id, request.headers(), request.uri(), params).await;
+    let client = client_address(&request);
+    let answer = answer_get(
+        &state,
+        &id,
+        client,
+        request.headers(),
+        request.uri(),
+        params,
+    )
+    .await;
     finish(&state, started, answer)
 }
 
-async fn answer_post(state: &HttpState, id: &RequestId, request: Request) -> Answer {
-    let principal = match admit(state, request.headers()).await {
+async fn answer_post(
+    state: &HttpState,
+    id: &RequestId,
+    client: IpAddr,
+    request: Request,
+) -> Answer {
+    let principal = match admit(state, client, request.headers()).await {
         Ok(p) => p,
         Err(response) => return Answer::refused(response),
     };
@@ -147,11 +166,12 @@ pub(super) struct GetParams {
 async fn answer_get(
     state: &HttpState,
     id: &RequestId,
+    client: IpAddr,
     headers: &HeaderMap,
     uri: &axum::http::Uri,
     params: Result<GetParams, axum::extract::rejection::QueryRejection>,
 ) -> Answer {
-    let principal = match admit(state, headers).await {
+    let principal = match admit(state, client, headers).await {
         Ok(p) => p,
         Err(response) => return Answer::refused(response),
     };
@@ -192,31 +212,64 @@ async fn answer_get(
     execute(state, id, principal, operations, true).await
 }
 
-/// Authentication, then the subject's rate: both before the body is read.
-async fn admit(state: &HttpState, headers: &HeaderMap) -> Result<Principal, Response> {
+/// The address the request came from: the TCP peer the listener recorded. A router driven
+/// in-process (the fuzz target) has none; its requests all count as one address.
+fn client_address(request: &Request) -> IpAddr {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
+}
+
+/// The address's budget for failed requests, authentication, then the subject's rate: all
+/// before the body is read.
+async fn admit(
+    state: &HttpState,
+    client: IpAddr,
+    headers: &HeaderMap,
+) -> Result<Principal, Response> {
+    // Before the token is decoded, let alone its signature checked or its issuer's keys
+    // fetched: an address that keeps sending bad tokens gets no more work done for it.
+    if let Some(limiter) = &state.address_rate_limit
+        && let Err(wait) = limiter.check(client)
+    {
+        return Err(rate_limited(
+            wait,
+            "too many requests without a valid token from your address just now",
+        ));
+    }
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let principal = state
-        .auth
-        .authenticate(authorization)
-        .await
-        .map_err(|e| unauthenticated(&e))?;
+    let principal = match state.auth.authenticate(authorization).await {
+        Ok(principal) => principal,
+        Err(e) => {
+            if let Some(limiter) = &state.address_rate_limit {
+                limiter.charge(client);
+            }
+            return Err(unauthenticated(&e));
+        }
+    };
     if let Some(limiter) = &state.rate_limit
         && let Err(wait) = limiter.check(&principal)
     {
-        let seconds = retry_after_seconds(wait);
-        let mut response = error_response(
-            StatusCode::TOO_MANY_REQUESTS,
-            codes::RATE_LIMITED,
-            format!("too many requests from you just now; try again in {seconds} s"),
-        );
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-        return Err(response);
+        return Err(rate_limited(wait, "too many requests from you just now"));
     }
     Ok(principal)
+}
+
+/// 429 with `Retry-After` in whole seconds.
+fn rate_limited(wait: Duration, what: &str) -> Response {
+    let seconds = retry_after_seconds(wait);
+    let mut response = error_response(
+        StatusCode::TOO_MANY_REQUESTS,
+        codes::RATE_LIMITED,
+        format!("{what}; try again in {seconds} s"),
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
 }
 
 /// 401 with a GraphQL-shaped body, so clients handle it like any other error.

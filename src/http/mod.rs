@@ -1,32 +1,37 @@
-//! The HTTP edge, the only module that knows axum: routes, bearer authentication before any
-//! GraphQL runs, rate limiting per signed-in subject, the request body's limits, request ids,
+//! The HTTP edge, the only module that knows axum (and hyper): the listener's defences, routes,
+//! bearer authentication before any GraphQL runs, rate limiting per signed-in subject and per
+//! address for requests without a valid token, the request body's limits, request ids,
 //! GraphiQL, health and readiness, and the headers every answer carries.
 //!
 //! Every answer of the service (4xx, 5xx, `/metrics` and GraphiQL included) passes one
 //! middleware, [`edge`]: it gives the request its id, runs everything under a tracing span that
-//! carries the id, and sets `Cache-Control: no-store` and `x-request-id` on the way out.
+//! carries the id, and sets `Cache-Control: no-store`, the security headers
+//! ([`headers::secure`]) and `x-request-id` on the way out.
 
+mod graphiql;
 mod graphql;
+pub mod headers;
 pub mod rate_limit;
+pub mod server;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_graphql::http::GraphiQLSource;
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
 
-use crate::auth::{Authenticator, demo};
+use crate::auth::Authenticator;
+use crate::codes;
 use crate::domain::PersonId;
-use crate::graphql::{OverblickSchema, codes};
+use crate::graphql::OverblickSchema;
 use crate::store::Store;
-use rate_limit::SubjectRateLimiter;
+use rate_limit::{AddressRateLimiter, SubjectRateLimiter};
 
 /// How long `/readyz` waits for the database.
 const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
@@ -47,6 +52,8 @@ pub struct HttpState {
     pub max_body_bytes: usize,
     /// `None`: no rate limit.
     pub rate_limit: Option<Arc<SubjectRateLimiter>>,
+    /// Requests without a valid token per client address; `None`: no limit.
+    pub address_rate_limit: Option<Arc<AddressRateLimiter>>,
 }
 
 /// How GraphiQL is served, when it is.
@@ -90,7 +97,7 @@ impl std::fmt::Display for RequestId {
 }
 
 pub fn router(state: HttpState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route(
             "/graphql",
             get(graphql::get)
@@ -107,7 +114,14 @@ pub fn router(state: HttpState) -> Router {
                 "no such path: the API is POST /graphql",
             )
         })
-        .with_state(state)
+        .with_state(state);
+    with_edge(routes)
+}
+
+/// Around all routes: a panic answers a coded JSON 500, and every answer, that one included,
+/// passes [`edge`].
+fn with_edge(routes: Router) -> Router {
+    routes
         .layer(CatchPanicLayer::custom(|_| {
             error_response(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -163,11 +177,9 @@ async fn edge(mut request: Request, next: Next) -> Response {
             tracing::debug!(status, elapsed_ms, "request answered");
         }
     });
-    let headers = response.headers_mut();
-    // Every answer may carry patient data: never cached by browsers or proxies.
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers::secure(response.headers_mut());
     if let Ok(v) = HeaderValue::from_str(id.as_str()) {
-        headers.insert("x-request-id", v);
+        response.headers_mut().insert("x-request-id", v);
     }
     response
 }
@@ -243,17 +255,29 @@ async fn metrics(State(state): State<HttpState>) -> Response {
         .into_response()
 }
 
-fn graphiql_page(mode: &GraphiqlMode) -> Response {
-    let token;
-    let mut page = GraphiQLSource::build()
-        .endpoint("/graphql")
-        .title("Överblick GraphiQL");
-    if let GraphiqlMode::DemoToken(person) = mode {
-        token = format!(
-            "Bearer {}",
-            demo::mint(person, None, std::time::Duration::from_secs(12 * 3600))
-        );
-        page = page.header("Authorization", &token);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use tower::Service;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_a_coded_500_with_the_security_headers() {
+        let mut routes = with_edge(Router::new().route(
+            "/panic",
+            get(|| async {
+                panic!("a handler fails");
+                #[allow(unreachable_code)]
+                ""
+            }),
+        ));
+        let request = Request::get("/panic").body(Body::empty()).unwrap();
+        let response = routes.call(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let h = response.headers();
+        assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert_eq!(h[header::REFERRER_POLICY], "no-referrer");
+        assert_eq!(h[header::CONTENT_SECURITY_POLICY], headers::API_POLICY);
+        assert_eq!(h[header::CACHE_CONTROL], "no-store");
     }
-    Html(page.finish()).into_response()
 }

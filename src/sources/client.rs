@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use reqwest::header::{ACCEPT, HeaderValue};
 
-use super::SourceError;
+use super::{ConnectError, SourceError};
 
 /// Settings for the shared client.
 #[derive(Clone, Debug)]
@@ -158,18 +158,56 @@ impl HttpClient {
     }
 }
 
-/// Describes a transport failure without the URL (which carries the patient's identifier).
+/// Describes a transport failure in our words, keeping the client's error (without the URL,
+/// which carries the patient's identifier) as its cause.
 fn transport_error(err: reqwest::Error) -> SourceError {
-    let err = err.without_url();
-    if err.is_connect() {
-        SourceError::Connect("could not connect".into())
+    let what = if err.is_connect() {
+        "could not connect"
     } else if err.is_timeout() {
-        SourceError::Connect("the connection timed out".into())
+        "the connection timed out"
     } else if err.is_body() || err.is_decode() {
-        SourceError::Connect("the connection broke off while reading the answer".into())
+        "the connection broke off while reading the answer"
     } else if err.is_request() {
-        SourceError::Connect("the request could not be sent".into())
+        "the request could not be sent"
     } else {
-        SourceError::Connect("the exchange failed".into())
+        "the exchange failed"
+    };
+    SourceError::Connect(ConnectError::new(what, err))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_refused_connection_keeps_the_transport_error_as_its_cause_without_the_url() {
+        // A port nothing listens on: bound, then let go.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let client = HttpClient::new(&HttpSettings::default()).unwrap();
+        let url = format!("http://127.0.0.1:{port}/fhir/Patient?identifier=191212121212");
+        let err = client.get(&url, "application/fhir+json").await.unwrap_err();
+        assert!(matches!(&err, SourceError::Connect(c) if c.what() == "could not connect"));
+        assert_eq!(err.to_string(), "connection failed: could not connect");
+
+        let mut chain = Vec::new();
+        let mut cause = err.source();
+        while let Some(e) = cause {
+            chain.push(e.to_string());
+            cause = e.source();
+        }
+        // Ours, then reqwest's own account and below it the operating system's.
+        assert!(chain.len() >= 3, "{chain:?}");
+        assert!(
+            chain
+                .iter()
+                .all(|text| !text.contains("191212") && !text.contains("/fhir")),
+            "the URL is left out of every cause: {chain:?}"
+        );
     }
 }

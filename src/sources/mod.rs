@@ -9,6 +9,7 @@
 
 pub mod client;
 pub mod fhir;
+pub mod hl7;
 pub mod registry;
 pub mod rivta;
 
@@ -21,6 +22,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 
+use crate::codes;
 use crate::config::Settings;
 use crate::config::catalog::SourceEntry;
 use crate::domain::{Domain, DomainItems, Organisation, PersonId};
@@ -44,7 +46,14 @@ pub struct SourceInfo {
 /// Why one call to one source gave no data. The variants are the precise causes; [`code`]
 /// groups them into the stable codes clients see.
 ///
+/// `Status`, `Reported` and `InvalidResponse` carry text the source sent (an OperationOutcome's
+/// or a SOAP fault's words, what could not be read in its answer): it may name the patient, so
+/// it is never logged ([`kind`] is), and clients see it only where the deployment allows
+/// ([`stable_text`] is the account without it).
+///
 /// [`code`]: SourceError::code
+/// [`kind`]: SourceError::kind
+/// [`stable_text`]: SourceError::stable_text
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum SourceError {
     /// The call did not finish within its time limit (the per-source timeout or what was left of
@@ -53,7 +62,7 @@ pub enum SourceError {
     Timeout { limit_ms: u64 },
     /// The connection could not be made or broke off.
     #[error("connection failed: {0}")]
-    Connect(String),
+    Connect(#[source] ConnectError),
     /// The source answered with a non-success HTTP status.
     #[error("answered HTTP {status}{}", outcome.as_ref().map(|o| format!(": {o}")).unwrap_or_default())]
     Status {
@@ -82,15 +91,63 @@ pub enum SourceError {
     Overloaded { limit: usize },
 }
 
+/// Why a connection to a source failed, in our words (no URL: it carries the patient's
+/// identifier), with the transport's own error as the cause.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{what}")]
+pub struct ConnectError {
+    what: &'static str,
+    /// The HTTP client's error, its URL removed. Shared: a [`SourceError`] is cloned to every
+    /// request that waited on the same call.
+    #[source]
+    cause: Option<Arc<reqwest::Error>>,
+}
+
+impl ConnectError {
+    /// `what` happened, caused by `cause` (whose URL is removed here).
+    pub fn new(what: &'static str, cause: reqwest::Error) -> Self {
+        ConnectError {
+            what,
+            cause: Some(Arc::new(cause.without_url())),
+        }
+    }
+
+    /// What happened, in our words.
+    pub fn what(&self) -> &'static str {
+        self.what
+    }
+}
+
+impl From<&'static str> for ConnectError {
+    /// A connection failure without a transport error behind it (a URL that cannot be used,
+    /// a test's stand-in).
+    fn from(what: &'static str) -> Self {
+        ConnectError { what, cause: None }
+    }
+}
+
 impl SourceError {
     /// The stable error code clients see in `extensions.code`.
     pub fn code(&self) -> &'static str {
         match self {
-            SourceError::Timeout { .. } => "SOURCE_TIMEOUT",
-            SourceError::Unavailable { .. } => "SOURCE_UNAVAILABLE",
-            SourceError::Overloaded { .. } => "SOURCE_OVERLOADED",
-            _ => "SOURCE_ERROR",
+            SourceError::Timeout { .. } => codes::SOURCE_TIMEOUT,
+            SourceError::Unavailable { .. } => codes::SOURCE_UNAVAILABLE,
+            SourceError::Overloaded { .. } => codes::SOURCE_OVERLOADED,
+            _ => codes::SOURCE_ERROR,
         }
+    }
+
+    /// What clients are told where text the source sent must not reach them: a phrase fixed
+    /// per [`code`](SourceError::code), and the code, e.g. `failed (SOURCE_ERROR)`.
+    pub fn stable_text(&self) -> String {
+        let code = self.code();
+        let phrase = match code {
+            codes::SOURCE_TIMEOUT => "did not answer in time",
+            codes::SOURCE_UNAVAILABLE => "is failing and was not asked",
+            codes::SOURCE_OVERLOADED => "was busy and was not asked",
+            _ => "failed",
+        };
+        format!("{phrase} ({code})")
     }
 
     /// A short, stable label for logs and metrics (no patient data, no upstream text).
@@ -230,6 +287,16 @@ pub trait SourceConfig {
         cx: &BuildContext<'_>,
     ) -> Result<Arc<dyn SourceAdapter>, BuildError>;
 
+    /// Starts the demo's simulator of this protocol for a simulated source (`[simulator]` in
+    /// its catalog file). Only in builds with the demo.
+    #[cfg(feature = "demo")]
+    fn simulate(
+        &self,
+        simulator: &crate::config::catalog::SimulatorEntry,
+    ) -> impl Future<
+        Output = Result<overblick_simulators::Simulator, overblick_simulators::SimulatorError>,
+    > + Send;
+
     /// What the protocol wants asked before its sources, once all are built.
     fn locator(
         shared: Self::Shared,
@@ -339,4 +406,53 @@ pub fn check_base_url(url: Option<&str>) -> Result<(), FieldError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stable_text_names_the_code_and_nothing_the_source_sent() {
+        let said = "Patient 191212121212 not found in ORA-00942";
+        let cases = [
+            (
+                SourceError::Status {
+                    status: 500,
+                    outcome: Some(said.into()),
+                },
+                "failed (SOURCE_ERROR)",
+            ),
+            (SourceError::Reported(said.into()), "failed (SOURCE_ERROR)"),
+            (
+                SourceError::InvalidResponse(said.into()),
+                "failed (SOURCE_ERROR)",
+            ),
+            (
+                SourceError::Connect("could not connect".into()),
+                "failed (SOURCE_ERROR)",
+            ),
+            (
+                SourceError::Timeout { limit_ms: 400 },
+                "did not answer in time (SOURCE_TIMEOUT)",
+            ),
+            (
+                SourceError::Unavailable { retry_in_ms: 10 },
+                "is failing and was not asked (SOURCE_UNAVAILABLE)",
+            ),
+            (
+                SourceError::Overloaded { limit: 8 },
+                "was busy and was not asked (SOURCE_OVERLOADED)",
+            ),
+        ];
+        for (error, stable) in cases {
+            assert_eq!(error.stable_text(), stable, "{error:?}");
+        }
+        // The full account, where a deployment shows it, keeps what the source said.
+        let status = SourceError::Status {
+            status: 500,
+            outcome: Some(said.into()),
+        };
+        assert_eq!(status.to_string(), format!("answered HTTP 500: {said}"));
+    }
 }

@@ -48,6 +48,17 @@ macro_rules! protocols {
                 }
             }
 
+            /// Starts the demo's simulator for a source of this protocol.
+            #[cfg(feature = "demo")]
+            pub async fn simulate(
+                &self,
+                simulator: &crate::config::catalog::SimulatorEntry,
+            ) -> Result<overblick_simulators::Simulator, overblick_simulators::SimulatorError> {
+                match self {
+                    $(ProtocolConfig::$variant(config) => config.simulate(simulator).await,)+
+                }
+            }
+
             /// The base URL the table sets, if any.
             pub fn base_url(&self) -> Option<&str> {
                 match self {

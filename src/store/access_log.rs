@@ -8,6 +8,8 @@
 //! one transaction, commits once and then answers every waiter. Under load the batches grow on
 //! their own; alone, a record is committed at once.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use sqlx::AnyPool;
@@ -21,7 +23,7 @@ use crate::domain::PersonId;
 /// A record waiting to be written, and where to say how it went.
 pub(super) struct Pending {
     record: AccessRecord,
-    done: oneshot::Sender<Result<(), String>>,
+    done: oneshot::Sender<Result<(), Arc<StoreError>>>,
 }
 
 /// The most records committed in one transaction.
@@ -31,12 +33,13 @@ const QUEUE: usize = 4096;
 
 const INSERT: &str = "INSERT INTO access_log (time_ms, request_id, actor_issuer, actor_subject, \
     actor_role, actor_person, actor_hsa_id, on_behalf_of, patient, care_unit, care_unit_name, \
-    care_provider, care_provider_name, purpose, reason, emergency, domains, sources, outcome) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)";
+    care_provider, care_provider_name, purpose, reason, emergency, domains, sources, outcome, \
+    refusals) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+    $18, $19, $20)";
 
 const COLUMNS: &str = "time_ms, request_id, actor_issuer, actor_subject, actor_role, \
     actor_person, actor_hsa_id, on_behalf_of, patient, care_unit, care_unit_name, care_provider, \
-    care_provider_name, purpose, reason, emergency, domains, sources, outcome";
+    care_provider_name, purpose, reason, emergency, domains, sources, outcome, refusals";
 
 /// Starts the writer task; it ends when every [`Store`] clone (every sender) is gone.
 pub(super) fn start_writer(pool: AnyPool) -> mpsc::Sender<Pending> {
@@ -45,7 +48,7 @@ pub(super) fn start_writer(pool: AnyPool) -> mpsc::Sender<Pending> {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         // Waits for the first record, then takes whatever else is already queued.
         while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
-            let outcome = insert_batch(&pool, &batch).await.map_err(|e| e.to_string());
+            let outcome = insert_batch(&pool, &batch).await.map_err(Arc::new);
             for pending in batch.drain(..) {
                 // A waiter that has gone (its request was dropped) needs no answer.
                 let _ = pending.done.send(outcome.clone());
@@ -80,6 +83,7 @@ async fn insert_batch(pool: &AnyPool, batch: &[Pending]) -> Result<(), StoreErro
             .bind(json_list(&r.domains))
             .bind(json_list(&r.sources))
             .bind(r.outcome.as_str())
+            .bind(serde_json::to_string(&r.refusals).expect("refusals serialise"))
             .execute(&mut *tx)
             .await
             .map_err(query_error(doing))?;
@@ -95,7 +99,7 @@ impl AuditLog for Store {
     fn record<'a>(&'a self, record: &'a AccessRecord) -> BoxFuture<'a, Result<(), AuditError>> {
         Box::pin(async move {
             let (done, outcome) = oneshot::channel();
-            let stopped = || AuditError::new(StoreError::WriterStopped.to_string());
+            let stopped = || AuditError::new(StoreError::WriterStopped);
             self.inner
                 .writer
                 .send(Pending {
@@ -107,7 +111,7 @@ impl AuditLog for Store {
             outcome
                 .await
                 .map_err(|_| stopped())?
-                .map_err(AuditError::new)
+                .map_err(|e| AuditError::shared(e))
         })
     }
 }
@@ -164,5 +168,7 @@ fn access_record(row: &AnyRow) -> Result<AccessRecord, StoreError> {
         domains: c.string_list("domains")?,
         sources: c.string_list("sources")?,
         outcome: c.text("outcome")?,
+        refusals: serde_json::from_str(&c.text("refusals")?)
+            .map_err(|_| c.unreadable("refusals"))?,
     })
 }

@@ -8,6 +8,8 @@
 
 mod access_log;
 mod records;
+#[cfg(unix)]
+mod sqlite_files;
 #[cfg(any(test, feature = "testing"))]
 #[doc(hidden)]
 pub mod testing;
@@ -110,6 +112,11 @@ impl Store {
     /// created only with `mode=rwc`), or `postgres://…` / `postgresql://…`.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
         let backend = backend_of(url)?;
+        #[cfg(unix)]
+        if backend == Backend::Sqlite {
+            // Owner-only before SQLite creates anything: the files hold personal data.
+            sqlite_files::keep_private(url);
+        }
         sqlx::any::install_default_drivers();
         let options = match backend {
             Backend::Sqlite => AnyPoolOptions::new()
@@ -504,16 +511,30 @@ pub fn redact_url(url: &str) -> String {
 
 /// The migrations, embedded so the binary needs no files beside it. A test checks that every
 /// file in `migrations/` is listed here.
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "initial",
-    include_str!("../../migrations/sqlite/0001_initial.sql"),
-)];
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "initial",
-    include_str!("../../migrations/postgres/0001_initial.sql"),
-)];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        include_str!("../../migrations/sqlite/0001_initial.sql"),
+    ),
+    (
+        2,
+        "access_log_refusals",
+        include_str!("../../migrations/sqlite/0002_access_log_refusals.sql"),
+    ),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        include_str!("../../migrations/postgres/0001_initial.sql"),
+    ),
+    (
+        2,
+        "access_log_refusals",
+        include_str!("../../migrations/postgres/0002_access_log_refusals.sql"),
+    ),
+];
 
 /// Migrations from the embedded list (sqlx reads them from a folder at run time, or through its
 /// `migrate!` macro, which we do without).

@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 
 use super::testing::databases;
 use super::*;
-use crate::audit::{AccessRecord, AuditLog};
+use crate::audit::{AccessRecord, AuditLog, DomainRefusal};
 
 fn person(text: &str) -> PersonId {
     PersonId::parse(text).expect("a valid test personnummer")
@@ -96,6 +96,7 @@ fn access(patient: &PersonId, time: DateTime<Utc>, request_id: &str) -> AccessRe
         domains: vec!["medications".into()],
         sources: vec![],
         outcome: "granted".into(),
+        refusals: vec![],
     }
 }
 
@@ -236,6 +237,16 @@ async fn an_access_record_reads_back_with_every_field() {
             domains: vec!["medications".into(), "lab_results".into()],
             sources: vec!["vc-gottsunda".into(), "klinisk-kemi-uppsala".into()],
             outcome: "granted".into(),
+            refusals: vec![
+                DomainRefusal {
+                    domain: "measurements".into(),
+                    code: "FORBIDDEN".into(),
+                },
+                DomainRefusal {
+                    domain: "bookings".into(),
+                    code: "FORBIDDEN".into(),
+                },
+            ],
             ..access(&tolvan(), at(10), "r-full")
         };
         let bare = AccessRecord {
@@ -488,6 +499,55 @@ async fn opening_the_store_again_keeps_the_data_and_runs_no_migration_twice() {
 }
 
 #[tokio::test]
+async fn a_record_written_before_refused_domains_were_kept_reads_back_with_none_refused() {
+    for db in databases().await {
+        // The database as the first version left it: only the first migration, one record.
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(&db.url)
+            .await
+            .unwrap();
+        let first = match db.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS[..1],
+            Backend::Postgres => &POSTGRES_MIGRATIONS[..1],
+        };
+        Migrator::new(Embedded(first))
+            .await
+            .unwrap()
+            .run(&pool)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO access_log (time_ms, request_id, actor_issuer, actor_subject, \
+             actor_role, patient, emergency, domains, sources, outcome) \
+             VALUES ($1, 'old', 'https://idp.example', 'subject-1', 'delegate', $2, 0, \
+             '[\"medications\"]', '[]', 'granted')",
+        )
+        .bind(at(0).timestamp_millis())
+        .bind(tolvan().digits())
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+
+        let store = db.open().await;
+        let read = store.access_log(&tolvan(), None, None).await.unwrap();
+        assert_eq!(read.len(), 1, "{db:?}");
+        assert_eq!(read[0].refusals, [], "{db:?}");
+        assert_eq!(read[0].domains, ["medications"], "{db:?}");
+        // And the log stays append-only after the migration.
+        assert!(
+            sqlx::query("DELETE FROM access_log")
+                .execute(store.pool())
+                .await
+                .is_err(),
+            "{db:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn the_access_log_refuses_to_change_or_forget_a_record() {
     for db in databases().await {
         let store = db.open().await;
@@ -689,4 +749,81 @@ async fn a_record_that_cannot_be_written_is_an_error_and_the_next_one_is_written
         let ids: Vec<&str> = log.iter().map(|r| r.request_id.as_str()).collect();
         assert_eq!(ids, ["kept"], "{db:?}");
     }
+}
+
+/// The modes (permission bits) of the SQLite database's files that exist, by file name.
+#[cfg(unix)]
+fn sqlite_file_modes(db: &super::testing::TestDatabase) -> Vec<(String, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let database = sqlite_files::database_path(&db.url).expect("a file URL");
+    sqlite_files::files(&database)
+        .into_iter()
+        .filter_map(|file| {
+            let mode = std::fs::metadata(&file).ok()?.permissions().mode() & 0o777;
+            Some((file.file_name()?.to_string_lossy().into_owned(), mode))
+        })
+        .collect()
+}
+
+// Without the store's care these files are created 0644 under the usual umask (022), which is
+// what the test would then see.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_sqlite_database_and_its_wal_and_shm_files_are_readable_by_the_owner_only() {
+    let db = super::testing::sqlite();
+    let store = db.open().await;
+    store
+        .record(&access(&tolvan(), at(0), "written"))
+        .await
+        .unwrap();
+    let modes = sqlite_file_modes(&db);
+    let names: Vec<&str> = modes.iter().map(|(name, _)| name.as_str()).collect();
+    for name in [
+        "overblick.sqlite",
+        "overblick.sqlite-wal",
+        "overblick.sqlite-shm",
+    ] {
+        assert!(names.contains(&name), "{name} exists: {modes:?}");
+    }
+    for (name, mode) in &modes {
+        assert_eq!(*mode, 0o600, "{name} is {mode:o}");
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn an_existing_sqlite_database_readable_by_others_is_made_owner_only_when_opened() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = super::testing::sqlite();
+    let store = db.open().await;
+    store
+        .record(&access(&tolvan(), at(0), "before"))
+        .await
+        .unwrap();
+    // As an earlier version (or a copy, or a restore) may have left them.
+    for (name, _) in sqlite_file_modes(&db) {
+        let database = sqlite_files::database_path(&db.url).unwrap();
+        let file = database.with_file_name(name);
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    assert!(
+        sqlite_file_modes(&db)
+            .iter()
+            .all(|(_, mode)| *mode == 0o644),
+        "the set-up widened them"
+    );
+    let again = db.open().await;
+    again
+        .record(&access(&tolvan(), at(1), "after"))
+        .await
+        .unwrap();
+    let modes = sqlite_file_modes(&db);
+    assert!(modes.len() >= 3, "{modes:?}");
+    for (name, mode) in &modes {
+        assert_eq!(*mode, 0o600, "{name} is {mode:o}");
+    }
+    assert_eq!(
+        again.access_log(&tolvan(), None, None).await.unwrap().len(),
+        2
+    );
 }

@@ -1,7 +1,7 @@
 //! Test certificates made on the spot with rcgen: a CA, a server certificate for 127.0.0.1 and a
 //! client (function) certificate it issued. Shared by the test crates that prove mutual TLS.
 
-use overblick::simulator::rivta::ServerTls;
+use overblick_simulators::ServerTls;
 
 pub struct Pki {
     pub ca_pem: String,

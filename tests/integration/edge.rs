@@ -16,6 +16,7 @@ use crate::harness::{LENA, TOLVAN, TestApp, error_codes, token};
 fn small_limits() -> GraphqlSettings {
     GraphqlSettings {
         introspection: Some(true),
+        redact_source_errors: None,
         max_depth: 4,
         max_complexity: 10,
         max_aliases: 2,
@@ -508,6 +509,7 @@ async fn the_fourth_quick_request_of_one_user_gets_429_with_retry_after_while_an
             enabled: true,
             per_second: 1,
             burst: 3,
+            ..RateLimitSettings::default()
         })
         .start()
         .await;

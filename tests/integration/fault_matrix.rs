@@ -4,17 +4,23 @@
 //! deadline with that source's state and code, and exactly what the healthy sources gave without
 //! the fault. Also the policies around each source: breaker, retry budget, bulkhead, stale data
 //! with its age, and the per-source answer-size cap.
+//!
+//! Every test runs twice, with the misbehaving source a FHIR source (`fhir::`) and a RIV-TA
+//! producer behind the service platform (`riv_ta::`): the simulators share one fault layer, and
+//! the policies wrap every protocol's adapter alike.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use overblick::config::{CacheSettings, PolicyOverrides, SourcePolicy};
-use overblick::simulator::Behaviour;
+use overblick_simulators::Behaviour;
 use serde_json::{Value, json};
 
 use crate::harness::{MARGARETA, TOLVAN, TestApp, error_codes, token};
 
-const FAULTY: &str = "akademiska-sjukhuset";
+/// The misbehaving source of each protocol: both hold Tolvan's medications.
+const FHIR_FAULTY: &str = "akademiska-sjukhuset";
+const RIVTA_FAULTY: &str = "region-uppsala-npo";
 const HEALTHY: [&str; 2] = ["vc-gottsunda", "hjartkliniken-fyris"];
 const DEADLINE: Duration = Duration::from_secs(2);
 
@@ -61,9 +67,9 @@ fn healthy_part(body: &Value) -> (BTreeSet<(String, String)>, Vec<Value>) {
 
 /// Three sources, no cache (every overview asks every source), a 2 s deadline and the faulty
 /// source's calls limited to 1 s.
-async fn three_sources(policy: SourcePolicy) -> TestApp {
+async fn three_sources(faulty: &'static str, policy: SourcePolicy) -> TestApp {
     TestApp::builder()
-        .sources(&[HEALTHY[0], FAULTY, HEALTHY[1]])
+        .sources(&[HEALTHY[0], faulty, HEALTHY[1]])
         .deadline(DEADLINE)
         .policy(SourcePolicy {
             timeout: Duration::from_secs(1),
@@ -77,14 +83,14 @@ async fn three_sources(policy: SourcePolicy) -> TestApp {
         .await
 }
 
-/// Runs the overview with `FAULTY` behaving as `fault`; checks it came back within the deadline
+/// Runs the overview with `faulty` behaving as `fault`; checks it came back within the deadline
 /// with the healthy part unchanged, and returns it.
-async fn under(fault: Behaviour, app: &TestApp, baseline: &Value) -> Value {
-    app.simulator(FAULTY).set_behaviour(fault);
+async fn under(faulty: &'static str, fault: Behaviour, app: &TestApp, baseline: &Value) -> Value {
+    app.simulator(faulty).set_behaviour(fault);
     let started = Instant::now();
     let body = app.query(QUERY).await;
     let took = started.elapsed();
-    app.simulator(FAULTY).set_behaviour(Behaviour::Normal);
+    app.simulator(faulty).set_behaviour(Behaviour::Normal);
     // The deadline plus room for a loaded machine; a hung call would take 30 s or forever.
     assert!(
         took < DEADLINE + Duration::from_secs(3),
@@ -121,48 +127,59 @@ fn spawn_query(app: &TestApp, person: &str) -> tokio::task::JoinHandle<Value> {
     })
 }
 
-fn assert_failed(body: &Value, fault: Behaviour, state: &str, code: &str) {
-    let st = status(body, FAULTY);
+fn assert_failed(faulty: &'static str, body: &Value, fault: Behaviour, state: &str, code: &str) {
+    let st = status(body, faulty);
     assert_eq!(st["state"], state, "{fault:?}: {st}");
     assert_eq!(st["code"], code, "{fault:?}: {st}");
     assert!(
-        records_from(body, &[FAULTY]).is_empty(),
+        records_from(body, &[faulty]).is_empty(),
         "{fault:?}: nothing from the faulty source"
     );
     let errors: Vec<&Value> = body["errors"]
         .as_array()
         .unwrap_or_else(|| panic!("{fault:?}: an error names the source: {body}"))
         .iter()
-        .filter(|e| e["extensions"]["source"] == FAULTY)
+        .filter(|e| e["extensions"]["source"] == faulty)
         .collect();
     assert_eq!(errors.len(), 1, "{fault:?}: {errors:?}");
     assert_eq!(errors[0]["extensions"]["code"], code, "{fault:?}");
 }
 
-#[tokio::test]
-async fn every_fault_of_one_source_leaves_the_healthy_sources_answer_unchanged_and_names_the_fault()
-{
-    let app = three_sources(SourcePolicy {
-        // Each fault once, without the breaker opening between them.
-        breaker_failures: 100,
-        // Far above any real answer here, far below 50 MB: the cap, not the time limit, ends
-        // the large bodies however fast this machine reads.
-        max_body_bytes: 1_000_000,
-        ..SourcePolicy::default()
-    })
+async fn every_fault_of_one_source_leaves_the_healthy_sources_answer_unchanged_and_names_the_fault(
+    faulty: &'static str,
+) {
+    let app = three_sources(
+        faulty,
+        SourcePolicy {
+            // Each fault once, without the breaker opening between them.
+            breaker_failures: 100,
+            // Far above any real answer here, far below 50 MB: the cap, not the time limit, ends
+            // the large bodies however fast this machine reads.
+            max_body_bytes: 1_000_000,
+            ..SourcePolicy::default()
+        },
+    )
     .await;
     let baseline = app.query(QUERY).await;
-    assert_eq!(status(&baseline, FAULTY)["state"], "FROM_SOURCE");
-    assert!(!records_from(&baseline, &[FAULTY]).is_empty());
+    assert_eq!(status(&baseline, faulty)["state"], "FROM_SOURCE");
+    assert!(!records_from(&baseline, &[faulty]).is_empty());
 
-    let hang = under(Behaviour::Hang, &app, &baseline).await;
-    assert_failed(&hang, Behaviour::Hang, "TIMED_OUT", "SOURCE_TIMEOUT");
+    let hang = under(faulty, Behaviour::Hang, &app, &baseline).await;
+    assert_failed(
+        faulty,
+        &hang,
+        Behaviour::Hang,
+        "TIMED_OUT",
+        "SOURCE_TIMEOUT",
+    );
 
     for fault in [
         Behaviour::Status(500),
         Behaviour::Status(503),
+        Behaviour::ProtocolError,
         Behaviour::Reset,
         Behaviour::Garbage,
+        Behaviour::Truncated,
         Behaviour::Huge {
             bytes: 50_000_000,
             declared: true,
@@ -172,32 +189,33 @@ async fn every_fault_of_one_source_leaves_the_healthy_sources_answer_unchanged_a
             declared: false,
         },
     ] {
-        let body = under(fault, &app, &baseline).await;
-        assert_failed(&body, fault, "FAILED", "SOURCE_ERROR");
+        let body = under(faulty, fault, &app, &baseline).await;
+        assert_failed(faulty, &body, fault, "FAILED", "SOURCE_ERROR");
     }
 
     let drip = Behaviour::Drip {
         every: Duration::from_millis(100),
     };
-    let body = under(drip, &app, &baseline).await;
-    assert_failed(&body, drip, "TIMED_OUT", "SOURCE_TIMEOUT");
+    let body = under(faulty, drip, &app, &baseline).await;
+    assert_failed(faulty, &body, drip, "TIMED_OUT", "SOURCE_TIMEOUT");
 
     // Records missing required elements: the source answered, its unreadable records are left
     // out and counted, and the list is flagged as incomplete.
-    let body = under(Behaviour::MissingRequired, &app, &baseline).await;
-    let st = status(&body, FAULTY);
+    let body = under(faulty, Behaviour::MissingRequired, &app, &baseline).await;
+    let st = status(&body, faulty);
     assert_eq!(st["state"], "FROM_SOURCE", "{st}");
     assert!(st["leftOut"].as_u64().unwrap() > 0, "{st}");
     assert_eq!(error_codes(&body), ["SOURCE_INCOMPLETE"], "{body}");
-    assert_eq!(body["errors"][0]["extensions"]["source"], FAULTY);
+    assert_eq!(body["errors"][0]["extensions"]["source"], faulty);
 }
 
-#[tokio::test]
-async fn a_body_over_the_sources_own_cap_is_a_source_error_and_not_read_further() {
+async fn a_body_over_the_sources_own_cap_is_a_source_error_and_not_read_further(
+    faulty: &'static str,
+) {
     let app = TestApp::builder()
-        .sources(&[HEALTHY[0], FAULTY])
+        .sources(&[HEALTHY[0], faulty])
         .source_policy(
-            FAULTY,
+            faulty,
             PolicyOverrides {
                 max_body_bytes: Some(2_000),
                 ..PolicyOverrides::default()
@@ -206,7 +224,7 @@ async fn a_body_over_the_sources_own_cap_is_a_source_error_and_not_read_further(
         .start()
         .await;
     let body = app.query(QUERY).await;
-    let st = status(&body, FAULTY);
+    let st = status(&body, faulty);
     assert_eq!(st["state"], "FAILED", "{st}");
     assert!(
         st["message"].as_str().unwrap().contains("2000 bytes"),
@@ -215,33 +233,36 @@ async fn a_body_over_the_sources_own_cap_is_a_source_error_and_not_read_further(
     assert_eq!(status(&body, HEALTHY[0])["state"], "FROM_SOURCE");
 }
 
-#[tokio::test]
-async fn the_breaker_opens_after_repeated_failures_fails_fast_and_closes_when_the_source_recovers()
-{
-    let app = three_sources(SourcePolicy {
-        max_attempts: 1,
-        breaker_failures: 3,
-        breaker_cool_down: Duration::from_millis(600),
-        ..SourcePolicy::default()
-    })
+async fn the_breaker_opens_after_repeated_failures_fails_fast_and_closes_when_the_source_recovers(
+    faulty: &'static str,
+) {
+    let app = three_sources(
+        faulty,
+        SourcePolicy {
+            max_attempts: 1,
+            breaker_failures: 3,
+            breaker_cool_down: Duration::from_millis(600),
+            ..SourcePolicy::default()
+        },
+    )
     .await;
     let baseline = app.query(QUERY).await;
-    let faulty = app.simulator(FAULTY);
-    // The requests one call makes (the FHIR searches behind medications).
-    let per_call = faulty.hits();
-    faulty.set_behaviour(Behaviour::Status(500));
+    let sim = app.simulator(faulty);
+    // The requests one call makes (the FHIR searches behind medications; one SOAP call).
+    let per_call = sim.hits();
+    sim.set_behaviour(Behaviour::Status(500));
     for _ in 0..3 {
         let body = app.query(QUERY).await;
-        assert_eq!(status(&body, FAULTY)["code"], "SOURCE_ERROR");
+        assert_eq!(status(&body, faulty)["code"], "SOURCE_ERROR");
     }
-    let open = "overblick_source_breaker_state{source=\"akademiska-sjukhuset\"}";
+    let open = &format!("overblick_source_breaker_state{{source=\"{faulty}\"}}");
     assert_eq!(app.metric(open).await, Some(2.0), "open");
 
     // Open: the source is not asked, the answer says so, the others serve as before.
-    let hits = faulty.hits();
+    let hits = sim.hits();
     let body = app.query(QUERY).await;
-    assert_eq!(faulty.hits(), hits, "no call while the breaker is open");
-    let st = status(&body, FAULTY);
+    assert_eq!(sim.hits(), hits, "no call while the breaker is open");
+    let st = status(&body, faulty);
     assert_eq!(st["state"], "FAILED", "{st}");
     assert_eq!(st["code"], "SOURCE_UNAVAILABLE", "{st}");
     assert_eq!(healthy_part(&body), healthy_part(&baseline));
@@ -250,55 +271,59 @@ async fn the_breaker_opens_after_repeated_failures_fails_fast_and_closes_when_th
     // Still down after the cool-down: one trial call, which fails, and it stays open.
     tokio::time::sleep(Duration::from_millis(700)).await;
     let body = app.query(QUERY).await;
-    assert_eq!(faulty.hits(), hits + per_call, "exactly one trial call");
-    assert_eq!(status(&body, FAULTY)["code"], "SOURCE_ERROR");
+    assert_eq!(sim.hits(), hits + per_call, "exactly one trial call");
+    assert_eq!(status(&body, faulty)["code"], "SOURCE_ERROR");
     let body = app.query(QUERY).await;
-    assert_eq!(status(&body, FAULTY)["code"], "SOURCE_UNAVAILABLE");
-    assert_eq!(faulty.hits(), hits + per_call);
+    assert_eq!(status(&body, faulty)["code"], "SOURCE_UNAVAILABLE");
+    assert_eq!(sim.hits(), hits + per_call);
 
     // Recovered: the next trial succeeds and the breaker closes.
-    faulty.set_behaviour(Behaviour::Normal);
+    sim.set_behaviour(Behaviour::Normal);
     tokio::time::sleep(Duration::from_millis(700)).await;
     let body = app.query(QUERY).await;
-    assert_eq!(status(&body, FAULTY)["state"], "FROM_SOURCE");
+    assert_eq!(status(&body, faulty)["state"], "FROM_SOURCE");
     assert_eq!(
-        records_from(&body, &[FAULTY]),
-        records_from(&baseline, &[FAULTY])
+        records_from(&body, &[faulty]),
+        records_from(&baseline, &[faulty])
     );
     assert_eq!(app.metric(open).await, Some(0.0), "closed");
     let body = app.query(QUERY).await;
-    assert_eq!(status(&body, FAULTY)["state"], "FROM_SOURCE");
+    assert_eq!(status(&body, faulty)["state"], "FROM_SOURCE");
     assert!(body.get("errors").is_none(), "{body}");
 }
 
-#[tokio::test]
-async fn retries_of_a_failing_source_stay_within_its_retry_budget() {
+async fn retries_of_a_failing_source_stay_within_its_retry_budget(faulty: &'static str) {
     // 20% of calls plus a floor of 1 retry a second over the budget's 10 s window.
-    let app = three_sources(SourcePolicy {
-        max_attempts: 3,
-        backoff_initial: Duration::from_millis(1),
-        backoff_max: Duration::from_millis(5),
-        retry_budget_percent: 20,
-        retry_budget_floor: 1,
-        breaker_failures: 1_000,
-        ..SourcePolicy::default()
-    })
+    let app = three_sources(
+        faulty,
+        SourcePolicy {
+            max_attempts: 3,
+            backoff_initial: Duration::from_millis(1),
+            backoff_max: Duration::from_millis(5),
+            retry_budget_percent: 20,
+            retry_budget_floor: 1,
+            breaker_failures: 1_000,
+            ..SourcePolicy::default()
+        },
+    )
     .await;
-    let faulty = app.simulator(FAULTY);
+    let sim = app.simulator(faulty);
     // How many requests one healthy call makes (the FHIR searches behind medications).
     app.query(QUERY).await;
-    let per_call = faulty.hits();
+    let per_call = sim.hits();
     assert!(per_call > 0);
 
-    faulty.set_behaviour(Behaviour::Status(503));
-    faulty.reset_hits();
+    sim.set_behaviour(Behaviour::Status(503));
+    sim.reset_hits();
     let calls = 40u64;
     for _ in 0..calls {
         let body = app.query(QUERY).await;
-        assert_eq!(status(&body, FAULTY)["state"], "FAILED");
+        assert_eq!(status(&body, faulty)["state"], "FAILED");
     }
     let attempts = app
-        .metric("overblick_source_requests_total{source=\"akademiska-sjukhuset\"}")
+        .metric(&format!(
+            "overblick_source_requests_total{{source=\"{faulty}\"}}"
+        ))
         .await
         .expect("requests are counted") as u64
         - 1; // the healthy call above
@@ -311,18 +336,19 @@ async fn retries_of_a_failing_source_stay_within_its_retry_budget() {
         "{attempts} attempts for {calls} calls, budget {allowed}"
     );
     assert!(
-        faulty.hits() <= attempts * per_call,
+        sim.hits() <= attempts * per_call,
         "{} upstream requests",
-        faulty.hits()
+        sim.hits()
     );
 }
 
-#[tokio::test]
-async fn a_source_at_its_concurrency_limit_sheds_further_calls_at_once_while_others_serve() {
+async fn a_source_at_its_concurrency_limit_sheds_further_calls_at_once_while_others_serve(
+    faulty: &'static str,
+) {
     let app = TestApp::builder()
-        .sources(&[HEALTHY[0], FAULTY])
+        .sources(&[HEALTHY[0], faulty])
         .source_policy(
-            FAULTY,
+            faulty,
             PolicyOverrides {
                 max_concurrent: Some(1),
                 timeout: Some(Duration::from_secs(5)),
@@ -332,7 +358,7 @@ async fn a_source_at_its_concurrency_limit_sheds_further_calls_at_once_while_oth
         .deadline(Duration::from_secs(5))
         .start()
         .await;
-    app.simulator(FAULTY)
+    app.simulator(faulty)
         .set_behaviour(Behaviour::Delay(Duration::from_millis(1500)));
     // Two patients, so the cache cannot join the calls into one.
     let slow = spawn_query(&app, TOLVAN);
@@ -344,26 +370,25 @@ async fn a_source_at_its_concurrency_limit_sheds_further_calls_at_once_while_oth
         "shed at once, not queued behind the slow call: {:?}",
         started.elapsed()
     );
-    let st = status(&body, FAULTY);
+    let st = status(&body, faulty);
     assert_eq!(st["state"], "FAILED", "{st}");
     assert_eq!(st["code"], "SOURCE_OVERLOADED", "{st}");
     assert_eq!(status(&body, HEALTHY[0])["state"], "FROM_SOURCE");
     assert_eq!(error_codes(&body), ["SOURCE_OVERLOADED"]);
     let slow = slow.await.unwrap();
-    assert_eq!(status(&slow, FAULTY)["state"], "FROM_SOURCE", "{slow}");
+    assert_eq!(status(&slow, faulty)["state"], "FROM_SOURCE", "{slow}");
     assert!(
         app.metric(
-            "overblick_source_calls_total{source=\"akademiska-sjukhuset\",domain=\"medications\",outcome=\"shed\"}"
+            &format!("overblick_source_calls_total{{source=\"{faulty}\",domain=\"medications\",outcome=\"shed\"}}")
         )
         .await
             >= Some(1.0)
     );
 }
 
-#[tokio::test]
-async fn stale_data_served_for_a_failing_source_shows_its_age() {
+async fn stale_data_served_for_a_failing_source_shows_its_age(faulty: &'static str) {
     let app = TestApp::builder()
-        .sources(&[HEALTHY[0], FAULTY])
+        .sources(&[HEALTHY[0], faulty])
         .cache(CacheSettings {
             ttl: Duration::from_millis(200),
             stale_window: Duration::from_secs(600),
@@ -372,25 +397,26 @@ async fn stale_data_served_for_a_failing_source_shows_its_age() {
         .start()
         .await;
     let fresh = app.query(QUERY).await;
-    assert_eq!(status(&fresh, FAULTY)["ageSeconds"], 0);
+    assert_eq!(status(&fresh, faulty)["ageSeconds"], 0);
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    app.simulator(FAULTY).set_behaviour(Behaviour::Status(500));
+    app.simulator(faulty).set_behaviour(Behaviour::Status(500));
     let body = app.query(QUERY).await;
-    let st = status(&body, FAULTY);
+    let st = status(&body, faulty);
     assert_eq!(st["state"], "STALE_SOURCE_FAILED", "{st}");
     assert_eq!(st["code"], "SOURCE_ERROR", "{st}");
     assert!(st["ageSeconds"].as_u64().unwrap() >= 1, "{st}");
     assert_eq!(
-        records_from(&body, &[FAULTY]),
-        records_from(&fresh, &[FAULTY])
+        records_from(&body, &[faulty]),
+        records_from(&fresh, &[faulty])
     );
     assert_eq!(status(&body, HEALTHY[0])["ageSeconds"], 0);
 }
 
-#[tokio::test]
-async fn a_timed_out_attempt_is_retried_when_attempts_are_shorter_than_the_call() {
+async fn a_timed_out_attempt_is_retried_when_attempts_are_shorter_than_the_call(
+    faulty: &'static str,
+) {
     let app = TestApp::builder()
-        .sources(&[HEALTHY[0], FAULTY])
+        .sources(&[HEALTHY[0], faulty])
         .policy(SourcePolicy {
             timeout: Duration::from_millis(1500),
             attempt_timeout: Some(Duration::from_millis(300)),
@@ -402,52 +428,86 @@ async fn a_timed_out_attempt_is_retried_when_attempts_are_shorter_than_the_call(
         })
         .start()
         .await;
-    let faulty = app.simulator(FAULTY);
+    let sim = app.simulator(faulty);
     app.query(QUERY).await;
-    let per_attempt = faulty.hits();
-    faulty.reset_hits();
-    faulty.set_behaviour(Behaviour::Hang);
+    let per_attempt = sim.hits();
+    sim.reset_hits();
+    sim.set_behaviour(Behaviour::Hang);
     let started = Instant::now();
     let body = app.query(QUERY).await;
     assert!(started.elapsed() < Duration::from_secs(4));
-    assert_eq!(status(&body, FAULTY)["state"], "TIMED_OUT");
+    assert_eq!(status(&body, faulty)["state"], "TIMED_OUT");
     assert!(
-        faulty.hits() >= 2,
+        sim.hits() >= 2,
         "the hung attempt was given up and retried: {} requests",
-        faulty.hits()
+        sim.hits()
     );
-    assert!(faulty.hits() <= 3 * per_attempt, "within max_attempts");
+    assert!(sim.hits() <= 3 * per_attempt, "within max_attempts");
 }
 
-#[tokio::test]
-async fn a_call_past_its_time_is_cancelled_and_its_connection_dropped_not_left_running() {
+async fn a_call_past_its_time_is_cancelled_and_its_connection_dropped_not_left_running(
+    faulty: &'static str,
+) {
     let app = TestApp::builder()
-        .sources(&[HEALTHY[0], FAULTY])
+        .sources(&[HEALTHY[0], faulty])
         .source_timeout(Duration::from_millis(500))
         .start()
         .await;
-    let faulty = app.simulator(FAULTY);
+    let sim = app.simulator(faulty);
     // Eight bytes a second: the answer alone would take minutes to send whole.
-    faulty.set_behaviour(Behaviour::Drip {
+    sim.set_behaviour(Behaviour::Drip {
         every: Duration::from_secs(1),
     });
     let query = spawn_query(&app, TOLVAN);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
-        faulty.fault_bodies_sending() > 0,
+        sim.fault_bodies_sending() > 0,
         "the slow answer is being sent while the call waits"
     );
     let body = query.await.unwrap();
-    assert_eq!(status(&body, FAULTY)["state"], "TIMED_OUT");
+    assert_eq!(status(&body, faulty)["state"], "TIMED_OUT");
     // The simulator stops sending only when the client has closed the connection.
     let started = Instant::now();
-    while faulty.fault_bodies_sending() > 0 {
+    while sim.fault_bodies_sending() > 0 {
         assert!(
             started.elapsed() < Duration::from_secs(10),
             "{} answers are still being sent to a call that gave up",
-            faulty.fault_bodies_sending()
+            sim.fault_bodies_sending()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(faulty.hits() > 0);
+    assert!(sim.hits() > 0);
 }
+
+/// Each test above, once against a FHIR source and once against a RIV-TA source.
+macro_rules! for_both_protocols {
+    ($($name:ident),+ $(,)?) => {
+        mod fhir {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::FHIR_FAULTY).await
+                }
+            )+
+        }
+        mod riv_ta {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::RIVTA_FAULTY).await
+                }
+            )+
+        }
+    };
+}
+
+for_both_protocols!(
+    every_fault_of_one_source_leaves_the_healthy_sources_answer_unchanged_and_names_the_fault,
+    a_body_over_the_sources_own_cap_is_a_source_error_and_not_read_further,
+    the_breaker_opens_after_repeated_failures_fails_fast_and_closes_when_the_source_recovers,
+    retries_of_a_failing_source_stay_within_its_retry_budget,
+    a_source_at_its_concurrency_limit_sheds_further_calls_at_once_while_others_serve,
+    stale_data_served_for_a_failing_source_shows_its_age,
+    a_timed_out_attempt_is_retried_when_attempts_are_shorter_than_the_call,
+    a_call_past_its_time_is_cancelled_and_its_connection_dropped_not_left_running
+);

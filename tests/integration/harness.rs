@@ -11,16 +11,14 @@ use overblick::config::catalog::SourceEntry;
 use overblick::config::{
     AccessFile, CacheSettings, DEMO_ENGAGEMENT_INDEX_FILE, DEMO_POPULATION_FILE, DatabaseSettings,
     EngagementIndexSettings, EngineSettings, GraphqlSettings, IssuerSettings, Mode,
-    PlatformSettings, PolicyOverrides, RateLimitSettings, Settings, SourceHttpSettings,
-    SourcePolicy, load_catalog,
+    PlatformSettings, PolicyOverrides, RateLimitSettings, ServerSettings, Settings,
+    SourceHttpSettings, SourcePolicy, load_catalog,
 };
 use overblick::domain::{HsaId, PersonId};
-use overblick::simulator::rivta::RivtaHandle;
-use overblick::simulator::{
-    EngagementIndexHandle, SimulatorHandle, start_catalog_simulators, start_engagement_index,
-};
 use overblick::store::Store;
 use overblick::store::testing::{self, TestDatabase};
+use overblick_simulators::rivta::RivtaHandle;
+use overblick_simulators::{EngagementIndexHandle, SimulatorHandle, start_engagement_index};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -82,10 +80,13 @@ pub struct Options {
     pub engine: EngineSettings,
     /// Every source's policy (a catalog entry's overrides still apply).
     pub policy: SourcePolicy,
-    /// The GraphQL edge's limits; introspection on, as in the demo.
+    /// The GraphQL edge's limits; introspection on and sources' error text shown, as in the
+    /// demo.
     pub graphql: GraphqlSettings,
     /// Off unless a test switches it on: most tests send many requests as one user.
     pub rate_limit: RateLimitSettings,
+    /// The listener's header read timeout and connections per address (the defaults).
+    pub server: ServerSettings,
     pub cache: CacheSettings,
     /// Token issuers to trust besides the demo issuer.
     pub issuers: Vec<IssuerSettings>,
@@ -108,12 +109,14 @@ impl Default for Options {
             policy: SourcePolicy::default(),
             graphql: GraphqlSettings {
                 introspection: Some(true),
+                redact_source_errors: Some(false),
                 ..GraphqlSettings::default()
             },
             rate_limit: RateLimitSettings {
                 enabled: false,
                 ..RateLimitSettings::default()
             },
+            server: ServerSettings::default(),
             cache: CacheSettings::default(),
             issuers: Vec::new(),
             database: None,
@@ -200,6 +203,11 @@ impl Builder {
         self
     }
 
+    pub fn server(mut self, server: ServerSettings) -> Self {
+        self.options.server = server;
+        self
+    }
+
     pub fn deadline(mut self, t: Duration) -> Self {
         self.options.engine.deadline = t;
         self
@@ -240,7 +248,7 @@ impl Builder {
                 }
             }
         }
-        let simulators = start_catalog_simulators(&mut catalog)
+        let simulators = overblick::demo::start_simulators(&mut catalog)
             .await
             .expect("the simulators start");
         let mut options = self.options;
@@ -257,8 +265,8 @@ impl Builder {
         } else {
             None
         };
-        let mut app = TestApp::start_with(catalog, simulators.fhir, options).await;
-        app.rivta = simulators.rivta;
+        let mut app = TestApp::start_with(catalog, simulators.fhir(), options).await;
+        app.rivta = simulators.rivta();
         app.index = index;
         app
     }
@@ -342,6 +350,7 @@ impl TestApp {
             policy: options.policy,
             graphql: options.graphql,
             rate_limit: options.rate_limit,
+            server: options.server,
             issuers: options.issuers,
             database: DatabaseSettings { url },
             access: AccessFile {
@@ -379,6 +388,7 @@ impl TestApp {
         let url = entry.base_url().unwrap();
         self.simulators
             .iter()
+            .chain(self.rivta.iter().map(|r| r.server()))
             .find(|s| s.base_url() == url)
             .expect("a simulator for every source")
     }

@@ -13,4 +13,5 @@ mod platform;
 mod real_data;
 mod rules;
 mod schema;
+mod security;
 mod tokens;

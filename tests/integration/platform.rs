@@ -7,17 +7,24 @@ use std::path::Path;
 use std::time::Duration;
 
 use overblick::config::catalog::{SourceEntry, parse_source_file};
-use overblick::config::{EngagementIndexSettings, PlatformSettings};
-use overblick::simulator::engagement::{self, Engagement, EngagementIndex};
-use overblick::simulator::rivta::{
-    self, PartStatusCode, ProcessingPart, RivtaData, RivtaHandle, SoapBehaviour, SoapServerOptions,
-    SyncError,
-};
+use overblick::config::{EngagementIndexSettings, GraphqlSettings, PlatformSettings};
 use overblick::sources::rivta::Contract;
+use overblick_simulators::engagement::{self, Engagement, EngagementIndex};
+use overblick_simulators::rivta::{
+    self, PartStatusCode, ProcessingPart, RivtaData, RivtaHandle, SyncError,
+};
+use overblick_simulators::{Behaviour, ServerOptions};
 use serde_json::{Value, json};
 
 use crate::harness::{Options, TestApp, error_codes, repo_path, token};
 use crate::pki::pki;
+
+/// The simulator's name for a contract the adapter asks: the two state the contracts
+/// independently, and meet at the contract's address.
+fn sim_contract(contract: Contract) -> overblick_simulators::Contract {
+    overblick_simulators::Contract::from_path(&contract.path())
+        .expect("the simulator serves every contract the adapter asks")
+}
 
 const TOLVAN_DIGITS: &str = "191212121212";
 const INDEX_ADDRESS: &str = "5565594230";
@@ -62,7 +69,7 @@ fn eight_producers() -> Vec<RivtaHandle> {
             rivta::start(
                 demo_data(),
                 vec![logical_address(n)],
-                &SoapServerOptions::default(),
+                &ServerOptions::default(),
             )
             .expect("the producer starts")
         })
@@ -90,7 +97,7 @@ fn index_naming(producers: &[usize]) -> engagement::EngagementIndexHandle {
             owner: None,
             engagements: producers.iter().map(|&n| engagement(n)).collect(),
         },
-        &SoapServerOptions::default(),
+        &ServerOptions::default(),
     )
     .expect("the index starts")
 }
@@ -131,7 +138,7 @@ const QUERY: &str = r#"{ overview(patient: "191212121212") {
 } }"#;
 
 fn hits(producers: &[RivtaHandle]) -> Vec<u64> {
-    producers.iter().map(RivtaHandle::hits).collect()
+    producers.iter().map(|p| p.hits()).collect()
 }
 
 #[tokio::test]
@@ -217,7 +224,7 @@ async fn the_index_answer_is_reused_for_the_next_overview() {
 async fn when_the_index_fails_every_source_is_called_and_the_fallback_is_reported() {
     let producers = eight_producers();
     let index = index_naming(&[1, 4, 6]);
-    index.set_behaviour(SoapBehaviour::Fault);
+    index.set_behaviour(Behaviour::ProtocolError);
     let app = start(
         &producers,
         platform(index.base_url(), Duration::from_secs(2)),
@@ -247,7 +254,7 @@ async fn when_the_index_fails_every_source_is_called_and_the_fallback_is_reporte
 async fn an_index_that_does_not_answer_in_time_counts_as_failed() {
     let producers = eight_producers();
     let index = index_naming(&[1]);
-    index.set_behaviour(SoapBehaviour::Hang);
+    index.set_behaviour(Behaviour::Hang);
     let app = start(
         &producers,
         platform(index.base_url(), Duration::from_millis(300)),
@@ -348,9 +355,125 @@ async fn an_aggregating_source_reports_each_system_behind_it() {
 }
 
 #[tokio::test]
+async fn with_source_errors_redacted_soap_faults_and_the_platforms_own_accounts_stay_out_of_the_answer()
+ {
+    let producers: Vec<RivtaHandle> = eight_producers().into_iter().take(3).collect();
+    // An aggregator whose account of a system behind it has words of its own, a producer
+    // answering with a SOAP fault, and an engagement index answering with one too.
+    producers[0]
+        .set_processing_status(Some(vec![ProcessingPart {
+            logical_address: "SE2321000024-STALE".into(),
+            status: PartStatusCode::NoDataSynchFailed,
+            last_successful_sync: None,
+            last_failed_sync: Some("20261122101400".into()),
+            error: Some(SyncError {
+                causing_agent: "SourceSystem".into(),
+                code: "VP009".into(),
+                text: "producer timed out".into(),
+            }),
+        }]))
+        .unwrap();
+    producers[2].set_behaviour(Behaviour::ProtocolError);
+    let index = index_naming(&[0, 2]);
+    index.set_behaviour(Behaviour::ProtocolError);
+    let catalog = producers
+        .iter()
+        .enumerate()
+        .map(|(n, p)| rivta_entry(n, p.base_url()))
+        .collect();
+    let app = TestApp::start_with(
+        catalog,
+        Vec::new(),
+        Options {
+            platform: platform(index.base_url(), Duration::from_secs(2)),
+            graphql: GraphqlSettings {
+                redact_source_errors: Some(true),
+                ..GraphqlSettings::default()
+            },
+            ..Options::default()
+        },
+    )
+    .await;
+
+    let body = app
+        .query(
+            r#"{ overview(patient: "191212121212") {
+                medications { id }
+                sources { source logicalAddress state message }
+                engagementIndex { state message }
+            } }"#,
+        )
+        .await;
+    let answer = body.to_string();
+    for upstream in [
+        "VP009",
+        "simulated",
+        "producer timed out",
+        "SourceSystem",
+        "fault",
+    ] {
+        assert!(
+            !answer.contains(upstream),
+            "{upstream:?} reached the client: {answer}"
+        );
+    }
+    let overview = &body["data"]["overview"];
+    assert_eq!(
+        overview["engagementIndex"][0]["message"],
+        "the engagement index failed (ENGAGEMENT_INDEX_UNAVAILABLE); every source was asked"
+    );
+    let messages: Vec<(&str, &str)> = overview["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| Some((s["logicalAddress"].as_str()?, s["message"].as_str()?)))
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            (
+                "SE2321000024-STALE",
+                "Producer 0 reports that SE2321000024-STALE could not be reached"
+            ),
+            ("SE2321000024-P002", "Producer 2 failed (SOURCE_ERROR)"),
+        ],
+        "{body}"
+    );
+    let mut errors: Vec<(&str, &str)> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["extensions"]["code"].as_str().unwrap(),
+                e["message"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    errors.sort();
+    assert_eq!(
+        errors,
+        [
+            (
+                "ENGAGEMENT_INDEX_UNAVAILABLE",
+                "the engagement index failed (ENGAGEMENT_INDEX_UNAVAILABLE); every platform source of the medications was asked"
+            ),
+            (
+                "SOURCE_ERROR",
+                "Producer 0 reports that SE2321000024-STALE could not be reached; its medications are missing"
+            ),
+            (
+                "SOURCE_ERROR",
+                "Producer 2 failed (SOURCE_ERROR); its medications are missing"
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
 async fn a_producer_fault_is_a_source_error_naming_the_contract() {
     let producers = eight_producers();
-    producers[3].set_behaviour(SoapBehaviour::Fault);
+    producers[3].set_behaviour(Behaviour::ProtocolError);
     let app = start(&producers[..4], PlatformSettings::default()).await;
 
     let body = app.query(QUERY).await;
@@ -371,7 +494,10 @@ async fn a_producer_fault_is_a_source_error_naming_the_contract() {
         states,
         ["FROM_SOURCE", "FROM_SOURCE", "FROM_SOURCE", "FAILED"]
     );
-    assert_eq!(producers[3].hits_for(Contract::MedicationHistory2), 1);
+    assert_eq!(
+        producers[3].hits_for_contract(sim_contract(Contract::MedicationHistory2)),
+        1
+    );
 }
 
 #[tokio::test]
@@ -463,8 +589,14 @@ async fn the_demo_serves_platform_and_fhir_sources_in_one_merged_overview() {
                 .any(|a| a == "SE2120003005-0001")
         })
         .expect("the municipal platform source runs");
-    assert_eq!(kommun.hits_for(Contract::MedicationHistory2), 0);
-    assert_eq!(kommun.hits_for(Contract::LaboratoryOrderOutcome4), 0);
+    assert_eq!(
+        kommun.hits_for_contract(sim_contract(Contract::MedicationHistory2)),
+        0
+    );
+    assert_eq!(
+        kommun.hits_for_contract(sim_contract(Contract::LaboratoryOrderOutcome4)),
+        0
+    );
     let avoided: u64 = overview["engagementIndex"]
         .as_array()
         .unwrap()
@@ -489,7 +621,7 @@ async fn the_service_presents_its_function_certificate_from_the_platform_setting
     let producer = rivta::start(
         demo_data(),
         vec![logical_address(0)],
-        &SoapServerOptions {
+        &ServerOptions {
             latency: Duration::ZERO,
             tls: Some(pki.server.clone()),
         },

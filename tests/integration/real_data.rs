@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use overblick::config::catalog::{ProtocolConfig, SourceEntry};
 use overblick::config::{CacheSettings, EngineSettings};
-use overblick::domain::{Domain, Organisation, PersonId};
-use overblick::simulator::{FhirStore, start};
+use overblick::domain::{Domain, Organisation};
 use overblick::sources::SourceInfo;
 use overblick::sources::fhir::FhirConfig;
+use overblick_simulators::FhirStore;
+use overblick_simulators::fhir::start;
 
 use crate::harness::{TOLVAN, TestApp, repo_path};
 
@@ -21,7 +22,10 @@ async fn a_real_synthea_record_comes_through_the_whole_service() {
         serde_json::from_slice(&std::fs::read(repo_path(SYNTHEA)).unwrap()).unwrap();
     let mut store = FhirStore::new();
     store
-        .insert_bundle(&PersonId::parse(TOLVAN).unwrap(), bundle)
+        .insert_bundle(
+            &overblick_simulators::person::Person::parse(&TOLVAN.replace('-', "")).unwrap(),
+            bundle,
+        )
         .unwrap();
     let simulator = start(store, Duration::ZERO).unwrap();
     let entry = SourceEntry {

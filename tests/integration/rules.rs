@@ -314,6 +314,39 @@ async fn emergency_access_needs_a_reason_then_shows_everything_unblocked_and_is_
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_emergency_reason_of_only_invisible_characters_is_refused_and_logged_without_a_reason() {
+    for db in databases().await {
+        let app = TestApp::builder().database(&db).start().await;
+        let staff = staff_token();
+        register_relationship(&app, &staff, TOLVAN).await;
+        // A zero-width space and a no-break space: it would look blank in the patient's log.
+        for reason in ["\u{200B}\u{00A0}", "\u{FEFF}\u{2060}", "\u{202E} \u{200D}"] {
+            let body = app
+                .post_as(
+                    &staff,
+                    OVERVIEW,
+                    vars(TOLVAN, Some("EMERGENCY"), Some(reason)),
+                )
+                .await;
+            assert_eq!(
+                error_codes(&body),
+                ["REASON_REQUIRED"],
+                "{}: {reason:?}: {body}",
+                db.backend
+            );
+            assert!(body["data"]["overview"].is_null(), "{}", db.backend);
+        }
+        let log = app.access_records(TOLVAN).await;
+        assert_eq!(log.len(), 3, "{}", db.backend);
+        for record in &log {
+            assert_eq!(record.outcome, "REASON_REQUIRED", "{}", db.backend);
+            assert_eq!(record.reason, None, "{}", db.backend);
+            assert!(!record.emergency, "{}", db.backend);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_block_hides_a_providers_data_from_other_providers_staff_even_in_an_emergency_until_lifted()
  {
     for db in databases().await {
@@ -590,6 +623,116 @@ async fn a_delegate_sees_only_the_delegated_lists_until_the_delegation_is_revoke
             .await;
         assert_eq!(error_codes(&after), ["FORBIDDEN"], "{}", db.backend);
         assert!(after["data"]["overview"].is_null());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delegates_refused_lists_are_in_the_access_log_beside_the_granted_ones() {
+    for db in databases().await {
+        let app = TestApp::builder().database(&db).start().await;
+        let until = (chrono::Utc::now().date_naive() + chrono::TimeDelta::days(30)).to_string();
+        let grant = app
+            .post_as(
+                &token(TOLVAN),
+                "mutation($d: PersonId!, $u: Date!) { grantDelegation(delegate: $d, domains: [MEDICATIONS], validUntil: $u) { id } }",
+                json!({ "d": MARGARETA, "u": until }),
+            )
+            .await;
+        assert!(grant["errors"].is_null(), "{}: {grant}", db.backend);
+        let id = grant["data"]["grantDelegation"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+
+        // Delegated and undelegated lists in one request: two refused, the rest shown.
+        let body = app
+            .post_as(&token(MARGARETA), OVERVIEW, vars(TOLVAN, None, None))
+            .await;
+        assert_eq!(
+            error_codes(&body),
+            ["FORBIDDEN", "FORBIDDEN"],
+            "{}: {body}",
+            db.backend
+        );
+        let log = app.access_records(TOLVAN).await;
+        let record = &log[0];
+        assert_eq!(record.outcome, "granted", "{}", db.backend);
+        assert_eq!(record.actor_role, "delegate");
+        assert_eq!(record.domains, ["patient", "medications"], "{}", db.backend);
+        let refused: Vec<(&str, &str)> = record
+            .refusals
+            .iter()
+            .map(|r| (r.domain.as_str(), r.code.as_str()))
+            .collect();
+        assert_eq!(
+            refused,
+            [("measurements", "FORBIDDEN"), ("lab_results", "FORBIDDEN")],
+            "{}",
+            db.backend
+        );
+
+        // Only undelegated lists: nothing shown, every one of them in the record.
+        let only_refused = app
+            .post_as(
+                &token(MARGARETA),
+                "query($p: PersonId) { overview(patient: $p) { labResults { id } } }",
+                json!({ "p": TOLVAN }),
+            )
+            .await;
+        assert_eq!(error_codes(&only_refused), ["FORBIDDEN"], "{}", db.backend);
+        let log = app.access_records(TOLVAN).await;
+        assert_eq!(log[0].domains, Vec::<String>::new(), "{}", db.backend);
+        assert_eq!(log[0].refusals.len(), 1, "{}", db.backend);
+        assert_eq!(log[0].refusals[0].domain, "lab_results");
+
+        // Revoked: the whole request is refused, recorded as before with what was asked.
+        app.post_as(
+            &token(TOLVAN),
+            "mutation($id: ID!) { revokeDelegation(id: $id) { active } }",
+            json!({ "id": id }),
+        )
+        .await;
+        let after = app
+            .post_as(&token(MARGARETA), OVERVIEW, vars(TOLVAN, None, None))
+            .await;
+        assert_eq!(error_codes(&after), ["FORBIDDEN"], "{}", db.backend);
+        let log = app.access_records(TOLVAN).await;
+        assert_eq!(log[0].outcome, "FORBIDDEN", "{}", db.backend);
+        assert_eq!(
+            log[0].domains,
+            ["patient", "medications", "measurements", "lab_results"],
+            "{}",
+            db.backend
+        );
+        assert_eq!(log[0].refusals, [], "{}", db.backend);
+
+        // The patient sees the refused lists in their access log.
+        let own = app
+            .post_as(
+                &token(TOLVAN),
+                "{ accessLog { role domains refusals { domain code } outcome } }",
+                json!({}),
+            )
+            .await;
+        assert!(own["errors"].is_null(), "{}: {own}", db.backend);
+        let entries = own["data"]["accessLog"].as_array().unwrap();
+        assert_eq!(entries.len(), 3, "{}: {own}", db.backend);
+        assert_eq!(
+            entries[2],
+            json!({
+                "role": "DELEGATE",
+                "domains": ["PATIENT", "MEDICATIONS"],
+                "refusals": [
+                    { "domain": "MEASUREMENTS", "code": "FORBIDDEN" },
+                    { "domain": "LAB_RESULTS", "code": "FORBIDDEN" }
+                ],
+                "outcome": "granted"
+            }),
+            "{}",
+            db.backend
+        );
+        assert_eq!(entries[0]["refusals"], json!([]), "{}", db.backend);
+        assert_eq!(entries[0]["outcome"], "FORBIDDEN", "{}", db.backend);
     }
 }
 

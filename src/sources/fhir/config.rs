@@ -69,6 +69,16 @@ impl SourceConfig for FhirConfig {
         )))
     }
 
+    #[cfg(feature = "demo")]
+    async fn simulate(
+        &self,
+        simulator: &crate::config::catalog::SimulatorEntry,
+    ) -> Result<overblick_simulators::Simulator, overblick_simulators::SimulatorError> {
+        overblick_simulators::start_fhir_dir(&simulator.data_dir, simulator.latency)
+            .await
+            .map(overblick_simulators::Simulator::Fhir)
+    }
+
     fn locator(_: (), _: &BuildContext<'_>) -> Result<Option<Arc<dyn Locator>>, BuildError> {
         Ok(None)
     }

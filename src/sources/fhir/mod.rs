@@ -91,7 +91,7 @@
 //! | | analysis / code | code (the NPU coding `urn:oid:1.2.208.176.2.1`, else LOINC, else the first) |
 //! | | value / value_text | as for measurements; an Observation with components only gets them as text ("name: value unit; ...") |
 //! | | reference_range | `referenceRange[0]` low / high / text |
-//! | | abnormal | interpretation code (v3 ObservationInterpretation / v2 0078): N → Normal, A/AA → Abnormal, L/LU/`<` → Low, H/HU/`>` → High, LL → CriticallyLow, HH → CriticallyHigh |
+//! | | abnormal | interpretation code (v3 ObservationInterpretation / v2 0078, or no system; `sources::hl7`): N → Normal, A/AA → Abnormal, L/LU/`<` → Low, H/HU/`>` → High, LL → CriticallyLow, HH → CriticallyHigh |
 //! | | interpretation | interpretation text / display |
 //! | | time | `effective[x]`, else issued, else the report's |
 //! | | report | the code of the DiagnosticReport listing it, else of the panel (hasMember) holding it |

@@ -139,6 +139,21 @@ impl SourceConfig for RivtaConfig {
         )))
     }
 
+    /// A producer answering for the source's logical address.
+    #[cfg(feature = "demo")]
+    async fn simulate(
+        &self,
+        simulator: &crate::config::catalog::SimulatorEntry,
+    ) -> Result<overblick_simulators::Simulator, overblick_simulators::SimulatorError> {
+        overblick_simulators::start_rivta_dir(
+            &simulator.data_dir,
+            &self.logical_address,
+            simulator.latency,
+        )
+        .await
+        .map(overblick_simulators::Simulator::RivTa)
+    }
+
     fn locator(
         platform: Platform,
         cx: &BuildContext<'_>,

@@ -16,12 +16,7 @@ use crate::sources::fhir::elements::{
     text, value_text,
 };
 use crate::sources::fhir::resources::Res;
-
-const INTERPRETATION_SYSTEMS: [&str; 3] = [
-    "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
-    "http://terminology.hl7.org/CodeSystem/v2-0078",
-    "http://hl7.org/fhir/v2/0078",
-];
+use crate::sources::hl7;
 
 fn is_vital_sign(json: &Value) -> bool {
     has_code(list(json, "category"), None, "vital-signs")
@@ -330,19 +325,10 @@ fn reference_range(range: &Value) -> Option<ReferenceRange> {
 }
 
 /// The abnormal flag of the first recognised interpretation code (HL7 v3
-/// ObservationInterpretation / v2 table 0078, or a code without system).
+/// ObservationInterpretation / v2 table 0078, or a code without system; [`hl7`]).
 fn abnormal_flag(interpretations: &[Value]) -> Option<AbnormalFlag> {
     interpretations
         .iter()
         .flat_map(codings)
-        .filter(|c| text(c, "system").is_none_or(|s| INTERPRETATION_SYSTEMS.contains(&s)))
-        .find_map(|c| match text(c, "code")? {
-            "N" => Some(AbnormalFlag::Normal),
-            "A" | "AA" => Some(AbnormalFlag::Abnormal),
-            "L" | "LU" | "<" => Some(AbnormalFlag::Low),
-            "H" | "HU" | ">" => Some(AbnormalFlag::High),
-            "LL" => Some(AbnormalFlag::CriticallyLow),
-            "HH" => Some(AbnormalFlag::CriticallyHigh),
-            _ => None,
-        })
+        .find_map(|c| hl7::abnormal_flag(text(c, "system"), text(c, "code")?))
 }

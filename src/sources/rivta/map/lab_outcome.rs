@@ -25,7 +25,7 @@
 //! | value | `result/value/pq` |
 //! | value_text | `result/value/cv` (display, else code), `st`, `intervalPQ` ("low–high unit") |
 //! | reference_range | `result/reference`: `interval` low / high (with its unit), `description` as text |
-//! | abnormal | the first `result/interpretation` code among N → Normal, A/AA → Abnormal, L/LU/`<` → Low, H/HU/`>` → High, LL → CriticallyLow, HH → CriticallyHigh (HL7 ObservationInterpretation, as for FHIR) |
+//! | abnormal | the first `result/interpretation` code among N → Normal, A/AA → Abnormal, L/LU/`<` → Low, H/HU/`>` → High, LL → CriticallyLow, HH → CriticallyHigh (HL7 ObservationInterpretation, `sources::hl7`, as for FHIR: a code of another `codeSystem` gives no flag) |
 //! | interpretation | `result/interpretation` display names, joined with "; " |
 //! | time | the first `specimen/timestamp` (when the sample was taken), else `analysis/timestamp`, else `header/record/timestamp` |
 //! | status | `analysis/status` code or display name, else `body/type` code: PREL/preliminary → Preliminary, DEF/final/slutsvar → Final, TILL (tilläggssvar)/amended/corrected → Amended, registered → Registered, cancelled/makulerad/annullerad → Cancelled; else Unknown |
@@ -61,6 +61,7 @@ use super::{Ctx, Ii, Record, as_part, xml};
 use crate::domain::{
     AbnormalFlag, Code, LabResult, Quantity, ReferenceRange, ResultStatus, Sourced,
 };
+use crate::sources::hl7;
 
 // ---------------------------------------------------------------------------------------------
 // v4
@@ -221,7 +222,7 @@ fn result_v4(result: Node<'_, '_>, mut item: LabResult, several: bool) -> LabRes
         .collect();
     item.abnormal = interpretations
         .iter()
-        .find_map(|c| c.code.as_deref().and_then(abnormal_flag));
+        .find_map(|c| hl7::abnormal_flag(c.system.as_deref(), c.code.as_deref()?));
     let texts: Vec<&str> = interpretations
         .iter()
         .filter_map(|c| c.display.as_deref())
@@ -244,19 +245,6 @@ fn interval_text(interval: Node<'_, '_>) -> Option<String> {
         Some(unit) => format!("{range} {unit}"),
         None => range,
     })
-}
-
-/// HL7 ObservationInterpretation (v3, and v2 table 0078) codes that say how a result compares.
-fn abnormal_flag(code: &str) -> Option<AbnormalFlag> {
-    match code {
-        "N" => Some(AbnormalFlag::Normal),
-        "A" | "AA" => Some(AbnormalFlag::Abnormal),
-        "L" | "LU" | "<" => Some(AbnormalFlag::Low),
-        "H" | "HU" | ">" => Some(AbnormalFlag::High),
-        "LL" => Some(AbnormalFlag::CriticallyLow),
-        "HH" => Some(AbnormalFlag::CriticallyHigh),
-        _ => None,
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -491,6 +479,24 @@ mod tests {
           <a:result><a:value><a:st>Negativ</a:st></a:value></a:result>
         </a:analysis>
       </a:groupOfAnalyses>"#;
+
+    #[test]
+    fn an_interpretation_is_read_in_hl7s_code_system_and_not_in_another() {
+        let with_system = |system: &str| {
+            GLUCOSE.replace(
+                "<a:interpretation><a:code>H</a:code>",
+                &format!(
+                    "<a:interpretation><a:code>H</a:code><a:codeSystem>{system}</a:codeSystem>"
+                ),
+            )
+        };
+        let (hl7, _) = run(&v4("true", &with_system("2.16.840.1.113883.5.83")), map_v4);
+        assert_eq!(hl7[0].item.abnormal, Some(AbnormalFlag::High));
+        let (local, _) = run(&v4("true", &with_system("1.2.752.999.1")), map_v4);
+        assert_eq!(local[0].item.abnormal, None);
+        // The words are kept either way: the flag is not guessed, the text is not lost.
+        assert_eq!(local[0].item.interpretation.as_deref(), Some("Högt"));
+    }
 
     #[test]
     fn each_v4_result_is_one_lab_result_with_its_own_record_id() {

@@ -57,14 +57,18 @@ use axum::response::{IntoResponse, Response};
 use roxmltree::Node;
 use serde::Deserialize;
 
-use super::SimulatorError;
-use super::rivta::{
-    BASE_PATH, Fault, Server, SoapBehaviour, SoapServerOptions, check_logical_address,
-    check_soap_action, check_timestamp, element, envelope, is_twelve_digits, method_not_allowed,
-    not_found, read_request, xml_response,
+use crate::SimulatorError;
+use crate::rivta::{BASE_PATH, check_timestamp, is_twelve_digits};
+use crate::server::{self, Behaviour, ServerOptions, SimulatorHandle};
+use crate::soap::{
+    SoapFault, SoapWire, check_logical_address, check_soap_action, element, envelope,
+    method_not_allowed, not_found, read_request, text, xml_response,
 };
-pub use crate::sources::rivta::engagement::{FIND_CONTENT_NS, FIND_CONTENT_PATH};
-use crate::sources::rivta::{soap, xml};
+
+/// The FindContent responder namespace.
+pub const FIND_CONTENT_NS: &str = "urn:riv:itintegration:engagementindex:FindContentResponder:1";
+/// FindContent's address path on the platform.
+pub const FIND_CONTENT_PATH: &str = "itintegration/engagementindex/FindContent/1/rivtabp21";
 
 /// The namespace of an engagement's fields.
 pub const ENGAGEMENT_NS: &str = "urn:riv:itintegration:engagementindex:1";
@@ -232,7 +236,7 @@ struct IndexState {
 /// gracefully when the last clone is dropped, or at [`EngagementIndexHandle::shutdown`].
 #[derive(Clone)]
 pub struct EngagementIndexHandle {
-    server: Arc<Server>,
+    server: SimulatorHandle,
     state: Arc<IndexState>,
 }
 
@@ -257,7 +261,7 @@ fn hit_key(path: &str) -> Option<String> {
 /// called within a Tokio runtime.
 pub fn start(
     index: EngagementIndex,
-    options: &SoapServerOptions,
+    options: &ServerOptions,
 ) -> std::io::Result<EngagementIndexHandle> {
     let engagements = index.engagements.len();
     let state = Arc::new(IndexState {
@@ -265,12 +269,9 @@ pub fn start(
         index: RwLock::new(index),
     });
     let service = Router::new().fallback(answer).with_state(state.clone());
-    let server = Server::start(service, options, hit_key)?;
+    let server = server::start(|_| service, SoapWire { hit_key }, BASE_PATH, options)?;
     tracing::debug!(addr = %server.addr(), engagements, "engagement index simulator started");
-    Ok(EngagementIndexHandle {
-        server: Arc::new(server),
-        state,
-    })
+    Ok(EngagementIndexHandle { server, state })
 }
 
 impl EngagementIndexHandle {
@@ -318,11 +319,11 @@ impl EngagementIndexHandle {
             .clone()
     }
 
-    pub fn set_behaviour(&self, behaviour: SoapBehaviour) {
+    pub fn set_behaviour(&self, behaviour: Behaviour) {
         self.server.set_behaviour(behaviour);
     }
 
-    pub fn behaviour(&self) -> SoapBehaviour {
+    pub fn behaviour(&self) -> Behaviour {
         self.server.behaviour()
     }
 
@@ -345,7 +346,7 @@ impl EngagementIndexHandle {
         self.server.reset_hits();
     }
 
-    /// Stops the server and waits until it has ended (see [`super::SimulatorHandle::shutdown`]).
+    /// Stops the server and waits until it has ended (see [`SimulatorHandle::shutdown`]).
     pub async fn shutdown(&self) {
         self.server.shutdown().await;
     }
@@ -376,10 +377,15 @@ async fn answer(
     }
 }
 
-fn respond(state: &IndexState, headers: &HeaderMap, body: &[u8]) -> Result<(String, usize), Fault> {
+fn respond(
+    state: &IndexState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(String, usize), SoapFault> {
     check_soap_action(headers, FIND_CONTENT_ACTION)?;
-    let text = std::str::from_utf8(body).map_err(|_| Fault::client("the request is not UTF-8"))?;
-    let doc = soap::parse(text).map_err(|e| Fault::client(e.to_string()))?;
+    let text =
+        std::str::from_utf8(body).map_err(|_| SoapFault::client("the request is not UTF-8"))?;
+    let doc = roxmltree::Document::parse(text).map_err(|e| SoapFault::client(e.to_string()))?;
     let request = read_request(&doc, FIND_CONTENT_NS, "FindContent")?;
     check_logical_address(
         request.logical_address,
@@ -414,24 +420,24 @@ struct Query<'a> {
 }
 
 impl<'a> Query<'a> {
-    fn read(payload: Node<'a, '_>) -> Result<Query<'a>, Fault> {
-        let person = xml::text(payload, "registeredResidentIdentification");
-        let service_domain = xml::text(payload, "serviceDomain");
+    fn read(payload: Node<'a, '_>) -> Result<Query<'a>, SoapFault> {
+        let person = text(payload, "registeredResidentIdentification");
+        let service_domain = text(payload, "serviceDomain");
         let (Some(person), Some(service_domain)) = (person, service_domain) else {
-            return Err(Fault::client(
+            return Err(SoapFault::client(
                 "FindContent requires registeredResidentIdentification and serviceDomain",
             ));
         };
         Ok(Query {
             person: person.chars().filter(|c| *c != '-').collect(),
             service_domain,
-            categorization: xml::text(payload, "categorization"),
-            logical_address: xml::text(payload, "logicalAddress"),
-            source_system: xml::text(payload, "sourceSystem"),
-            data_controller: xml::text(payload, "dataController"),
-            business_object: xml::text(payload, "businessObjectInstanceIdentifier"),
-            clinical_process_interest: xml::text(payload, "clinicalProcessInterestId"),
-            most_recent_content: xml::text(payload, "mostRecentContent"),
+            categorization: text(payload, "categorization"),
+            logical_address: text(payload, "logicalAddress"),
+            source_system: text(payload, "sourceSystem"),
+            data_controller: text(payload, "dataController"),
+            business_object: text(payload, "businessObjectInstanceIdentifier"),
+            clinical_process_interest: text(payload, "clinicalProcessInterestId"),
+            most_recent_content: text(payload, "mostRecentContent"),
         })
     }
 

@@ -7,8 +7,8 @@ use std::path::Path;
 
 use serde_json::{Map, Value, json};
 
-use super::SimulatorError;
-use crate::domain::PersonId;
+use crate::SimulatorError;
+use crate::person::Person;
 
 /// The records of one simulated source: for each person, the resources of the Bundle (of any
 /// type: collection, transaction, searchset, document) the simulator was given for them.
@@ -27,7 +27,7 @@ use crate::domain::PersonId;
 /// same `<Type>/<id>` replaces an earlier one.
 #[derive(Clone, Default)]
 pub struct FhirStore {
-    records: BTreeMap<PersonId, Record>,
+    records: BTreeMap<Person, Record>,
     types: BTreeSet<String>,
 }
 
@@ -91,8 +91,9 @@ impl FhirStore {
                         .into(),
                 ));
             }
-            let person = PersonId::parse(stem)
-                .map_err(|e| file_error(format!("the file name is not usable: {e}")))?;
+            let person = Person::parse(stem).ok_or_else(|| {
+                file_error("the file name is not usable: wrong check digit".into())
+            })?;
             let text = std::fs::read(&path).map_err(|e| file_error(format!("cannot read: {e}")))?;
             let bundle: Value = serde_json::from_slice(&text)
                 .map_err(|e| file_error(format!("not valid JSON: {e}")))?;
@@ -112,11 +113,7 @@ impl FhirStore {
     /// Adds the resources of `bundle` to `person`'s record (see the type's documentation for
     /// what is adjusted on the way in). Fails without changing the store if `bundle` is not a
     /// Bundle or an entry's resource has no `resourceType`.
-    pub fn insert_bundle(
-        &mut self,
-        person: &PersonId,
-        bundle: Value,
-    ) -> Result<(), SimulatorError> {
+    pub fn insert_bundle(&mut self, person: &Person, bundle: Value) -> Result<(), SimulatorError> {
         let Value::Object(mut bundle) = bundle else {
             return Err(SimulatorError::Bundle("not a JSON object".into()));
         };
@@ -215,17 +212,17 @@ impl FhirStore {
     }
 
     /// The record of `person`, if the store has one.
-    pub(crate) fn record(&self, person: &PersonId) -> Option<&Record> {
+    pub(crate) fn record(&self, person: &Person) -> Option<&Record> {
         self.records.get(person)
     }
 
     /// The store's own copy of `person`, if it holds a record for them.
-    pub(crate) fn person(&self, person: &PersonId) -> Option<&PersonId> {
+    pub(crate) fn person(&self, person: &Person) -> Option<&Person> {
         self.records.get_key_value(person).map(|(p, _)| p)
     }
 
     /// Every record, in personnummer order.
-    pub(crate) fn records(&self) -> impl Iterator<Item = (&PersonId, &Record)> {
+    pub(crate) fn records(&self) -> impl Iterator<Item = (&Person, &Record)> {
         self.records.iter()
     }
 
@@ -344,19 +341,19 @@ fn rewrite_references(value: &mut Value, full_urls: &HashMap<String, String>) {
     }
 }
 
-fn carries_identifier(patient: &Map<String, Value>, person: &PersonId) -> bool {
+fn carries_identifier(patient: &Map<String, Value>, person: &Person) -> bool {
     let digits = person.digits();
     patient
         .get("identifier")
         .and_then(Value::as_array)
         .is_some_and(|list| {
             list.iter().any(|i| {
-                i["system"] == person.identifier_system() && i["value"].as_str() == Some(&digits)
+                i["system"] == person.identifier_system() && i["value"].as_str() == Some(digits)
             })
         })
 }
 
-fn add_person_identifier(patient: &mut Map<String, Value>, person: &PersonId) {
+fn add_person_identifier(patient: &mut Map<String, Value>, person: &Person) {
     let identifier = json!({ "system": person.identifier_system(), "value": person.digits() });
     match patient.get_mut("identifier") {
         Some(Value::Array(list)) => list.insert(0, identifier),
@@ -369,10 +366,10 @@ fn add_person_identifier(patient: &mut Map<String, Value>, person: &PersonId) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::PERSONNUMMER_SYSTEM;
+    use crate::person::PERSONNUMMER_SYSTEM;
 
-    fn tolvan() -> PersonId {
-        PersonId::parse("191212121212").unwrap()
+    fn tolvan() -> Person {
+        Person::parse("191212121212").unwrap()
     }
 
     fn transaction() -> Value {

@@ -25,9 +25,9 @@ use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
-use super::fhir_types;
-use super::store::{FhirStore, Record};
-use crate::domain::{PERSONNUMMER_SYSTEM, PersonId, SAMORDNINGSNUMMER_SYSTEM};
+use crate::fhir_types;
+use crate::person::{PERSONNUMMER_SYSTEM, Person, SAMORDNINGSNUMMER_SYSTEM};
+use crate::store::{FhirStore, Record};
 
 pub(crate) const DEFAULT_COUNT: usize = 50;
 pub(crate) const MAX_COUNT: usize = 500;
@@ -245,11 +245,11 @@ fn candidates<'a>(
     resource_type: &str,
     params: &[(String, String)],
 ) -> Result<Vec<Found<'a>>, Refusal> {
-    let people: Option<Vec<&PersonId>> = if resource_type == "Patient" {
+    let people: Option<Vec<&Person>> = if resource_type == "Patient" {
         let by_identifier =
             params_named(params, "identifier").map(|v| people_with_identifier(store, v));
         let by_id = params_named(params, "_id").map(|v| people_with_patient_ids(store, v));
-        let sets: Vec<Vec<&PersonId>> = by_identifier.chain(by_id).collect();
+        let sets: Vec<Vec<&Person>> = by_identifier.chain(by_id).collect();
         if sets.is_empty() {
             return Err(Refusal::new(
                 400,
@@ -267,7 +267,7 @@ fn candidates<'a>(
             .iter()
             .flat_map(|name| params_named(params, name))
             .map(|v| people_with_patient_references(store, v));
-        let sets: Vec<Vec<&PersonId>> = by_identifier.chain(by_reference).collect();
+        let sets: Vec<Vec<&Person>> = by_identifier.chain(by_reference).collect();
         if sets.is_empty() {
             if fhir_types::is_patient_compartment(resource_type) {
                 return Err(Refusal::new(
@@ -303,7 +303,7 @@ fn candidates<'a>(
 }
 
 /// The people in all of `sets` (parameters are ANDed).
-fn intersect(mut sets: Vec<Vec<&PersonId>>) -> Vec<&PersonId> {
+fn intersect(mut sets: Vec<Vec<&Person>>) -> Vec<&Person> {
     let mut people = sets.pop().unwrap_or_default();
     for set in sets {
         people.retain(|p| set.contains(p));
@@ -314,7 +314,7 @@ fn intersect(mut sets: Vec<Vec<&PersonId>>) -> Vec<&PersonId> {
 /// The people a token `system|value` (or a bare value, any system) names. Only the
 /// personnummer and samordningsnummer systems name people, and only with the system that fits
 /// the number.
-fn people_with_identifier<'a>(store: &'a FhirStore, value: &str) -> Vec<&'a PersonId> {
+fn people_with_identifier<'a>(store: &'a FhirStore, value: &str) -> Vec<&'a Person> {
     value
         .split(',')
         .filter_map(|token| {
@@ -328,7 +328,7 @@ fn people_with_identifier<'a>(store: &'a FhirStore, value: &str) -> Vec<&'a Pers
             {
                 return None;
             }
-            let person = PersonId::parse(digits).ok()?;
+            let person = Person::parse(digits)?;
             if system.is_some_and(|s| s != person.identifier_system()) {
                 return None;
             }
@@ -339,7 +339,7 @@ fn people_with_identifier<'a>(store: &'a FhirStore, value: &str) -> Vec<&'a Pers
 
 /// The people whose bundle holds a Patient named by a reference (`Patient/<id>`, `<id>` or an
 /// absolute URL).
-fn people_with_patient_references<'a>(store: &'a FhirStore, value: &str) -> Vec<&'a PersonId> {
+fn people_with_patient_references<'a>(store: &'a FhirStore, value: &str) -> Vec<&'a Person> {
     let ids: Vec<&str> = value
         .split(',')
         .filter_map(|reference| {
@@ -357,11 +357,11 @@ fn people_with_patient_references<'a>(store: &'a FhirStore, value: &str) -> Vec<
     people_holding_patients(store, &ids)
 }
 
-fn people_with_patient_ids<'a>(store: &'a FhirStore, value: &str) -> Vec<&'a PersonId> {
+fn people_with_patient_ids<'a>(store: &'a FhirStore, value: &str) -> Vec<&'a Person> {
     people_holding_patients(store, &value.split(',').collect::<Vec<_>>())
 }
 
-fn people_holding_patients<'a>(store: &'a FhirStore, ids: &[&str]) -> Vec<&'a PersonId> {
+fn people_holding_patients<'a>(store: &'a FhirStore, ids: &[&str]) -> Vec<&'a Person> {
     store
         .records()
         .filter(|(_, record)| ids.iter().any(|id| record.has(&format!("Patient/{id}"))))
@@ -567,7 +567,7 @@ fn search_url(
     params: &[(String, String)],
     offset: Option<usize>,
 ) -> String {
-    let Ok(mut url) = reqwest::Url::parse(&format!("{base_url}/{resource_type}")) else {
+    let Ok(mut url) = url::Url::parse(&format!("{base_url}/{resource_type}")) else {
         return format!("{base_url}/{resource_type}");
     };
     {
@@ -594,8 +594,8 @@ mod tests {
     const BASE: &str = "http://127.0.0.1:1/fhir";
     const TOLVAN: &str = "191212121212";
 
-    fn tolvan() -> PersonId {
-        PersonId::parse(TOLVAN).unwrap()
+    fn tolvan() -> Person {
+        Person::parse(TOLVAN).unwrap()
     }
 
     fn pnr_token(digits: &str) -> String {
@@ -828,7 +828,7 @@ mod tests {
             .as_str()
             .unwrap();
         assert!(next.starts_with(&format!("{BASE}/Observation?")), "{next}");
-        let url = reqwest::Url::parse(next).unwrap();
+        let url = url::Url::parse(next).unwrap();
         let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
         assert_eq!(
             pairs,

@@ -1,0 +1,98 @@
+//! The GraphiQL page on `GET /graphql`: our own small template (`graphiql.html`), filled with
+//! plain string replacement, and served with its own Content-Security-Policy
+//! ([`super::headers::graphiql_policy`]).
+//!
+//! Not async-graphql's `GraphiQLSource`: that renders through handlebars, which logs what it
+//! renders at debug level (`Rendering helper: each, params: [...]` lists the page's headers),
+//! so every demo page load wrote `Authorization: Bearer eyJ…`, a token carrying a
+//! personnummer, to the log at `RUST_LOG=debug`. Here the token never reaches a template engine.
+
+use std::time::Duration;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+
+use super::headers::graphiql_policy;
+use super::{GraphiqlMode, error_response};
+use crate::auth::demo;
+use crate::codes;
+
+const TEMPLATE: &str = include_str!("graphiql.html");
+
+/// How long the demo token in a page is valid.
+const DEMO_TOKEN_VALID_FOR: Duration = Duration::from_secs(12 * 3600);
+
+/// The page, with a fresh nonce for its inline script and style, and in the demo a fresh token.
+pub(super) fn page(mode: &GraphiqlMode) -> Response {
+    let Some(nonce) = nonce() else {
+        return error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            codes::INTERNAL_ERROR,
+            "no random source for the page's script nonce",
+        );
+    };
+    let mut headers = serde_json::Map::new();
+    if let GraphiqlMode::DemoToken(person) = mode {
+        let token = demo::mint(person, None, DEMO_TOKEN_VALID_FOR);
+        headers.insert("Authorization".into(), format!("Bearer {token}").into());
+    }
+    let settings = serde_json::json!({ "endpoint": "/graphql", "headers": headers });
+    let html = TEMPLATE
+        .replace("{{nonce}}", &nonce)
+        .replace("{{settings}}", &script_json(&settings));
+    let mut response = Html(html).into_response();
+    let policy = HeaderValue::from_str(&graphiql_policy(&nonce))
+        .expect("a policy of ASCII text and a hex nonce is a valid header value");
+    response
+        .headers_mut()
+        .insert(header::CONTENT_SECURITY_POLICY, policy);
+    response
+}
+
+/// 128 random bits in hex (hex digits are valid in a CSP nonce), or `None` if the system's
+/// random source failed: a guessable nonce would be no nonce.
+fn nonce() -> Option<String> {
+    let mut bytes = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut bytes).ok()?;
+    Some(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// `value` as JSON that is safe inside a `<script>` element: `<`, `>` and `&` escaped, so no
+/// value can close the element or open a comment.
+fn script_json(value: &serde_json::Value) -> String {
+    value
+        .to_string()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_cannot_close_the_script_element() {
+        let json = script_json(&serde_json::json!({ "a": "</script><script>x()</script>&" }));
+        assert!(
+            !json.contains('<') && !json.contains('>') && !json.contains('&'),
+            "{json}"
+        );
+        let back: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(back["a"], "</script><script>x()</script>&");
+    }
+
+    #[test]
+    fn each_page_has_its_own_nonce_in_its_policy_and_on_its_inline_code() {
+        let a = page(&GraphiqlMode::Plain);
+        let b = page(&GraphiqlMode::Plain);
+        let policy = |r: &Response| {
+            r.headers()[header::CONTENT_SECURITY_POLICY]
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        assert_ne!(policy(&a), policy(&b));
+        assert!(policy(&a).contains("'nonce-"), "{}", policy(&a));
+    }
+}
