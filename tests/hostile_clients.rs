@@ -73,13 +73,45 @@ fn issuer_key() -> (EncodingKey, String) {
     )
 }
 
-/// The service in production mode over the demo's simulated sources, trusting only the test
-/// issuer. Introspection and suggestions are off (production's default); so is the rate limit,
+/// The service in production mode over the demo's sources, served by simulators this test
+/// starts and named to the service by their addresses (production refuses a simulated source),
+/// trusting only the test issuer. Introspection and suggestions are off (production's default); so is the rate limit,
 /// or the tools would mostly meet 429 and test nothing else (the limit has its own test).
 struct Service {
     child: Child,
     url: String,
     dir: tempfile::TempDir,
+    _simulators: overblick::demo::CatalogSimulators,
+}
+
+/// The demo's catalog as a production deployment would write it: each source at its address
+/// (its simulator's, started here), without `[simulator]`.
+async fn production_catalog(folder: &Path) -> overblick::demo::CatalogSimulators {
+    let mut catalog = overblick::config::load_catalog(&repo_path("sources")).unwrap();
+    let simulators = overblick::demo::start_simulators(&mut catalog)
+        .await
+        .expect("the simulators start");
+    std::fs::create_dir_all(folder).unwrap();
+    for entry in &catalog {
+        let text = std::fs::read_to_string(&entry.file).unwrap();
+        let mut out = String::new();
+        let mut in_simulator = false;
+        for line in text.lines() {
+            if line.starts_with('[') {
+                in_simulator = line.trim() == "[simulator]";
+            }
+            if in_simulator {
+                continue;
+            }
+            out.push_str(line);
+            out.push('\n');
+            if line.starts_with("[protocol.") {
+                out.push_str(&format!("base_url = {:?}\n", entry.base_url().unwrap()));
+            }
+        }
+        std::fs::write(folder.join(entry.file.file_name().unwrap()), out).unwrap();
+    }
+    simulators
 }
 
 impl Service {
@@ -97,6 +129,7 @@ impl Service {
     async fn try_start(introspection: bool, public_key_pem: &str) -> Result<Service, String> {
         let dir = tempfile::tempdir().expect("a temp dir");
         std::fs::write(dir.path().join("issuer.pem"), public_key_pem).unwrap();
+        let simulators = production_catalog(&dir.path().join("sources")).await;
         let port = free_port();
         let config = dir.path().join("overblick.toml");
         std::fs::write(
@@ -109,7 +142,7 @@ impl Service {
                  [access]\ndelegation = true\npopulation_file = {:?}\n\
                  [[issuers]]\nissuer = \"{ISSUER}\"\naudience = \"overblick\"\n\
                  algorithm = \"RS256\"\npublic_key_file = \"issuer.pem\"\n",
-                repo_path("sources"),
+                dir.path().join("sources"),
                 dir.path().join("overblick.sqlite").display(),
                 repo_path("sources/registers/population.toml"),
             ),
@@ -128,6 +161,7 @@ impl Service {
             child,
             url: format!("http://127.0.0.1:{port}"),
             dir,
+            _simulators: simulators,
         };
         let client = reqwest::Client::new();
         let started = Instant::now();
