@@ -94,7 +94,13 @@ pub async fn start_simulators(entries: &mut [SourceEntry]) -> Result<CatalogSimu
                 catalog: entry.file.clone(),
                 source,
             })?;
-        tracing::info!(source = %entry.info.id, protocol = entry.protocol.name(), "simulated source started");
+        tracing::info!(
+            source = %entry.info.id,
+            protocol = entry.protocol.name(),
+            base_url = running.server().base_url(),
+            latency_ms = simulator.latency.as_millis() as u64,
+            "simulated source started"
+        );
         entry.simulated_at = Some(running.server().base_url().to_owned());
         started.started.push((entry.info.id.clone(), running));
     }

@@ -630,3 +630,42 @@ async fn a_whole_run_at_trace_level_with_graphiql_writes_no_token_personnummer_o
         );
     }
 }
+
+#[test]
+fn the_binary_refuses_to_serve_a_simulated_source_in_production_naming_the_file_and_the_field() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let config = dir.path().join("overblick.toml");
+    std::fs::write(
+        dir.path().join("issuer.pem"),
+        "not needed: startup stops before keys",
+    )
+    .unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "mode = \"production\"\nlisten = \"127.0.0.1:0\"\nsources = {:?}\n\
+             [database]\nurl = \"sqlite://{}?mode=rwc\"\n\
+             [[issuers]]\nissuer = \"https://idp.example.se\"\naudience = \"overblick\"\n\
+             algorithm = \"RS256\"\npublic_key_file = \"issuer.pem\"\n",
+            repo_path("sources"),
+            dir.path().join("overblick.sqlite").display(),
+        ),
+    )
+    .unwrap();
+
+    let out = Command::new(env!("CARGO_BIN_EXE_overblick"))
+        .arg("--config")
+        .arg(&config)
+        .stdin(Stdio::null())
+        .output()
+        .expect("the binary runs");
+
+    assert!(!out.status.success(), "it must not start");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("field `simulator`"), "{stderr}");
+    assert!(stderr.contains("sources/"), "names the file: {stderr}");
+    assert!(
+        !dir.path().join("overblick.sqlite").exists(),
+        "nothing is started or created before the refusal"
+    );
+}

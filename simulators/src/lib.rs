@@ -94,7 +94,7 @@ pub async fn start_fhir_dir(
         path: data_dir.to_owned(),
         source,
     })?;
-    tracing::info!(
+    tracing::debug!(
         base_url = handle.base_url(),
         people,
         latency_ms = latency.as_millis() as u64,
@@ -121,7 +121,7 @@ pub async fn start_rivta_dir(
         path: data_dir.to_owned(),
         source,
     })?;
-    tracing::info!(
+    tracing::debug!(
         base_url = handle.base_url(),
         people,
         answers,

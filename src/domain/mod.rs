@@ -8,4 +8,5 @@ pub use hsa_id::{HsaId, HsaIdError};
 pub use items::*;
 pub use person_id::{
     PERSONNUMMER_SYSTEM, PersonId, PersonIdError, PersonIdKind, SAMORDNINGSNUMMER_SYSTEM,
+    mask_person_ids,
 };

@@ -169,9 +169,57 @@ impl serde::Serialize for PersonId {
     }
 }
 
+/// `text` with everything shaped like a personal identity number masked: a run of 10 or 12
+/// digits, at most one `-` or `+` among them, not part of a longer run. For text the service
+/// did not write (a source's error message) that goes to the log: a producer may echo the
+/// patient it was asked about. Errs towards masking (any 10 digits), never towards a leak.
+pub fn mask_person_ids(text: &str) -> String {
+    const MASK: &str = "[personnummer?]";
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        let digits = run.bytes().filter(u8::is_ascii_digit).count();
+        let separators = run.len() - digits;
+        let ends_in_digit = run.bytes().last().is_some_and(|b| b.is_ascii_digit());
+        if matches!(digits, 10 | 12) && separators <= 1 && ends_in_digit {
+            out.push_str(MASK);
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        let continues = c.is_ascii_digit()
+            || (matches!(c, '-' | '+') && run.bytes().last().is_some_and(|b| b.is_ascii_digit()));
+        if continues {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn personal_identity_numbers_in_foreign_text_are_masked_and_other_numbers_kept() {
+        let masked = mask_person_ids(
+            "VP007 no patient 191212121212 (19121212-1212, 121212+1212) at SE2321000024-0001, HTTP 503",
+        );
+        assert_eq!(
+            masked,
+            "VP007 no patient [personnummer?] ([personnummer?], [personnummer?]) at SE2321000024-0001, HTTP 503"
+        );
+        assert_eq!(
+            mask_person_ids("2026-12-05 took 1200 ms"),
+            "2026-12-05 took 1200 ms"
+        );
+    }
 
     fn today() -> NaiveDate {
         NaiveDate::from_ymd_opt(2026, 11, 22).unwrap()

@@ -317,6 +317,7 @@ impl Engine {
                 tracing::warn!(
                     domain = domain.as_str(),
                     error = error.kind(),
+                    detail = %error.log_text(),
                     latency_ms = latency.as_millis() as u64,
                     "engagement index failed; asking every source of the domain"
                 );
@@ -427,6 +428,7 @@ impl Engine {
                     source = %info.id,
                     domain = domain.as_str(),
                     error = error.kind(),
+                    detail = %error.log_text(),
                     latency_ms = latency.as_millis() as u64,
                     attempts = attempts.made,
                     stale = stale.is_some(),

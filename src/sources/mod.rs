@@ -150,6 +150,18 @@ impl SourceError {
         format!("{phrase} ({code})")
     }
 
+    /// The whole account for the log, where operators need what the source said even when
+    /// clients are not told it (`[graphql] redact_source_errors`): the message, with anything
+    /// shaped like a personnummer masked (a producer may echo whom it was asked about) and cut
+    /// at 500 characters.
+    pub fn log_text(&self) -> String {
+        let text = crate::domain::mask_person_ids(&self.to_string());
+        match text.char_indices().nth(500) {
+            Some((cut, _)) => format!("{}…", &text[..cut]),
+            None => text,
+        }
+    }
+
     /// A short, stable label for logs and metrics (no patient data, no upstream text).
     pub fn kind(&self) -> &'static str {
         match self {
