@@ -216,6 +216,7 @@ async fn serve(
 
     if settings.mode == Mode::Demo {
         let person = demo_person();
+        let panel = simulated.control_panel(addr).await;
         println!();
         println!("Överblick demo is running.");
         println!("  {}", simulated.describe());
@@ -223,12 +224,21 @@ async fn serve(
         println!(
             "  A token for scripts:  cargo run --release -- token [--role patient|staff|guardian|delegate]"
         );
+        println!("  Try:  TOKEN=$(cargo run -q --release -- token --person {person})");
         println!(
-            "  Try:  curl -s http://{addr}/graphql -H \"Authorization: Bearer $(cargo run -q --release -- token --person {person})\" \\"
+            "        curl -s http://{addr}/graphql -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \\"
         );
         println!(
-            "          -H 'Content-Type: application/json' -d '{{\"query\":\"{{ overview {{ patient {{ name }} medications {{ name dosage provenance {{ sourceName }} }} }} }}\"}}'"
+            "          -d '{{\"query\":\"{{ overview {{ patient {{ name }} medications {{ name dosage provenance {{ sourceName }} }} }} }}\"}}'"
         );
+        if let Some(panel) = panel {
+            println!(
+                "  Make a source misbehave:  curl -X PUT http://{panel}/sources/akademiska-sjukhuset -d slow"
+            );
+            println!(
+                "        (normal, slow, hang, fail, error, garbage, reset; GET http://{panel}/sources lists them)"
+            );
+        }
         println!(
             "  Karin Lindqvist (--role staff) has a care relationship with Tolvan; Tolvan has delegated"
         );
@@ -261,6 +271,32 @@ struct Simulated {
 
 #[cfg(feature = "demo")]
 impl Simulated {
+    /// Starts the demo's control panel (switching a source's behaviour at runtime) on loopback,
+    /// on the port after the service's, or any free one; its address, or `None` when it cannot start
+    /// (the demo runs on without it) or there is nothing to control.
+    async fn control_panel(&self, service: SocketAddr) -> Option<SocketAddr> {
+        if self.sources.is_empty() {
+            return None;
+        }
+        // Loopback only, whatever the service listens on: the panel has no authentication.
+        let loopback = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+        let next = SocketAddr::new(loopback, service.port().checked_add(1)?);
+        let sources = self.sources.started.clone();
+        let served = match overblick_simulators::control::serve(next, sources.clone()).await {
+            Ok(served) => Ok(served),
+            Err(_) => {
+                overblick_simulators::control::serve(SocketAddr::new(loopback, 0), sources).await
+            }
+        };
+        match served {
+            Ok((addr, _task)) => Some(addr),
+            Err(error) => {
+                tracing::warn!(%error, "the demo control panel did not start");
+                None
+            }
+        }
+    }
+
     fn describe(&self) -> String {
         format!(
             "{} simulated care-provider sources on loopback ({} FHIR, {} RIV-TA{})",
@@ -309,6 +345,10 @@ struct Simulated;
 
 #[cfg(not(feature = "demo"))]
 impl Simulated {
+    async fn control_panel(&self, _service: SocketAddr) -> Option<SocketAddr> {
+        None
+    }
+
     fn describe(&self) -> String {
         "no simulated sources (built without the demo)".into()
     }

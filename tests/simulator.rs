@@ -1325,3 +1325,76 @@ async fn tolvans_unreviewed_crp_and_unsigned_weight_are_not_approved_for_him() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The demo's control panel
+
+#[tokio::test]
+async fn the_demo_control_panel_switches_a_running_source_and_back_and_names_what_it_cannot_do() {
+    let mut entries = load_catalog(&Path::new(env!("CARGO_MANIFEST_DIR")).join("sources")).unwrap();
+    entries
+        .retain(|e| ["akademiska-sjukhuset", "region-uppsala-npo"].contains(&e.info.id.as_str()));
+    let started = overblick::demo::start_simulators(&mut entries)
+        .await
+        .unwrap();
+    let (addr, _panel) = overblick_simulators::control::serve(
+        "127.0.0.1:0".parse().unwrap(),
+        started.started.clone(),
+    )
+    .await
+    .unwrap();
+    let client = reqwest::Client::new();
+    let put = |id: &str, body: &str| {
+        client
+            .put(format!("http://{addr}/sources/{id}"))
+            .body(body.to_owned())
+            .send()
+    };
+
+    let answer = put("region-uppsala-npo", "hang").await.unwrap();
+    assert_eq!(answer.status(), 200);
+    let riv_ta = started.for_source("region-uppsala-npo").unwrap().server();
+    assert_eq!(riv_ta.behaviour(), Behaviour::Hang);
+    put("akademiska-sjukhuset", "slow").await.unwrap();
+    let listed: Value = serde_json::from_str(
+        &client
+            .get(format!("http://{addr}/sources"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let behaviours: BTreeMap<&str, &str> = listed["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["source"].as_str().unwrap(),
+                s["behaviour"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        behaviours,
+        BTreeMap::from([
+            ("akademiska-sjukhuset", "slow"),
+            ("region-uppsala-npo", "hang")
+        ])
+    );
+
+    put("region-uppsala-npo", "normal").await.unwrap();
+    assert_eq!(riv_ta.behaviour(), Behaviour::Normal);
+    let bad = put("region-uppsala-npo", "broken").await.unwrap();
+    assert_eq!(bad.status(), 400);
+    assert!(bad.text().await.unwrap().contains("normal, slow, hang"));
+    assert_eq!(put("no-such-source", "hang").await.unwrap().status(), 404);
+    assert_eq!(
+        riv_ta.behaviour(),
+        Behaviour::Normal,
+        "a refused switch changes nothing"
+    );
+}

@@ -15,6 +15,7 @@
 //!   [`start_rivta_dir`], [`RivtaHandle`].
 //! - [`engagement`]: the engagement index's FindContent from a register file:
 //!   [`start_engagement_index`], [`EngagementIndexHandle`].
+//! - [`control`]: the demo's control panel, switching a running source's behaviour over HTTP.
 //! - [`fixed`]: fixed-answer FHIR sources for load tests, without the fault layer (they measure
 //!   the gateway, not themselves).
 //!
@@ -22,6 +23,7 @@
 //! types, contract names and counts only, never record content or identifiers.
 
 pub mod contracts;
+pub mod control;
 pub mod engagement;
 pub mod fhir;
 mod fhir_types;
