@@ -16,6 +16,7 @@ use crate::auth::{AuthConfigError, Authenticator};
 use crate::config::{Mode, ServerSettings, Settings};
 use crate::domain::PersonId;
 use crate::engine::{Engine, Source};
+use crate::http::cors::AllowedOrigins;
 use crate::http::rate_limit::{AddressRateLimiter, SubjectRateLimiter};
 use crate::http::{GraphiqlMode, HttpState, router};
 use crate::metrics::Metrics;
@@ -129,6 +130,10 @@ impl Application {
             max_body_bytes: settings.graphql.max_body_bytes,
             rate_limit: SubjectRateLimiter::new(&settings.rate_limit).map(Arc::new),
             address_rate_limit: AddressRateLimiter::new(&settings.rate_limit).map(Arc::new),
+            cors: AllowedOrigins {
+                origins: settings.server.cors_origins.clone(),
+                loopback: settings.server.cors_loopback,
+            },
         });
         let listener =
             TcpListener::bind(settings.listen)

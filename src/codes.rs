@@ -40,6 +40,9 @@ codes! {
     INVALID_PERSON_ID,
     /// Another argument is out of range (e.g. `from` after `to`).
     INVALID_ARGUMENT,
+    /// `setBlock` on a care provider none of the service's sources belongs to (see
+    /// `careProviders`).
+    UNKNOWN_CARE_PROVIDER,
     /// The access log could not be written, so no data is returned.
     AUDIT_UNAVAILABLE,
 

@@ -11,6 +11,22 @@ use overblick_simulators::{
 
 use crate::config::catalog::SourceEntry;
 
+/// "Today" in the demo's story (see `sources/demo-data/README.md`): the day its records were
+/// written around. The demo moves the story so that this day is today.
+pub const DEMO_STORY_TODAY: (i32, u32, u32) = (2026, 11, 22);
+
+/// Moves the story of every simulated entry so that the demo story's today is `today`: every
+/// date in their records moves by the days between (birth dates excepted), so bookings stay
+/// upcoming and last week's results last week's on whatever day the demo runs.
+pub fn move_story_to(entries: &mut [SourceEntry], today: chrono::NaiveDate) {
+    let (year, month, day) = DEMO_STORY_TODAY;
+    let story = chrono::NaiveDate::from_ymd_opt(year, month, day).expect("a real date");
+    let days = (today - story).num_days();
+    for simulator in entries.iter_mut().filter_map(|e| e.simulator.as_mut()) {
+        simulator.date_shift_days = days;
+    }
+}
+
 /// Why a catalog's simulators could not start.
 #[derive(Debug, thiserror::Error)]
 #[error("source file {}: {source}", catalog.display())]

@@ -321,6 +321,11 @@ async fn simulate(
 ) -> Result<Simulated, Box<dyn std::error::Error>> {
     use overblick::config::{DEMO_ENGAGEMENT_INDEX_FILE, EngagementIndexSettings};
 
+    if demo_dir.is_some() {
+        // The built-in demo's story happens around its own "today"; moved to today, its
+        // bookings stay upcoming whatever day the demo runs.
+        overblick::demo::move_story_to(&mut settings.catalog, chrono::Utc::now().date_naive());
+    }
     let sources = overblick::demo::start_simulators(&mut settings.catalog).await?;
     let index = match demo_dir {
         Some(dir) if dir.join(DEMO_ENGAGEMENT_INDEX_FILE).is_file() => {

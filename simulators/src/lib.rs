@@ -32,6 +32,7 @@ pub mod person;
 pub mod rivta;
 mod search;
 pub mod server;
+pub mod shift;
 mod soap;
 mod store;
 
@@ -44,6 +45,7 @@ pub use rivta::{PartStatusCode, ProcessingPart, RivtaData, RivtaHandle, SyncErro
 pub use server::{
     Behaviour, DRIP_CHUNK_BYTES, GARBAGE_BODY, ServerOptions, ServerTls, SimulatorHandle,
 };
+pub use shift::DateShift;
 pub use soap::{HEADERS_NS, REGISTRY_NS, SOAP_ENV};
 pub use store::FhirStore;
 
@@ -85,12 +87,13 @@ impl Simulator {
 }
 
 /// Starts a FHIR simulator over a data folder of Bundles named by the patient's 12 digits
-/// (`191212121212.json`), answering after `latency`.
+/// (`191212121212.json`), with their dates moved by `shift`, answering after `latency`.
 pub async fn start_fhir_dir(
     data_dir: &Path,
     latency: Duration,
+    shift: DateShift,
 ) -> Result<SimulatorHandle, SimulatorError> {
-    let store = load_blocking(data_dir, FhirStore::load_dir).await?;
+    let store = load_blocking(data_dir, move |dir| FhirStore::load_dir_shifted(dir, shift)).await?;
     let people = store.person_count();
     let handle = fhir::start(store, latency).map_err(|source| SimulatorError::Start {
         path: data_dir.to_owned(),
@@ -105,14 +108,15 @@ pub async fn start_fhir_dir(
     Ok(handle)
 }
 
-/// Starts a RIV-TA producer over a data folder (see [`rivta`]) answering for
-/// `logical_address`, after `latency`, on plain HTTP.
+/// Starts a RIV-TA producer over a data folder (see [`rivta`]) with its times moved by `shift`,
+/// answering for `logical_address`, after `latency`, on plain HTTP.
 pub async fn start_rivta_dir(
     data_dir: &Path,
     logical_address: &str,
     latency: Duration,
+    shift: DateShift,
 ) -> Result<RivtaHandle, SimulatorError> {
-    let data = load_blocking(data_dir, RivtaData::load_dir).await?;
+    let data = load_blocking(data_dir, move |dir| RivtaData::load_dir_shifted(dir, shift)).await?;
     let (people, answers) = (data.person_count(), data.response_count());
     let handle = rivta::start(
         data,
@@ -159,7 +163,7 @@ pub async fn start_engagement_index(
 /// Runs a loader of files on the blocking pool.
 async fn load_blocking<T: Send + 'static>(
     path: &Path,
-    load: fn(&Path) -> Result<T, SimulatorError>,
+    load: impl FnOnce(&Path) -> Result<T, SimulatorError> + Send + 'static,
 ) -> Result<T, SimulatorError> {
     let owned = path.to_owned();
     match tokio::task::spawn_blocking(move || load(&owned)).await {

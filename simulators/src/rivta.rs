@@ -70,6 +70,7 @@ use serde::Deserialize;
 use crate::SimulatorError;
 use crate::contracts::Contract;
 use crate::server::{self, ServerOptions, SimulatorHandle};
+use crate::shift::DateShift;
 use crate::soap::{
     HEADERS_NS, SoapFault, SoapWire, check_logical_address, check_soap_action, element, envelope,
     method_not_allowed, not_found, read_request, text, text_at, xml_response,
@@ -256,6 +257,12 @@ impl RivtaData {
 
     /// Loads a data folder (see the module documentation).
     pub fn load_dir(dir: &Path) -> Result<RivtaData, SimulatorError> {
+        Self::load_dir_shifted(dir, DateShift::default())
+    }
+
+    /// Loads a data folder with every time of its records (and of its processing status) moved
+    /// by `shift`.
+    pub fn load_dir_shifted(dir: &Path, shift: DateShift) -> Result<RivtaData, SimulatorError> {
         let folder_error = |path: &Path| {
             let path = path.to_owned();
             move |source| SimulatorError::Folder { path, source }
@@ -273,7 +280,17 @@ impl RivtaData {
             }
             if path.is_file() {
                 if name == PROCESSING_STATUS_FILE {
-                    let parts = read_processing_status(&path)?;
+                    let mut parts = read_processing_status(&path)?;
+                    for part in &mut parts {
+                        for time in [&mut part.last_successful_sync, &mut part.last_failed_sync]
+                            .into_iter()
+                            .flatten()
+                        {
+                            if let Some(moved) = shift.rivta_text(time) {
+                                *time = moved;
+                            }
+                        }
+                    }
                     data.processing_status = Some(parts);
                 }
                 continue;
@@ -288,12 +305,17 @@ impl RivtaData {
                     message: format!("not a contract folder; use one of {}", known.join(", ")),
                 });
             };
-            data.load_contract_dir(contract, &path)?;
+            data.load_contract_dir(contract, &path, shift)?;
         }
         Ok(data)
     }
 
-    fn load_contract_dir(&mut self, contract: Contract, dir: &Path) -> Result<(), SimulatorError> {
+    fn load_contract_dir(
+        &mut self,
+        contract: Contract,
+        dir: &Path,
+        shift: DateShift,
+    ) -> Result<(), SimulatorError> {
         let folder_error = |source| SimulatorError::Folder {
             path: dir.to_owned(),
             source,
@@ -328,7 +350,8 @@ impl RivtaData {
             }
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| file_error(format!("cannot read it: {e}")))?;
-            self.insert(contract, stem, &text).map_err(file_error)?;
+            self.insert(contract, stem, &shift.rivta(&text))
+                .map_err(file_error)?;
         }
         Ok(())
     }

@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 
 use crate::SimulatorError;
 use crate::person::Person;
+use crate::shift::DateShift;
 
 /// The records of one simulated source: for each person, the resources of the Bundle (of any
 /// type: collection, transaction, searchset, document) the simulator was given for them.
@@ -60,6 +61,12 @@ impl FhirStore {
     /// samordningsnummer, the content one FHIR Bundle). Files not ending in `.json`, hidden files
     /// and folders are skipped; any other file that cannot be used is an error naming it.
     pub fn load_dir(dir: &Path) -> Result<FhirStore, SimulatorError> {
+        Self::load_dir_shifted(dir, DateShift::default())
+    }
+
+    /// As [`load_dir`](Self::load_dir), with every date and time of the records moved by
+    /// `shift` (see [`DateShift::fhir`]).
+    pub fn load_dir_shifted(dir: &Path, shift: DateShift) -> Result<FhirStore, SimulatorError> {
         let folder_error = |source| SimulatorError::Folder {
             path: dir.to_owned(),
             source,
@@ -95,8 +102,9 @@ impl FhirStore {
                 file_error("the file name is not usable: wrong check digit".into())
             })?;
             let text = std::fs::read(&path).map_err(|e| file_error(format!("cannot read: {e}")))?;
-            let bundle: Value = serde_json::from_slice(&text)
+            let mut bundle: Value = serde_json::from_slice(&text)
                 .map_err(|e| file_error(format!("not valid JSON: {e}")))?;
+            shift.fhir(&mut bundle);
             store.insert_bundle(&person, bundle).map_err(|e| match e {
                 SimulatorError::Bundle(message) => file_error(message),
                 other => other,

@@ -155,6 +155,9 @@ impl SourceEntry {
 pub struct SimulatorEntry {
     pub data_dir: PathBuf,
     pub latency: Duration,
+    /// Days every date of the simulated records is moved by (see `demo::move_story_to`); 0 as
+    /// written. Not a catalog field: the demo sets it when it starts.
+    pub date_shift_days: i64,
 }
 
 /// Why the catalog could not be loaded. Every message names the file, and the field where one
@@ -250,6 +253,7 @@ pub fn parse_source_file(path: &Path, text: &str) -> Result<SourceEntry, Catalog
     let simulator = file.simulator.as_ref().map(|s| SimulatorEntry {
         data_dir: folder.join(&s.data),
         latency: s.latency.unwrap_or(Duration::ZERO),
+        date_shift_days: 0,
     });
     Ok(SourceEntry {
         file: path.to_owned(),

@@ -242,7 +242,7 @@ impl RateLimitSettings {
 }
 
 /// The listener's defences against clients that hold connections open without sending
-/// requests (slowloris).
+/// requests (slowloris), and which browser apps on other origins may call the API (CORS).
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerSettings {
@@ -254,6 +254,16 @@ pub struct ServerSettings {
     /// Connections open at once from one client address (an IPv6 address counts by its /64);
     /// a new connection from an address at the cap is closed at once.
     pub max_connections_per_ip: usize,
+    /// Origins of browser apps (a patient app, a staff app) allowed to call `/graphql` from
+    /// their own pages: each exactly as a browser sends it in `Origin`, `scheme://host[:port]`
+    /// (no path, no `*`, no default port). None unless configured: a browser then refuses
+    /// every other site's page a cross-origin answer. Tokens are bearer tokens, not cookies,
+    /// so no credentials mode is offered.
+    pub cors_origins: Vec<String>,
+    /// Also allow any loopback origin (`http://127.0.0.1:<any port>`, `http://localhost:<any
+    /// port>`, `http://[::1]:<any port>`): an app under development on the same machine. Off
+    /// unless set; the demo command turns it on.
+    pub cors_loopback: bool,
 }
 
 impl Default for ServerSettings {
@@ -261,6 +271,8 @@ impl Default for ServerSettings {
         ServerSettings {
             header_read_timeout: Duration::from_secs(10),
             max_connections_per_ip: 256,
+            cors_origins: Vec::new(),
+            cors_loopback: false,
         }
     }
 }
@@ -273,8 +285,34 @@ impl ServerSettings {
         if self.max_connections_per_ip == 0 {
             return Err("[server]: `max_connections_per_ip` must be more than zero".into());
         }
+        for origin in &self.cors_origins {
+            check_origin(origin).map_err(|e| format!("[server]: `cors_origins`: {e}"))?;
+        }
         Ok(())
     }
+}
+
+/// `origin` is an origin as a browser serializes it in its `Origin` header (the only form that
+/// can match): `http` or `https`, a host, a port only when not the scheme's default, nothing
+/// after. A wildcard or a path would silently match nothing, or more than meant.
+fn check_origin(origin: &str) -> Result<(), String> {
+    if origin.contains('*') {
+        return Err(format!(
+            "{origin:?}: no wildcards; name each origin (`cors_loopback` allows local apps)"
+        ));
+    }
+    let url = reqwest::Url::parse(origin).map_err(|e| format!("{origin:?}: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("{origin:?}: the scheme must be http or https"));
+    }
+    let serialized = url.origin().ascii_serialization();
+    if serialized != origin {
+        return Err(format!(
+            "{origin:?}: an origin is `scheme://host[:port]` as browsers send it, with no path, \
+             query, user or default port; did you mean {serialized:?}?"
+        ));
+    }
+    Ok(())
 }
 
 /// Signature algorithms accepted for bearer tokens. Pinned per issuer: a token's own `alg`
@@ -616,7 +654,11 @@ impl Settings {
                 ..GraphqlSettings::default()
             },
             rate_limit: RateLimitSettings::default(),
-            server: ServerSettings::default(),
+            server: ServerSettings {
+                // An app under development on this machine can call the demo at once.
+                cors_loopback: true,
+                ..ServerSettings::default()
+            },
             issuers: Vec::new(),
             database: DatabaseSettings {
                 url: DEMO_DATABASE_URL.to_owned(),
@@ -890,6 +932,51 @@ url = "sqlite://overblick.sqlite?mode=rwc"
         }
         // Off: the numbers do not matter.
         assert!(load("[rate_limit]\nenabled = false\nunauthenticated_burst = 0\n").is_ok());
+    }
+
+    #[test]
+    fn cors_origins_are_read_and_each_must_be_an_origin_as_browsers_send_it() {
+        let dir = tempfile::tempdir().unwrap();
+        write_catalog(dir.path());
+        let load = |extra: &str| {
+            Settings::from_toml(
+                &dir.path().join("c.toml"),
+                &format!(
+                    "sources = \"sources\"\nmode = \"demo\"\n[database]\nurl = \"sqlite://a\"\n{extra}"
+                ),
+            )
+        };
+        let s = load("").unwrap();
+        assert!(s.server.cors_origins.is_empty() && !s.server.cors_loopback);
+        let s = load(
+            "[server]\ncors_origins = [\"https://app.example.se\", \"http://10.0.0.1:8080\"]\n\
+             cors_loopback = true\n",
+        )
+        .unwrap();
+        assert_eq!(
+            s.server.cors_origins,
+            ["https://app.example.se", "http://10.0.0.1:8080"]
+        );
+        assert!(s.server.cors_loopback);
+        for bad in [
+            "*",
+            "https://*.example.se",
+            "https://app.example.se/",
+            "https://app.example.se/app",
+            "https://app.example.se:443",
+            "https://App.Example.se",
+            "app.example.se",
+            "ftp://app.example.se",
+            "https://user@app.example.se",
+        ] {
+            let err = load(&format!("[server]\ncors_origins = [{bad:?}]\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("cors_origins"), "{bad}: {err}");
+        }
+        let demo = Settings::demo(&dir.path().join("sources")).unwrap();
+        assert!(demo.server.cors_loopback, "the demo allows local apps");
+        assert!(demo.server.cors_origins.is_empty());
     }
 
     #[test]

@@ -10,7 +10,7 @@ use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
 use chrono::Utc;
 
 use super::overview::Range;
-use super::scalars::{Date, DateTime, PersonIdScalar};
+use super::scalars::{Date, DateTime, HsaIdScalar, PersonIdScalar};
 use super::types::Domain as DomainEnum;
 use super::{RequestContext, coded_error, codes, person_arg, request, unavailable_error};
 use crate::access::gate::{Gate, GateError};
@@ -18,7 +18,7 @@ use crate::access::records::{
     Block, CareRelationship, Consent, Delegation, NewBlock, NewCareRelationship, NewConsent,
     NewDelegation,
 };
-use crate::access::writes::{self, WriteRefusal};
+use crate::access::writes::{self, DelegationChange, KnownProviders, WriteRefusal};
 use crate::auth::{PrincipalKind, StaffIdentity};
 use crate::domain::{Domain, HsaId, Organisation, PersonId};
 use crate::engine::Engine;
@@ -31,11 +31,13 @@ fn store_error(request: &RequestContext, e: impl std::fmt::Display) -> async_gra
     unavailable_error(request, &e.to_string())
 }
 
-/// A write rule's refusal as a coded error: `FORBIDDEN` for the person, `INVALID_ARGUMENT` for
-/// a value.
+/// A write rule's refusal as a coded error: `FORBIDDEN` for the person, `UNKNOWN_CARE_PROVIDER`
+/// for a provider the service does not read, `INVALID_ARGUMENT` for another value.
 fn refused(refusal: WriteRefusal) -> async_graphql::Error {
     let code = if refusal.is_forbidden() {
         codes::FORBIDDEN
+    } else if refusal.is_unknown_provider() {
+        codes::UNKNOWN_CARE_PROVIDER
     } else {
         codes::INVALID_ARGUMENT
     };
@@ -73,6 +75,13 @@ fn hsa_arg(text: &str, name: &str) -> Result<HsaId> {
 
 fn not_found(what: &str) -> async_graphql::Error {
     coded_error(codes::NOT_FOUND, format!("you have no {what} with that id"))
+}
+
+/// The care providers and units the catalog's sources belong to: all the service knows of
+/// them without asking a source.
+fn known_providers(ctx: &Context<'_>) -> KnownProviders {
+    let engine = ctx.data_unchecked::<Arc<Engine>>();
+    KnownProviders::from_sources(engine.sources().iter().map(|s| &**s.adapter.info()))
 }
 
 /// A care unit or provider's display name from the catalog, where a source names it.
@@ -209,6 +218,25 @@ pub struct DelegationView {
     granted_at: DateTime,
     revoked_at: Option<DateTime>,
     active: bool,
+}
+
+/// A care provider whose sources this service reads, with the care units those sources name.
+#[derive(SimpleObject)]
+#[graphql(name = "CareProvider")]
+pub struct CareProviderView {
+    name: Option<String>,
+    hsa_id: HsaIdScalar,
+    /// The care units its sources are configured with. Records may name other units of the
+    /// provider too (see an item's `provenance`); those can be blocked as well.
+    care_units: Vec<CareUnitView>,
+}
+
+/// A care unit named in the service's source catalog.
+#[derive(SimpleObject)]
+#[graphql(name = "CareUnit")]
+pub struct CareUnitView {
+    name: Option<String>,
+    hsa_id: HsaIdScalar,
 }
 
 /// One access to the patient's overview, granted or refused.
@@ -386,6 +414,33 @@ impl AccessQuery {
         Ok(all.into_iter().map(|b| block_view(b, ctx)).collect())
     }
 
+    /// Every care provider whose sources this service reads, with its care units, by name: what
+    /// a block (`setBlock`) may name, for the patient's block and consent screens. It is the
+    /// service's source catalog, the same for every patient: it does not say which of them
+    /// hold records about you (only asking them tells, as `overview` does; an item's
+    /// `provenance` names its provider and unit). So it reveals nothing about you and is not
+    /// an access to your data (not in the access log). The patient only (from 16), as blocks.
+    async fn care_providers(&self, ctx: &Context<'_>) -> Result<Vec<CareProviderView>> {
+        let request = request(ctx)?;
+        patient_self(request)?;
+        Ok(known_providers(ctx)
+            .providers
+            .into_iter()
+            .map(|p| CareProviderView {
+                name: p.name,
+                hsa_id: HsaIdScalar(p.hsa_id),
+                care_units: p
+                    .units
+                    .into_iter()
+                    .map(|u| CareUnitView {
+                        name: u.name,
+                        hsa_id: HsaIdScalar(u.hsa_id),
+                    })
+                    .collect(),
+            })
+            .collect())
+    }
+
     /// The delegations you granted, revoked ones included.
     async fn delegations(&self, ctx: &Context<'_>) -> Result<Vec<DelegationView>> {
         let request = request(ctx)?;
@@ -547,6 +602,10 @@ impl AccessMutation {
 
     /// Blocks a care provider's data, or only one of its care units', from other care
     /// providers' staff (spärr). In an emergency they learn only that blocked data exists.
+    /// The provider must be one whose sources this service reads (`careProviders`; else
+    /// `UNKNOWN_CARE_PROVIDER`), and a unit the service knows under another provider is
+    /// refused (`INVALID_ARGUMENT`). Idempotent: when you already have an active block on the
+    /// same provider (or the same unit), that block is returned and no second one is set.
     async fn set_block(
         &self,
         ctx: &Context<'_>,
@@ -561,8 +620,19 @@ impl AccessMutation {
             .as_deref()
             .map(|u| hsa_arg(u, "careUnit"))
             .transpose()?;
-        let b = gate(ctx)
-            .store()
+        writes::block_target(&known_providers(ctx), &care_provider, care_unit.as_ref())
+            .map_err(refused)?;
+        let store = gate(ctx).store();
+        let blocks = store
+            .blocks(me)
+            .await
+            .map_err(|e| store_error(request, e))?;
+        if let Some(existing) = writes::existing_block(&blocks, &care_provider, care_unit.as_ref())
+        {
+            return Ok(block_view(existing.clone(), ctx));
+        }
+        // The store checks once more inside its write: a request made twice at once.
+        let b = store
             .set_block(&NewBlock {
                 patient: me.clone(),
                 care_provider,
@@ -587,7 +657,10 @@ impl AccessMutation {
     }
 
     /// Lets `delegate` see the chosen lists of your overview until `validUntil` (inclusive).
-    /// Only where this deployment has delegation switched on, and only from 18.
+    /// Only where this deployment has delegation switched on, and only from 18. A delegate has
+    /// at most one active delegation from you: granting the same lists and date again returns
+    /// the one they have; granting other lists or another date replaces it (it is revoked,
+    /// and the new one returned), so changing what someone sees is one call.
     async fn grant_delegation(
         &self,
         ctx: &Context<'_>,
@@ -614,14 +687,25 @@ impl AccessMutation {
             today,
         )
         .map_err(refused)?;
-        let d = gate
-            .store()
-            .grant_delegation(&NewDelegation {
-                patient: me.clone(),
-                delegate,
-                domains,
-                valid_until: valid_until.0,
-            })
+        let new = NewDelegation {
+            patient: me.clone(),
+            delegate,
+            domains,
+            valid_until: valid_until.0,
+        };
+        let store = gate.store();
+        let granted = store
+            .delegations_granted_by(me)
+            .await
+            .map_err(|e| store_error(request, e))?;
+        let replaces: Vec<&str> = match writes::delegation_change(&granted, &new, today) {
+            DelegationChange::Unchanged(existing) => return Ok(delegation_view(existing.clone())),
+            DelegationChange::Grant { replaces } => {
+                replaces.iter().map(|d| d.id.as_str()).collect()
+            }
+        };
+        let d = store
+            .grant_delegation_replacing(&new, &replaces, Utc::now())
             .await
             .map_err(|e| store_error(request, e))?;
         Ok(delegation_view(d))

@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod limits;
+pub mod nulls;
 pub mod overview;
 pub mod scalars;
 pub mod types;
@@ -64,7 +65,8 @@ pub fn schema_with(
         .data(gate)
         .data(audit)
         .data(overview::SourceErrorText::from(settings))
-        .extension(limits::EdgeLimits::new(limits::Limits::from(settings)));
+        .extension(limits::EdgeLimits::new(limits::Limits::from(settings)))
+        .extension(nulls::NullsInPlace);
     if !settings.introspection() {
         builder = builder.disable_introspection().disable_suggestions();
     }
@@ -276,7 +278,14 @@ impl OverviewQuery {
             );
             ctx.add_error(ctx.set_error_path(err.into_server_error(ctx.item.pos)));
         }
-        Ok(Overview::new(patient, gathered, engine.clone(), grant))
+        let filters = overview::list_filters(ctx);
+        Ok(Overview::new(
+            patient,
+            gathered,
+            engine.clone(),
+            grant,
+            filters,
+        ))
     }
 }
 
@@ -296,15 +305,7 @@ fn selected_domains(ctx: &Context<'_>) -> Vec<Domain> {
     if look.field("patient").field("name").exists() {
         domains.push(Domain::Patient);
     }
-    for (field, domain) in [
-        ("contacts", Domain::Contacts),
-        ("carePlans", Domain::CarePlans),
-        ("agreements", Domain::Agreements),
-        ("medications", Domain::Medications),
-        ("measurements", Domain::Measurements),
-        ("labResults", Domain::LabResults),
-        ("bookings", Domain::Bookings),
-    ] {
+    for (field, domain) in overview::LIST_FIELDS {
         if look.field(field).exists() {
             domains.push(domain);
         }

@@ -4,7 +4,9 @@
 
 use std::sync::{Arc, OnceLock};
 
-use async_graphql::{Context, Enum, ErrorExtensions, Object, Result};
+use async_graphql::{
+    Context, Enum, ErrorExtensions, InputType, Object, Result, SelectionField, Value,
+};
 use chrono::{NaiveDate, TimeDelta, Utc};
 
 use super::scalars::{Date, DateTime, PersonIdScalar};
@@ -107,6 +109,174 @@ pub enum BookingFilter {
     All,
 }
 
+/// The list fields of `Overview` and the domain each shows.
+pub(crate) const LIST_FIELDS: [(&str, Domain); 7] = [
+    ("contacts", Domain::Contacts),
+    ("carePlans", Domain::CarePlans),
+    ("agreements", Domain::Agreements),
+    ("medications", Domain::Medications),
+    ("measurements", Domain::Measurements),
+    ("labResults", Domain::LabResults),
+    ("bookings", Domain::Bookings),
+];
+
+/// One list's arguments as its resolver reads them: what the list shows of its domain. The
+/// lists and `SourceStatus.itemCount` filter with the same predicates below, so a count is
+/// what the list shows.
+#[derive(Clone)]
+pub(crate) enum ListFilter {
+    Contacts {
+        role: Option<ContactRole>,
+        status: ActivityFilter,
+    },
+    CarePlans {
+        status: ActivityFilter,
+        range: Range,
+    },
+    Agreements {
+        status: ActivityFilter,
+        range: Range,
+    },
+    Medications {
+        status: ActivityFilter,
+        range: Range,
+    },
+    Measurements {
+        range: Range,
+        code: Option<String>,
+    },
+    LabResults {
+        range: Range,
+        code: Option<String>,
+    },
+    Bookings {
+        status: BookingFilter,
+        range: Range,
+    },
+}
+
+impl ListFilter {
+    /// The arguments of one selection of a list field, checked as its resolver checks them
+    /// (defaults included); an error where the resolver would fail.
+    fn of_selection(domain: Domain, field: &SelectionField<'_>) -> Result<ListFilter> {
+        let arguments = field.arguments()?;
+        let arg = |name: &str| {
+            arguments
+                .iter()
+                .find(|(n, _)| n.as_str() == name)
+                .map(|(_, v)| v.clone())
+        };
+        fn parse<T: InputType>(value: Option<Value>) -> Result<T> {
+            T::parse(value).map_err(|e| e.into_server_error(Default::default()).into())
+        }
+        let activity = |default| match arg("status") {
+            None => Ok(default),
+            value => parse::<ActivityFilter>(value),
+        };
+        let range = || Range::new(parse(arg("from"))?, parse(arg("to"))?);
+        Ok(match domain {
+            Domain::Contacts => ListFilter::Contacts {
+                role: parse(arg("role"))?,
+                status: activity(ActivityFilter::Active)?,
+            },
+            Domain::CarePlans => ListFilter::CarePlans {
+                status: activity(ActivityFilter::All)?,
+                range: range()?,
+            },
+            Domain::Agreements => ListFilter::Agreements {
+                status: activity(ActivityFilter::All)?,
+                range: range()?,
+            },
+            Domain::Medications => ListFilter::Medications {
+                status: activity(ActivityFilter::Active)?,
+                range: range()?,
+            },
+            Domain::Measurements => ListFilter::Measurements {
+                range: range()?,
+                code: parse(arg("code"))?,
+            },
+            Domain::LabResults => ListFilter::LabResults {
+                range: range()?,
+                code: parse(arg("code"))?,
+            },
+            Domain::Bookings => ListFilter::Bookings {
+                status: match arg("status") {
+                    None => BookingFilter::All,
+                    value => parse(value)?,
+                },
+                range: range()?,
+            },
+            Domain::Patient => {
+                return Err(async_graphql::Error::new("the patient header has no list"));
+            }
+        })
+    }
+}
+
+/// The filter of the first selection of each list field the query selects (in document order,
+/// through fragments): `SourceStatus.itemCount` counts under it. `None` for a list whose
+/// arguments are invalid (it resolves to null, so a source shows nothing in it).
+pub(crate) fn list_filters(ctx: &Context<'_>) -> Vec<(Domain, Option<ListFilter>)> {
+    let look = ctx.look_ahead();
+    LIST_FIELDS
+        .iter()
+        .filter_map(|(field, domain)| {
+            let first = look.field(field).selection_fields().into_iter().next()?;
+            Some((*domain, ListFilter::of_selection(*domain, &first).ok()))
+        })
+        .collect()
+}
+
+fn contact_admitted(
+    role: Option<ContactRole>,
+    status: ActivityFilter,
+    today: NaiveDate,
+    c: &Contact,
+) -> bool {
+    role.is_none_or(|r| crate::domain::ContactRole::from(r) == c.role)
+        && status.admits(c.end.is_some_and(|e| e < today))
+}
+
+fn care_plan_admitted(status: ActivityFilter, range: &Range, p: &CarePlan) -> bool {
+    let ended = matches!(p.status, PlanStatus::Completed | PlanStatus::Revoked);
+    status.admits(ended) && range.overlaps(p.start, p.end)
+}
+
+fn agreement_admitted(status: ActivityFilter, range: &Range, a: &Agreement) -> bool {
+    let ended = matches!(
+        a.status,
+        AgreementStatus::Completed | AgreementStatus::Cancelled
+    );
+    status.admits(ended) && range.overlaps(a.start, a.due)
+}
+
+fn medication_admitted(
+    status: ActivityFilter,
+    range: &Range,
+    today: NaiveDate,
+    m: &Medication,
+) -> bool {
+    let ended = m.status == MedicationStatus::Ended || m.end.is_some_and(|e| e < today);
+    status.admits(ended) && range.overlaps(m.start, m.end)
+}
+
+fn measurement_admitted(range: &Range, code: Option<&str>, m: &Measurement) -> bool {
+    range.contains(m.time) && code_matches(code, m.code.as_ref())
+}
+
+fn lab_result_admitted(range: &Range, code: Option<&str>, l: &LabResult) -> bool {
+    range.contains(l.time) && code_matches(code, l.code.as_ref())
+}
+
+fn booking_admitted(status: BookingFilter, range: &Range, now: Instant, b: &Booking) -> bool {
+    let by_status = match status {
+        BookingFilter::Upcoming => b.start >= now,
+        BookingFilter::Past => b.start < now,
+        BookingFilter::All => true,
+    };
+    by_status && range.contains(Some(b.start))
+}
+
 /// The care overview of one person, as one viewer may see it.
 pub struct Overview {
     patient: PersonId,
@@ -124,14 +294,23 @@ pub struct Overview {
     measurements: OnceLock<Arc<Vec<Merged<Measurement>>>>,
     lab_results: OnceLock<Arc<Vec<Merged<LabResult>>>>,
     bookings: OnceLock<Arc<Vec<Merged<Booking>>>>,
+    /// Each selected list's filter, for `SourceStatus.itemCount`.
+    filters: Vec<(Domain, Option<ListFilter>)>,
 }
 
 impl Overview {
-    pub fn new(patient: PersonId, gathered: Gathered, engine: Arc<Engine>, grant: Grant) -> Self {
+    pub(crate) fn new(
+        patient: PersonId,
+        gathered: Gathered,
+        engine: Arc<Engine>,
+        grant: Grant,
+        filters: Vec<(Domain, Option<ListFilter>)>,
+    ) -> Self {
         Overview {
             patient,
             gathered,
             engine,
+            filters,
             view_key: grant.view.fingerprint(),
             grant,
             now: Utc::now(),
@@ -187,17 +366,66 @@ impl Overview {
     }
 
     /// The items of one answer this viewer sees (only those from the system at `address`,
-    /// when given).
+    /// when given), before the list's arguments.
     fn visible_count(&self, items: &DomainItems, address: Option<&str>) -> usize {
         let mut count = 0;
         each_item(items, |provenance, approved| {
-            if self.grant.view.item(provenance, approved) == Seen::Shown
-                && address.is_none_or(|a| from_address(provenance, a))
-            {
+            if self.shown(provenance, approved, address) {
                 count += 1;
             }
         });
         count
+    }
+
+    fn shown(&self, provenance: &Provenance, approved: bool, address: Option<&str>) -> bool {
+        self.grant.view.item(provenance, approved) == Seen::Shown
+            && address.is_none_or(|a| from_address(provenance, a))
+    }
+
+    /// The items of one answer this viewer sees (only those from the system at `address`,
+    /// when given) under the filter of the first selection of the domain's list.
+    fn filtered_count(&self, domain: Domain, items: &DomainItems, address: Option<&str>) -> usize {
+        let filter = match self.filters.iter().find(|(d, _)| *d == domain) {
+            // The patient header: no arguments.
+            None => return self.visible_count(items, address),
+            // Invalid arguments: the list is null, nothing of it is shown.
+            Some((_, None)) => return 0,
+            Some((_, Some(filter))) => filter,
+        };
+        let (today, now) = (self.today(), self.now);
+        macro_rules! count {
+            ($v:expr, $admitted:expr) => {
+                $v.iter()
+                    .filter(|s| self.shown(&s.provenance, s.approved_for_patient, address))
+                    .filter(|s| $admitted(&s.item))
+                    .count()
+            };
+        }
+        match (items, filter) {
+            (DomainItems::Contacts(v), ListFilter::Contacts { role, status }) => {
+                count!(v, |c| contact_admitted(*role, *status, today, c))
+            }
+            (DomainItems::CarePlans(v), ListFilter::CarePlans { status, range }) => {
+                count!(v, |p| care_plan_admitted(*status, range, p))
+            }
+            (DomainItems::Agreements(v), ListFilter::Agreements { status, range }) => {
+                count!(v, |a| agreement_admitted(*status, range, a))
+            }
+            (DomainItems::Medications(v), ListFilter::Medications { status, range }) => {
+                count!(v, |m| medication_admitted(*status, range, today, m))
+            }
+            (DomainItems::Measurements(v), ListFilter::Measurements { range, code }) => {
+                count!(v, |m| measurement_admitted(range, code.as_deref(), m))
+            }
+            (DomainItems::LabResults(v), ListFilter::LabResults { range, code }) => {
+                count!(v, |l| lab_result_admitted(range, code.as_deref(), l))
+            }
+            (DomainItems::Bookings(v), ListFilter::Bookings { status, range }) => {
+                count!(v, |b| booking_admitted(*status, range, now, b))
+            }
+            // An answer of another domain than its outcome's: nothing of it is in the list.
+            _ => 0,
+        }
     }
 
     /// `FORBIDDEN` for a list the viewer may not see (a delegate's undelegated domains).
@@ -393,6 +621,7 @@ impl PatientHeader<'_> {
 pub struct SourceStatus<'a> {
     outcome: &'a SourceOutcome,
     item_count: usize,
+    reported_count: usize,
     part: Option<&'a PartStatus>,
 }
 
@@ -442,11 +671,23 @@ impl SourceStatus<'_> {
         }
     }
 
-    /// Items this source contributed before merging (including stale ones served) that you
-    /// may see. For an aggregated system: the items whose source system, care provider or care
-    /// unit is its logical address.
+    /// The items of this source that the domain's list shows you: those you may see that its
+    /// arguments admit (`status`, `from`, `to`, `code`, `role`, each applied to this source's
+    /// own record), counted before merging (an item several sources reported counts for each)
+    /// and including stale ones served. When the query selects the domain's list more than
+    /// once (under aliases), the count is for its first selection in the query's text; 0 when
+    /// that selection's arguments are invalid (the list is null). For an aggregated system:
+    /// the items whose source system, care provider or care unit is its logical address.
     async fn item_count(&self) -> usize {
         self.item_count
+    }
+
+    /// The items this source reported that you may see, before the list's arguments: the
+    /// whole of what it holds for you in this domain, whatever the list filters out (items
+    /// hidden from you by the access rules are never counted). Counted as `itemCount` is
+    /// otherwise.
+    async fn reported_count(&self) -> usize {
+        self.reported_count
     }
 
     /// Time this request spent on the source, in milliseconds (for an aggregated system: on
@@ -622,7 +863,9 @@ impl IndexLookupStatus<'_> {
 }
 
 /// The overview. Lists are merged across sources (one item per real-world record, with every
-/// source in `provenance`) and come in the documented order.
+/// source in `provenance`) and come in the documented order. Every selected field is in the
+/// answer: a list you may not see (`FORBIDDEN`) or whose arguments are invalid
+/// (`INVALID_ARGUMENT`) is null, with one error at its path; the other lists are answered.
 #[Object]
 impl Overview {
     async fn patient(&self) -> PatientHeader<'_> {
@@ -647,11 +890,7 @@ impl Overview {
         Ok(Some(
             self.merged(&self.contacts)
                 .iter()
-                .filter(|c| role.is_none_or(|r| crate::domain::ContactRole::from(r) == c.item.role))
-                .filter(|c| {
-                    let ended = c.item.end.is_some_and(|e| e < today);
-                    status.admits(ended)
-                })
+                .filter(|c| contact_admitted(role, status, today, &c.item))
                 .collect(),
         ))
     }
@@ -670,12 +909,7 @@ impl Overview {
         Ok(Some(
             self.merged(&self.care_plans)
                 .iter()
-                .filter(|p| {
-                    let ended =
-                        matches!(p.item.status, PlanStatus::Completed | PlanStatus::Revoked);
-                    status.admits(ended)
-                })
-                .filter(|p| range.overlaps(p.item.start, p.item.end))
+                .filter(|p| care_plan_admitted(status, &range, &p.item))
                 .collect(),
         ))
     }
@@ -694,14 +928,7 @@ impl Overview {
         Ok(Some(
             self.merged(&self.agreements)
                 .iter()
-                .filter(|a| {
-                    let ended = matches!(
-                        a.item.status,
-                        AgreementStatus::Completed | AgreementStatus::Cancelled
-                    );
-                    status.admits(ended)
-                })
-                .filter(|a| range.overlaps(a.item.start, a.item.due))
+                .filter(|a| agreement_admitted(status, &range, &a.item))
                 .collect(),
         ))
     }
@@ -726,12 +953,7 @@ impl Overview {
         Ok(Some(
             self.merged(&self.medications)
                 .iter()
-                .filter(|m| {
-                    let ended = m.item.status == MedicationStatus::Ended
-                        || m.item.end.is_some_and(|e| e < today);
-                    status.admits(ended)
-                })
-                .filter(|m| range.overlaps(m.item.start, m.item.end))
+                .filter(|m| medication_admitted(status, &range, today, &m.item))
                 .collect(),
         ))
     }
@@ -752,8 +974,7 @@ impl Overview {
         Ok(Some(
             self.merged(&self.measurements)
                 .iter()
-                .filter(|m| range.contains(m.item.time))
-                .filter(|m| code_matches(code.as_deref(), m.item.code.as_ref()))
+                .filter(|m| measurement_admitted(&range, code.as_deref(), &m.item))
                 .collect(),
         ))
     }
@@ -774,8 +995,7 @@ impl Overview {
         Ok(Some(
             self.merged(&self.lab_results)
                 .iter()
-                .filter(|l| range.contains(l.item.time))
-                .filter(|l| code_matches(code.as_deref(), l.item.code.as_ref()))
+                .filter(|l| lab_result_admitted(&range, code.as_deref(), &l.item))
                 .collect(),
         ))
     }
@@ -795,12 +1015,7 @@ impl Overview {
         Ok(Some(
             self.merged(&self.bookings)
                 .iter()
-                .filter(|b| match status {
-                    BookingFilter::Upcoming => b.item.start >= now,
-                    BookingFilter::Past => b.item.start < now,
-                    BookingFilter::All => true,
-                })
-                .filter(|b| range.contains(Some(b.item.start)))
+                .filter(|b| booking_admitted(status, &range, now, &b.item))
                 .collect(),
         ))
     }
@@ -818,17 +1033,27 @@ impl Overview {
         all.sort_by(|a, b| (a.domain, &a.source.id).cmp(&(b.domain, &b.source.id)));
         let mut statuses = Vec::with_capacity(all.len());
         for outcome in all {
+            let counts = |address: Option<&str>| {
+                outcome.items().map_or((0, 0), |items| {
+                    (
+                        self.filtered_count(outcome.domain, items, address),
+                        self.visible_count(items, address),
+                    )
+                })
+            };
+            let (item_count, reported_count) = counts(None);
             statuses.push(SourceStatus {
                 outcome,
-                item_count: outcome.items().map_or(0, |i| self.visible_count(i, None)),
+                item_count,
+                reported_count,
                 part: None,
             });
             for part in outcome.parts() {
+                let (item_count, reported_count) = counts(Some(&part.logical_address));
                 statuses.push(SourceStatus {
                     outcome,
-                    item_count: outcome
-                        .items()
-                        .map_or(0, |i| self.visible_count(i, Some(&part.logical_address))),
+                    item_count,
+                    reported_count,
                     part: Some(part),
                 });
             }

@@ -1,6 +1,9 @@
 //! The GraphiQL page on `GET /graphql`: our own small template (`graphiql.html`), filled with
 //! plain string replacement, and served with its own Content-Security-Policy
-//! ([`super::headers::graphiql_policy`]).
+//! ([`super::headers::graphiql_policy`]); and its scripts and stylesheet on
+//! `GET /graphiql/assets/<file>`, vendored in `graphiql/` (see its README: packages, versions,
+//! licences) and embedded in the binary, so GraphiQL needs no network beyond the service and
+//! the page loads nothing from anywhere else.
 //!
 //! Not async-graphql's `GraphiQLSource`: that renders through handlebars, which logs what it
 //! renders at debug level (`Rendering helper: each, params: [...]` lists the page's headers),
@@ -9,15 +12,63 @@
 
 use std::time::Duration;
 
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
 use super::headers::graphiql_policy;
-use super::{GraphiqlMode, error_response};
+use super::{GraphiqlMode, HttpState, error_response, not_found};
 use crate::auth::demo;
 use crate::codes;
 
 const TEMPLATE: &str = include_str!("graphiql.html");
+
+/// Where the assets are served; the page names them under it.
+pub(super) const ASSETS_ROUTE: &str = "/graphiql/assets/{file}";
+
+const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+
+/// GraphiQL's assets: file name (with its package's version, which is what makes caching them
+/// for a year safe), content type, content. Minified production builds only.
+pub(super) const ASSETS: &[(&str, &str, &[u8])] = &[
+    (
+        "react-18.3.1.production.min.js",
+        JAVASCRIPT,
+        include_bytes!("graphiql/react-18.3.1.production.min.js"),
+    ),
+    (
+        "react-dom-18.3.1.production.min.js",
+        JAVASCRIPT,
+        include_bytes!("graphiql/react-dom-18.3.1.production.min.js"),
+    ),
+    (
+        "graphiql-4.1.2.min.js",
+        JAVASCRIPT,
+        include_bytes!("graphiql/graphiql-4.1.2.min.js"),
+    ),
+    (
+        "graphiql-4.1.2.min.css",
+        CSS,
+        include_bytes!("graphiql/graphiql-4.1.2.min.css"),
+    ),
+];
+
+/// On an answer the edge lets browsers keep (instead of `no-store`): an asset, versioned by
+/// its name and holding no patient data.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Immutable;
+
+/// `GET /graphiql/assets/<file>`: one of [`ASSETS`], where GraphiQL is served at all.
+pub(super) async fn asset(State(state): State<HttpState>, Path(file): Path<String>) -> Response {
+    let found = ASSETS.iter().find(|(name, _, _)| *name == file);
+    let (Some(_), Some((_, content_type, bytes))) = (&state.graphiql, found) else {
+        return not_found();
+    };
+    let mut response = ([(header::CONTENT_TYPE, *content_type)], *bytes).into_response();
+    response.extensions_mut().insert(Immutable);
+    response
+}
 
 /// How long the demo token in a page is valid.
 const DEMO_TOKEN_VALID_FOR: Duration = Duration::from_secs(12 * 3600);
@@ -80,6 +131,30 @@ mod tests {
         );
         let back: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(back["a"], "</script><script>x()</script>&");
+    }
+
+    #[test]
+    fn the_page_names_exactly_the_assets_served() {
+        let named: Vec<&str> = TEMPLATE
+            .split("=\"/graphiql/assets/")
+            .skip(1)
+            .map(|rest| rest.split('"').next().unwrap())
+            .collect();
+        let mut served: Vec<&str> = ASSETS.iter().map(|(name, _, _)| *name).collect();
+        let mut sorted = named.clone();
+        sorted.sort_unstable();
+        served.sort_unstable();
+        assert_eq!(sorted, served);
+        assert!(!TEMPLATE.contains("https://"), "nothing from elsewhere");
+        for (name, content_type, bytes) in ASSETS {
+            assert!(bytes.len() > 1000, "{name}");
+            let ext = if name.ends_with(".js") {
+                JAVASCRIPT
+            } else {
+                CSS
+            };
+            assert_eq!(*content_type, ext, "{name}");
+        }
     }
 
     #[test]

@@ -1,10 +1,6 @@
 //! The security headers every answer carries, and the one place its Content-Security-Policies
 //! are written: the API's (JSON, text, metrics: nothing to load, run or frame) and the GraphiQL
-//! page's (exactly the CDN assets and inline code that page uses).
-//!
-//! GraphiQL's scripts and styles come from a CDN today. When they are bundled into the binary
-//! (issue 14), [`GRAPHIQL_SCRIPTS`], [`GRAPHIQL_STYLES`] and [`GRAPHIQL_FONTS`] become `'self'`
-//! (or go) and nothing else here changes.
+//! page's (its own assets from this service, and its nonced inline code, nothing else).
 
 use axum::http::{HeaderMap, HeaderValue, header};
 
@@ -13,12 +9,13 @@ use axum::http::{HeaderMap, HeaderValue, header};
 pub const API_POLICY: &str =
     "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
-/// Where the GraphiQL page's scripts come from: React and GraphiQL's bundle.
-pub const GRAPHIQL_SCRIPTS: &[&str] = &["https://unpkg.com"];
-/// Its stylesheets: GraphiQL's, which `@import`s its fonts' CSS from Google Fonts.
-pub const GRAPHIQL_STYLES: &[&str] = &["https://unpkg.com", "https://fonts.googleapis.com"];
-/// The font files that CSS names.
-pub const GRAPHIQL_FONTS: &[&str] = &["https://fonts.gstatic.com"];
+/// Where the GraphiQL page's scripts come from: React and GraphiQL's bundle, served by this
+/// service (`/graphiql/assets/`).
+pub const GRAPHIQL_SCRIPTS: &[&str] = &["'self'"];
+/// Its stylesheets: GraphiQL's, also served here.
+pub const GRAPHIQL_STYLES: &[&str] = &["'self'"];
+/// Its fonts: GraphiQL's stylesheet carries them as `data:` URLs (no font service is asked).
+pub const GRAPHIQL_FONTS: &[&str] = &["data:"];
 
 /// The GraphiQL page's policy. Its one inline script (which holds the page's settings and, in
 /// the demo, its token) and its inline style run by `nonce`, fresh for each page, so nothing
@@ -72,7 +69,12 @@ mod tests {
             assert!(!policy.contains("unsafe"), "{policy}");
             assert!(!policy.contains('*'), "{policy}");
         }
-        assert!(graphiql.contains("script-src 'nonce-abc123' https://unpkg.com;"));
+        assert!(graphiql.contains("script-src 'nonce-abc123' 'self';"));
+        assert!(graphiql.contains("style-src 'nonce-abc123' 'self';"));
+        assert!(
+            !graphiql.contains("https:"),
+            "nothing from elsewhere: {graphiql}"
+        );
         assert!(graphiql.contains("connect-src 'self';"));
     }
 

@@ -5,9 +5,13 @@
 //!
 //! Every answer of the service (4xx, 5xx, `/metrics` and GraphiQL included) passes one
 //! middleware, [`edge`]: it gives the request its id, runs everything under a tracing span that
-//! carries the id, and sets `Cache-Control: no-store`, the security headers
-//! ([`headers::secure`]) and `x-request-id` on the way out.
+//! carries the id, and sets `Cache-Control: no-store` (GraphiQL's versioned assets excepted),
+//! the security headers ([`headers::secure`]) and `x-request-id` on the way out.
+//!
+//! Inside the edge: CORS on `/graphql` for the configured origins ([`cors`]), and gzip or
+//! brotli for answers of at least [`COMPRESS_FROM_BYTES`] to clients that ask for it.
 
+pub mod cors;
 mod graphiql;
 mod graphql;
 pub mod headers;
@@ -24,6 +28,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::SizeAbove;
 use tracing::Instrument;
 
 use crate::auth::Authenticator;
@@ -35,6 +41,13 @@ use rate_limit::{AddressRateLimiter, SubjectRateLimiter};
 
 /// How long `/readyz` waits for the database.
 const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Answers smaller than this go out as they are: compressing them saves less than the
+/// `Content-Encoding` costs.
+pub const COMPRESS_FROM_BYTES: u16 = 1024;
+
+/// How long a browser keeps a GraphiQL asset: a year (its name holds its version).
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -54,6 +67,8 @@ pub struct HttpState {
     pub rate_limit: Option<Arc<SubjectRateLimiter>>,
     /// Requests without a valid token per client address; `None`: no limit.
     pub address_rate_limit: Option<Arc<AddressRateLimiter>>,
+    /// Browser apps' origins that may call `/graphql` (CORS).
+    pub cors: cors::AllowedOrigins,
 }
 
 /// How GraphiQL is served, when it is.
@@ -97,29 +112,31 @@ impl std::fmt::Display for RequestId {
 }
 
 pub fn router(state: HttpState) -> Router {
+    let mut graphql = get(graphql::get)
+        .post(graphql::post)
+        .fallback(|| async { method_not_allowed("GET, POST") });
+    if state.cors.any() {
+        // A preflight is answered here, before the handler: no token, no rate limit.
+        // Outermost, so it sees the CORS layer's own preflight answers too.
+        graphql = graphql
+            .layer(cors::layer(state.cors.clone()))
+            .layer::<_, std::convert::Infallible>(middleware::map_response(|r: Response| async {
+                cors::only_for_allowed(r)
+            }));
+    }
     let routes = Router::new()
-        .route(
-            "/graphql",
-            get(graphql::get)
-                .post(graphql::post)
-                .fallback(|| async { method_not_allowed("GET, POST") }),
-        )
+        .route("/graphql", graphql)
+        .route(graphiql::ASSETS_ROUTE, get_only(graphiql::asset))
         .route("/healthz", get_only(|| async { "ok" }))
         .route("/readyz", get_only(readyz))
         .route("/metrics", get_only(metrics))
-        .fallback(|| async {
-            error_response(
-                StatusCode::NOT_FOUND,
-                codes::NO_SUCH_PATH,
-                "no such path: the API is POST /graphql",
-            )
-        })
+        .fallback(|| async { not_found() })
         .with_state(state);
     with_edge(routes)
 }
 
-/// Around all routes: a panic answers a coded JSON 500, and every answer, that one included,
-/// passes [`edge`].
+/// Around all routes: a panic answers a coded JSON 500; answers are compressed for clients that
+/// ask; and every answer, those included, passes [`edge`].
 fn with_edge(routes: Router) -> Router {
     routes
         .layer(CatchPanicLayer::custom(|_| {
@@ -129,7 +146,26 @@ fn with_edge(routes: Router) -> Router {
                 "the service failed to answer this request; it is logged under the request id",
             )
         }))
+        // gzip and brotli only (no deflate or zstd: every browser and HTTP client has one of
+        // these). Compressing answers that carry patient data is safe from BREACH-style attacks:
+        // those need a victim's browser to send its secret by itself (a cookie), and tokens here
+        // are bearer tokens a page attaches on purpose.
+        .layer(
+            CompressionLayer::new()
+                .no_deflate()
+                .no_zstd()
+                .compress_when(SizeAbove::new(COMPRESS_FROM_BYTES)),
+        )
         .layer(middleware::from_fn(edge))
+}
+
+/// The answer to a path that is not there.
+pub(crate) fn not_found() -> Response {
+    error_response(
+        StatusCode::NOT_FOUND,
+        codes::NO_SUCH_PATH,
+        "no such path: the API is POST /graphql",
+    )
 }
 
 /// A GET (and HEAD) route that answers other methods with a JSON 405.
@@ -155,6 +191,7 @@ async fn edge(mut request: Request, next: Next) -> Response {
             "/healthz" => "/healthz",
             "/readyz" => "/readyz",
             "/metrics" => "/metrics",
+            graphiql::ASSETS_ROUTE => "/graphiql/assets",
             _ => "other",
         });
     let method = known_method(request.method());
@@ -178,6 +215,11 @@ async fn edge(mut request: Request, next: Next) -> Response {
         }
     });
     headers::secure(response.headers_mut());
+    if response.extensions().get::<graphiql::Immutable>().is_some() {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+    }
     if let Ok(v) = HeaderValue::from_str(id.as_str()) {
         response.headers_mut().insert("x-request-id", v);
     }

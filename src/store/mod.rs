@@ -297,7 +297,11 @@ impl Store {
         .await
     }
 
-    /// Blocks (spärr) a care provider's data, or one of its care units' only.
+    /// Blocks (spärr) a care provider's data, or one of its care units' only. When the patient
+    /// already has an active block on the same target, that one is returned and nothing is
+    /// written: the check and the insert are one statement (SQLite runs it under its write
+    /// lock; on PostgreSQL the transaction holds the patient's advisory lock), so two requests
+    /// at once (a double tap) leave one block too.
     pub async fn set_block(&self, b: &NewBlock) -> Result<Block, StoreError> {
         let stored = Block {
             id: new_id(),
@@ -307,19 +311,47 @@ impl Store {
             set_at: to_millisecond(Utc::now()),
             lifted_at: None,
         };
-        sqlx::query(
+        let unit = stored.care_unit.as_ref().map(|u| u.as_str().to_owned());
+        let mut tx = self
+            .pool()
+            .begin()
+            .await
+            .map_err(query_error("setting a block"))?;
+        self.lock_patient(&mut tx, &stored.patient, "setting a block")
+            .await?;
+        let inserted = sqlx::query(
             "INSERT INTO blocks (id, patient, care_provider, care_unit, set_at_ms) \
-             VALUES ($1, $2, $3, $4, $5)",
+             SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM blocks WHERE patient = $2 \
+             AND care_provider = $3 AND COALESCE(care_unit, '') = COALESCE($4, '') \
+             AND lifted_at_ms IS NULL)",
         )
         .bind(&stored.id)
         .bind(stored.patient.digits())
         .bind(stored.care_provider.as_str())
-        .bind(stored.care_unit.as_ref().map(|u| u.as_str().to_owned()))
+        .bind(unit.clone())
         .bind(stored.set_at.timestamp_millis())
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await
-        .map_err(query_error("setting a block"))?;
-        Ok(stored)
+        .map_err(query_error("setting a block"))?
+        .rows_affected();
+        let block = if inserted == 1 {
+            stored
+        } else {
+            let row = sqlx::query(&format!(
+                "SELECT {BLOCK_COLUMNS} FROM blocks WHERE patient = $1 AND care_provider = $2 \
+                 AND COALESCE(care_unit, '') = COALESCE($3, '') AND lifted_at_ms IS NULL \
+                 ORDER BY set_at_ms, seq LIMIT 1"
+            ))
+            .bind(stored.patient.digits())
+            .bind(stored.care_provider.as_str())
+            .bind(unit)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(query_error("reading the existing block"))?;
+            records::block(&row)?
+        };
+        tx.commit().await.map_err(query_error("setting a block"))?;
+        Ok(block)
     }
 
     /// The patient's blocks, lifted ones included, newest first.
@@ -380,6 +412,84 @@ impl Store {
         Ok(stored)
     }
 
+    /// Grants `d` in place of the patient's delegations `replaces` (revoked as of `at`; ids of
+    /// another patient's, or already revoked ones, are left alone), in one transaction, so the
+    /// delegate never holds both or neither. When an active delegation with the same delegate,
+    /// lists and end date exists by the time the transaction runs (a request made twice at
+    /// once), it is returned and nothing changes. Which delegations to replace is the rules'
+    /// decision (`access::writes::delegation_change`).
+    pub async fn grant_delegation_replacing(
+        &self,
+        d: &NewDelegation,
+        replaces: &[&str],
+        at: DateTime<Utc>,
+    ) -> Result<Delegation, StoreError> {
+        let doing = "granting a delegation";
+        let stored = Delegation {
+            id: new_id(),
+            patient: d.patient.clone(),
+            delegate: d.delegate.clone(),
+            domains: d.domains.clone(),
+            valid_until: d.valid_until,
+            granted_at: to_millisecond(Utc::now()),
+            revoked_at: None,
+        };
+        let domains = domains_json(&stored.domains);
+        let until = stored.valid_until.format(DATE_FORMAT).to_string();
+        let mut tx = self.pool().begin().await.map_err(query_error(doing))?;
+        self.lock_patient(&mut tx, &stored.patient, doing).await?;
+        // The insert checks for its twin itself, as its first statement: on SQLite a
+        // transaction that read first could not then write once another had (it would fail
+        // rather than wait), so the check is inside the write.
+        let inserted = sqlx::query(
+            "INSERT INTO delegations (id, patient, delegate, domains, valid_until, granted_at_ms) \
+             SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS (SELECT 1 FROM delegations \
+             WHERE patient = $2 AND delegate = $3 AND domains = $4 AND valid_until = $5 \
+             AND revoked_at_ms IS NULL)",
+        )
+        .bind(&stored.id)
+        .bind(stored.patient.digits())
+        .bind(stored.delegate.digits())
+        .bind(&domains)
+        .bind(&until)
+        .bind(stored.granted_at.timestamp_millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(query_error(doing))?
+        .rows_affected();
+        if inserted != 1 {
+            let row = sqlx::query(&format!(
+                "SELECT {DELEGATION_COLUMNS} FROM delegations WHERE patient = $1 \
+                 AND delegate = $2 AND domains = $3 AND valid_until = $4 \
+                 AND revoked_at_ms IS NULL ORDER BY granted_at_ms, seq LIMIT 1"
+            ))
+            .bind(stored.patient.digits())
+            .bind(stored.delegate.digits())
+            .bind(&domains)
+            .bind(&until)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(query_error("reading the existing delegation"))?;
+            let existing = records::delegation(&row)?;
+            tx.commit().await.map_err(query_error(doing))?;
+            return Ok(existing);
+        }
+        for id in replaces {
+            sqlx::query(
+                "UPDATE delegations SET revoked_at_ms = $1 WHERE id = $2 AND patient = $3 \
+                 AND revoked_at_ms IS NULL",
+            )
+            .bind(at.timestamp_millis())
+            .bind(*id)
+            .bind(stored.patient.digits())
+            .execute(&mut *tx)
+            .await
+            .map_err(query_error("revoking a replaced delegation"))?;
+        }
+        tx.commit().await.map_err(query_error(doing))?;
+        Ok(stored)
+    }
+
     /// The delegations the patient has granted, revoked and expired ones included, newest first.
     pub async fn delegations_granted_by(
         &self,
@@ -431,6 +541,35 @@ impl Store {
 }
 
 impl Store {
+    /// On PostgreSQL, holds an advisory lock on the patient until `tx` ends, so a check and the
+    /// write it guards (no second identical block or delegation) are not interleaved with a
+    /// concurrent request for the same patient; READ COMMITTED alone would let both see
+    /// nothing and both insert. SQLite needs none: it runs one write transaction at a time, and
+    /// each guarded write starts with its check inside a writing statement or is serialised by
+    /// its first write.
+    async fn lock_patient(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        patient: &PersonId,
+        doing: &'static str,
+    ) -> Result<(), StoreError> {
+        if self.backend() != Backend::Postgres {
+            return Ok(());
+        }
+        // Twelve digits fit a bigint; the service takes no other advisory locks.
+        let key: i64 = patient
+            .digits()
+            .parse()
+            .expect("a personnummer is twelve digits");
+        // Wrapped in a count: the Any driver cannot decode `void`.
+        sqlx::query("SELECT COUNT(*) FROM (SELECT pg_advisory_xact_lock($1)) AS locked")
+            .bind(key)
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(query_error(doing))?;
+        Ok(())
+    }
+
     /// Ends the patient's row `id` as of `at` with `update` (one statement: `COALESCE` keeps an
     /// earlier end's time) and reads it back; `None` when the patient has no such row (another
     /// patient's is never touched).

@@ -135,6 +135,8 @@ pub struct Builder {
     latency: Option<Duration>,
     /// Per-source policy overrides, as a catalog file's `[policy]` would give them.
     overrides: Vec<(&'static str, PolicyOverrides)>,
+    /// Move the demo's story to this day, as the demo does to today.
+    story_today: Option<chrono::NaiveDate>,
     options: Options,
 }
 
@@ -173,6 +175,13 @@ impl Builder {
     /// to RIV-TA sources, as in the demo.
     pub fn engagement_index(mut self) -> Self {
         self.engagement_index = true;
+        self
+    }
+
+    /// The demo's story moved so that its "today" is `today`, as `cargo run` moves it to the
+    /// real today (without it, the records are as written, dated around 2026-11-22).
+    pub fn story_today(mut self, today: chrono::NaiveDate) -> Self {
+        self.story_today = Some(today);
         self
     }
 
@@ -248,6 +257,9 @@ impl Builder {
                 }
             }
         }
+        if let Some(today) = self.story_today {
+            overblick::demo::move_story_to(&mut catalog, today);
+        }
         let simulators = overblick::demo::start_simulators(&mut catalog)
             .await
             .expect("the simulators start");
@@ -295,6 +307,7 @@ impl TestApp {
             engagement_index: false,
             latency: None,
             overrides: Vec::new(),
+            story_today: None,
             options: Options::default(),
         }
     }

@@ -1,7 +1,9 @@
 //! Integration tests: the real service on port 0 against real FHIR simulators on loopback.
 
 mod access;
+mod blocks;
 mod caching;
+mod demo;
 mod edge;
 mod fault_matrix;
 mod faults;
@@ -14,4 +16,5 @@ mod real_data;
 mod rules;
 mod schema;
 mod security;
+mod shape;
 mod tokens;

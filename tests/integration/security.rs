@@ -1,6 +1,8 @@
 //! The edge's defences from the security review (issue 13): the security headers on every kind
 //! of answer, GraphiQL's own Content-Security-Policy, connections that trickle their headers or
-//! pile up from one address, and the per-address limit on requests without a valid token.
+//! pile up from one address, and the per-address limit on requests without a valid token. And
+//! from issue 14: GraphiQL's assets served by the service, CORS for configured origins, and
+//! compressed answers that keep the edge's headers.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -181,7 +183,12 @@ fn tags<'a>(html: &'a str, name: &str) -> Vec<&'a str> {
     found
 }
 
-fn origin(url: &str) -> String {
+/// The CSP source that allows loading `url` from the page: `'self'` for a path on the service
+/// itself, else the URL's origin.
+fn source_of(url: &str) -> String {
+    if url.starts_with('/') && !url.starts_with("//") {
+        return "'self'".into();
+    }
     reqwest::Url::parse(url)
         .unwrap_or_else(|e| panic!("{url}: {e}"))
         .origin()
@@ -215,6 +222,20 @@ async fn the_graphiql_page_loads_only_what_its_own_policy_allows_and_nobody_may_
             }
         }
         assert_eq!(policy["connect-src"], ["'self'"], "only this service");
+        // Scripts and styles from the service itself (besides the nonced inline code), fonts
+        // only inside its stylesheet: no CDN, no font service.
+        for directive in ["script-src", "style-src"] {
+            let others: Vec<_> = policy[directive]
+                .iter()
+                .filter(|s| !s.starts_with("'nonce-"))
+                .collect();
+            assert_eq!(others, ["'self'"], "{directive}: {policy:?}");
+        }
+        assert_eq!(policy["font-src"], ["data:"], "{policy:?}");
+        assert!(
+            !html.contains("https://"),
+            "nothing loaded from elsewhere: {html}"
+        );
         assert_eq!(policy["base-uri"], ["'none'"]);
         assert_eq!(policy["form-action"], ["'none'"]);
         let nonce_of = |directive: &str| {
@@ -234,7 +255,7 @@ async fn the_graphiql_page_loads_only_what_its_own_policy_allows_and_nobody_may_
         for script in scripts {
             match attribute(script, "src") {
                 Some(src) => assert!(
-                    policy["script-src"].contains(&origin(&src)),
+                    policy["script-src"].contains(&source_of(&src)),
                     "{src} is allowed by script-src {:?}",
                     policy["script-src"]
                 ),
@@ -254,7 +275,7 @@ async fn the_graphiql_page_loads_only_what_its_own_policy_allows_and_nobody_may_
             let href = attribute(link, "href").expect("a link has an href");
             match attribute(link, "rel").as_deref() {
                 Some("stylesheet") => assert!(
-                    policy["style-src"].contains(&origin(&href)),
+                    policy["style-src"].contains(&source_of(&href)),
                     "{href} is allowed by style-src {:?}",
                     policy["style-src"]
                 ),
@@ -350,6 +371,7 @@ async fn a_new_connection_from_an_address_at_its_cap_is_closed_at_once_and_a_clo
             max_connections_per_ip: 3,
             // Longer than the test: the held connections send nothing for a while.
             header_read_timeout: Duration::from_secs(120),
+            ..ServerSettings::default()
         })
         .start()
         .await;
@@ -492,4 +514,279 @@ async fn requests_without_a_valid_token_are_limited_per_address_before_the_token
         .unwrap();
     let (status, _, body) = ask(&app, &elsewhere, "not-a-token").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+}
+
+/// The paths of the scripts and stylesheets the GraphiQL page loads.
+async fn graphiql_assets(app: &TestApp) -> Vec<String> {
+    let html = app
+        .client
+        .get(format!("{}/graphql", app.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut assets: Vec<String> = tags(&html, "script")
+        .into_iter()
+        .filter_map(|t| attribute(t, "src"))
+        .chain(
+            tags(&html, "link")
+                .into_iter()
+                .filter(|t| attribute(t, "rel").as_deref() == Some("stylesheet"))
+                .filter_map(|t| attribute(t, "href")),
+        )
+        .collect();
+    assets.sort();
+    assets
+}
+
+#[tokio::test]
+async fn graphiqls_assets_are_served_by_the_service_with_their_types_and_a_year_long_cache() {
+    let app = TestApp::builder().sources(&["vc-gottsunda"]).start().await;
+    let assets = graphiql_assets(&app).await;
+    assert_eq!(
+        assets.len(),
+        4,
+        "React, ReactDOM, GraphiQL's script and CSS: {assets:?}"
+    );
+    for path in &assets {
+        assert!(path.starts_with("/graphiql/assets/"), "{path}");
+        let response = app
+            .client
+            .get(format!("{}{path}", app.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let h = response.headers();
+        let content_type = h[header::CONTENT_TYPE].to_str().unwrap();
+        if path.ends_with(".js") {
+            assert_eq!(content_type, "text/javascript; charset=utf-8", "{path}");
+        } else {
+            assert_eq!(content_type, "text/css; charset=utf-8", "{path}");
+        }
+        // Versioned by name, and no patient data: the one answer a browser may keep.
+        assert_eq!(
+            h[header::CACHE_CONTROL],
+            "public, max-age=31536000, immutable",
+            "{path}"
+        );
+        assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff", "{path}");
+        assert_eq!(policy(h)["default-src"], ["'none'"], "{path}");
+        assert!(h.contains_key("x-request-id"), "{path}");
+        assert!(response.bytes().await.unwrap().len() > 1000, "{path}");
+    }
+    let missing = app
+        .client
+        .get(format!("{}/graphiql/assets/react.development.js", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert_secure("a missing asset", missing.headers());
+}
+
+/// An `OPTIONS /graphql` preflight from `origin`, as a browser sends it before a POST with a
+/// bearer token.
+async fn preflight(app: &TestApp, client: &reqwest::Client, origin: &str) -> reqwest::Response {
+    client
+        .request(reqwest::Method::OPTIONS, format!("{}/graphql", app.url))
+        .header(header::ORIGIN, origin)
+        .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+        .header(
+            header::ACCESS_CONTROL_REQUEST_HEADERS,
+            "authorization,content-type",
+        )
+        .send()
+        .await
+        .expect("the service answers")
+}
+
+fn cors_headers(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .keys()
+        .map(|k| k.as_str().to_owned())
+        .filter(|k| k.starts_with("access-control-"))
+        .collect()
+}
+
+fn values(headers: &HeaderMap, name: header::HeaderName) -> Vec<String> {
+    headers
+        .get_all(name)
+        .iter()
+        .flat_map(|v| v.to_str().unwrap().split(','))
+        .map(|v| v.trim().to_ascii_lowercase())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_configured_origins_preflight_is_answered_without_a_token_or_rate_limit_and_others_get_no_cors_headers()
+ {
+    const APP: &str = "https://app.example.se";
+    let app = TestApp::builder()
+        .sources(&["vc-gottsunda"])
+        .server(ServerSettings {
+            cors_origins: vec![APP.to_owned()],
+            ..ServerSettings::default()
+        })
+        .rate_limit(RateLimitSettings {
+            enabled: true,
+            per_second: 1000,
+            burst: 1000,
+            unauthenticated_per_second: 1,
+            unauthenticated_burst: 2,
+        })
+        .start()
+        .await;
+    let client = reqwest::Client::new();
+
+    // Far more preflights than the address's budget for requests without a token.
+    for _ in 0..10 {
+        let response = preflight(&app, &client, APP).await;
+        assert!(response.status().is_success(), "{}", response.status());
+        let h = response.headers();
+        assert_eq!(h[header::ACCESS_CONTROL_ALLOW_ORIGIN], APP);
+        assert!(
+            values(h, header::VARY).contains(&"origin".to_owned()),
+            "{h:?}"
+        );
+        assert_eq!(
+            values(h, header::ACCESS_CONTROL_ALLOW_METHODS),
+            ["get", "post"]
+        );
+        assert_eq!(
+            values(h, header::ACCESS_CONTROL_ALLOW_HEADERS),
+            ["authorization", "content-type"]
+        );
+        assert!(h.contains_key(header::ACCESS_CONTROL_MAX_AGE), "{h:?}");
+        assert!(
+            !h.contains_key(header::ACCESS_CONTROL_ALLOW_CREDENTIALS),
+            "bearer tokens, no cookies"
+        );
+        assert_secure("a preflight", h);
+        assert!(h.contains_key("x-request-id"));
+    }
+    // None of them spent the budget: a bad token is still judged (401), not refused (429).
+    let (status, _, body) = ask(&app, &client, "not-a-token").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+
+    // The request itself: the answer names the origin, so the page may read it.
+    let response = client
+        .post(format!("{}/graphql", app.url))
+        .header(header::ORIGIN, APP)
+        .bearer_auth(token(TOLVAN))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(json!({ "query": "{ viewer { personId } }" }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], APP);
+
+    // Any other origin: no CORS header at all, on the preflight or the request.
+    for other in ["https://evil.example", "http://127.0.0.1:3000", "null"] {
+        let response = preflight(&app, &client, other).await;
+        assert_eq!(
+            cors_headers(response.headers()),
+            Vec::<String>::new(),
+            "{other}"
+        );
+        assert_secure("a refused preflight", response.headers());
+        let response = client
+            .post(format!("{}/graphql", app.url))
+            .header(header::ORIGIN, other)
+            .bearer_auth(token(TOLVAN))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(json!({ "query": "{ viewer { personId } }" }).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            cors_headers(response.headers()),
+            Vec::<String>::new(),
+            "{other}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn without_configured_origins_no_answer_carries_cors_headers() {
+    let app = TestApp::builder().sources(&["vc-gottsunda"]).start().await;
+    let client = reqwest::Client::new();
+    let response = preflight(&app, &client, "http://127.0.0.1:3000").await;
+    assert_eq!(cors_headers(response.headers()), Vec::<String>::new());
+    assert_secure("a preflight", response.headers());
+}
+
+#[tokio::test]
+async fn answers_are_gzipped_or_brotli_compressed_when_asked_and_keep_the_edge_headers() {
+    let app = TestApp::builder().sources(&["vc-gottsunda"]).start().await;
+    // Introspection: an answer well over the 1 KiB threshold.
+    let query = json!({ "query": "{ __schema { types { name description } } }" });
+    let ask_with = |encoding: Option<&'static str>| {
+        let mut request = app
+            .client
+            .post(format!("{}/graphql", app.url))
+            .bearer_auth(token(TOLVAN))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(query.to_string());
+        if let Some(encoding) = encoding {
+            request = request.header(header::ACCEPT_ENCODING, encoding);
+        }
+        request.send()
+    };
+    let plain = ask_with(None).await.unwrap();
+    assert!(!plain.headers().contains_key(header::CONTENT_ENCODING));
+    let plain = plain.bytes().await.unwrap();
+    assert!(plain.len() > 1024, "{}", plain.len());
+
+    for (asked, expected) in [("gzip", "gzip"), ("br", "br"), ("gzip, deflate, br", "br")] {
+        let response = ask_with(Some(asked)).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let h = response.headers().clone();
+        assert_eq!(h[header::CONTENT_ENCODING], expected, "{asked}");
+        assert!(
+            values(&h, header::VARY).contains(&"accept-encoding".to_owned()),
+            "{asked}: {h:?}"
+        );
+        assert_secure(asked, &h);
+        assert!(h.contains_key("x-request-id"), "{asked}");
+        let body = response.bytes().await.unwrap();
+        assert!(
+            body.len() < plain.len() / 2,
+            "{asked}: {} bytes",
+            body.len()
+        );
+        if expected == "gzip" {
+            assert_eq!(body[..2], [0x1f, 0x8b], "gzip's magic number");
+        }
+    }
+
+    // Small answers go out as they are.
+    let small = app
+        .client
+        .get(format!("{}/healthz", app.url))
+        .header(header::ACCEPT_ENCODING, "gzip, br")
+        .send()
+        .await
+        .unwrap();
+    assert!(!small.headers().contains_key(header::CONTENT_ENCODING));
+    assert_eq!(small.text().await.unwrap(), "ok");
+
+    // GraphiQL's assets too, with their cache header kept.
+    let asset = graphiql_assets(&app).await.pop().unwrap();
+    let response = app
+        .client
+        .get(format!("{}{asset}", app.url))
+        .header(header::ACCEPT_ENCODING, "br")
+        .send()
+        .await
+        .unwrap();
+    let h = response.headers();
+    assert_eq!(h[header::CONTENT_ENCODING], "br", "{asset}");
+    assert_eq!(
+        h[header::CACHE_CONTROL],
+        "public, max-age=31536000, immutable"
+    );
 }

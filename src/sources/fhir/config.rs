@@ -74,9 +74,13 @@ impl SourceConfig for FhirConfig {
         &self,
         simulator: &crate::config::catalog::SimulatorEntry,
     ) -> Result<overblick_simulators::Simulator, overblick_simulators::SimulatorError> {
-        overblick_simulators::start_fhir_dir(&simulator.data_dir, simulator.latency)
-            .await
-            .map(overblick_simulators::Simulator::Fhir)
+        overblick_simulators::start_fhir_dir(
+            &simulator.data_dir,
+            simulator.latency,
+            overblick_simulators::DateShift::days(simulator.date_shift_days),
+        )
+        .await
+        .map(overblick_simulators::Simulator::Fhir)
     }
 
     fn locator(_: (), _: &BuildContext<'_>) -> Result<Option<Arc<dyn Locator>>, BuildError> {

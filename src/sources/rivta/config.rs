@@ -149,6 +149,7 @@ impl SourceConfig for RivtaConfig {
             &simulator.data_dir,
             &self.logical_address,
             simulator.latency,
+            overblick_simulators::DateShift::days(simulator.date_shift_days),
         )
         .await
         .map(overblick_simulators::Simulator::RivTa)
