@@ -47,9 +47,9 @@ impl NullsInPlaceExtension {
     }
 }
 
-fn path_of(info: &ResolveInfo<'_>) -> Vec<PathSegment> {
-    let mut path: Vec<PathSegment> = std::iter::once(info.path_node)
-        .chain(info.path_node.parents())
+fn path_of(node: &async_graphql::QueryPathNode<'_>) -> Vec<PathSegment> {
+    let mut path: Vec<PathSegment> = std::iter::once(node)
+        .chain(node.parents())
         .map(|node| match node.segment {
             async_graphql::QueryPathSegment::Name(name) => PathSegment::Field(name.to_owned()),
             async_graphql::QueryPathSegment::Index(i) => PathSegment::Index(i),
@@ -85,21 +85,28 @@ impl Extension for NullsInPlaceExtension {
         next: NextResolve<'_>,
     ) -> ServerResult<Option<Value>> {
         let nullable = !info.return_type.ends_with('!');
-        let path = path_of(&info);
+        // Every field of every item passes here: the path is built only when a field failed,
+        // or when a failure below may be this field's to absorb, never for a field that simply
+        // answered.
+        let node = info.path_node;
         let result = next.run(ctx, info).await;
         let mut state = self.state();
-        // Failed non-null fields below this one are this field's to absorb when it may be null.
-        let below = |failed: &Vec<PathSegment>| failed.starts_with(&path);
         match result {
             Ok(value) => {
-                if nullable && state.failed_non_null.iter().any(below) {
-                    state.failed_non_null.retain(|f| !below(f));
-                    return Ok(Some(Value::Null));
+                if nullable && !state.failed_non_null.is_empty() {
+                    // Failed non-null fields below this one are this field's to absorb.
+                    let path = path_of(node);
+                    let below = |failed: &Vec<PathSegment>| failed.starts_with(&path);
+                    if state.failed_non_null.iter().any(below) {
+                        state.failed_non_null.retain(|f| !below(f));
+                        return Ok(Some(Value::Null));
+                    }
                 }
                 Ok(value)
             }
             Err(mut error) if nullable => {
-                state.failed_non_null.retain(|f| !below(f));
+                let path = path_of(node);
+                state.failed_non_null.retain(|f| !f.starts_with(&path));
                 if error.path.is_empty() {
                     error.path = path;
                 }
@@ -107,7 +114,7 @@ impl Extension for NullsInPlaceExtension {
                 Ok(Some(Value::Null))
             }
             Err(error) => {
-                state.failed_non_null.push(path);
+                state.failed_non_null.push(path_of(node));
                 Err(error)
             }
         }
