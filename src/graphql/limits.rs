@@ -430,7 +430,14 @@ impl<'d> Walk<'d> {
                     } else {
                         self.selection_set(&field.selection_set.node, nesting + 1)?
                     };
-                    cost.depth = cost.depth.max(inner.depth.saturating_add(1));
+                    // Introspection is answered from the schema, never from sources, and its
+                    // nesting is the type system's (graphql-js's introspection query, which
+                    // GraphiQL sends on start, nests 15 deep through `ofType`): it counts one
+                    // level. Its fields still count, brackets are still capped, and where
+                    // introspection is off it is refused below.
+                    let schema_only = matches!(field.name.node.as_str(), "__schema" | "__type");
+                    let inner_depth = if schema_only { 0 } else { inner.depth };
+                    cost.depth = cost.depth.max(inner_depth.saturating_add(1));
                     cost.fields = cost.fields.saturating_add(inner.fields.saturating_add(1));
                     cost.aliases = cost
                         .aliases
@@ -626,6 +633,16 @@ mod tests {
         let operation = document.operations.iter().next().unwrap().1;
         walk.selection_set(&operation.node.selection_set.node, 0)
             .unwrap()
+    }
+
+    #[test]
+    fn introspection_nests_as_deep_as_the_type_system_without_counting_against_the_depth() {
+        let of_type = "ofType { ".repeat(8) + "name" + &" }".repeat(8);
+        let deep = format!("{{ __schema {{ types {{ fields {{ type {{ {of_type} }} }} }} }} }}");
+        assert_eq!(cost(&deep).depth, 1);
+        assert!(cost(&deep).introspection);
+        let ordinary = format!("{{ a {{ b {{ c {{ d {{ e {{ f {{ g }} }} }} }} }} }} }}");
+        assert_eq!(code(&ordinary).as_deref(), Some("QUERY_TOO_DEEP"));
     }
 
     #[test]
