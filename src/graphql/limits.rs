@@ -641,8 +641,8 @@ mod tests {
         let deep = format!("{{ __schema {{ types {{ fields {{ type {{ {of_type} }} }} }} }} }}");
         assert_eq!(cost(&deep).depth, 1);
         assert!(cost(&deep).introspection);
-        let ordinary = format!("{{ a {{ b {{ c {{ d {{ e {{ f {{ g }} }} }} }} }} }} }}");
-        assert_eq!(code(&ordinary).as_deref(), Some("QUERY_TOO_DEEP"));
+        let ordinary = "{ a { b { c { d { e { f { g } } } } } } }";
+        assert_eq!(code(ordinary).as_deref(), Some("QUERY_TOO_DEEP"));
     }
 
     #[test]
