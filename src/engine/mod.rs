@@ -387,7 +387,13 @@ impl Engine {
                 .run(call_deadline, made, || {
                     source.adapter.fetch(patient, domain)
                 })
-                .await?;
+                .await
+                // An attempt cut off by the call's own deadline: the source had the call's
+                // whole time (its attempt's remainder would read as 2499 ms of 2500).
+                .map_err(|e| match e {
+                    SourceError::Timeout { .. } if Instant::now() >= call_deadline => timed_out(),
+                    e => e,
+                })?;
             Ok(Arc::new(Answer {
                 items: fetched.items,
                 parts: fetched.parts,

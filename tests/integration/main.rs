@@ -12,6 +12,7 @@ mod overview;
 #[path = "../common/pki.rs"]
 mod pki;
 mod platform;
+mod readme;
 mod real_data;
 mod rules;
 mod schema;
