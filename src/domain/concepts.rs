@@ -142,7 +142,9 @@ fn system_uri(written: &str) -> Result<String, CodeQueryError> {
         "npu" => Some(NPU),
         // The OIDs RIV-TA sources send, which Överblick reads as these URIs.
         "2.16.840.1.113883.6.1" | "urn:oid:2.16.840.1.113883.6.1" => Some(LOINC),
-        "1.2.752.116.2.1.1" | "urn:oid:1.2.752.116.2.1.1" | "2.16.840.1.113883.6.96"
+        "1.2.752.116.2.1.1"
+        | "urn:oid:1.2.752.116.2.1.1"
+        | "2.16.840.1.113883.6.96"
         | "urn:oid:2.16.840.1.113883.6.96" => Some(SNOMED_CT),
         "1.2.208.176.2.1" => Some(NPU),
         _ => None,
@@ -237,7 +239,10 @@ fn loinc_ok(code: &str) -> bool {
     if body.is_empty()
         || body.len() > 7
         || check.len() != 1
-        || !body.bytes().chain(check.bytes()).all(|b| b.is_ascii_digit())
+        || !body
+            .bytes()
+            .chain(check.bytes())
+            .all(|b| b.is_ascii_digit())
     {
         return false;
     }
@@ -363,7 +368,13 @@ mod tests {
         for code in ["29463-7", "8480-6", "718-7", "85354-9", "14682-9"] {
             assert!(loinc_ok(code), "{code}");
         }
-        for code in ["27113001", "271649006", "271650006", "364075005", "386725007"] {
+        for code in [
+            "27113001",
+            "271649006",
+            "271650006",
+            "364075005",
+            "386725007",
+        ] {
             assert!(snomed_ok(code), "{code}");
         }
         assert!(npu_ok("NPU28309") && npu_ok("DNK05472"));
@@ -396,7 +407,11 @@ mod tests {
     #[test]
     fn an_npu_lab_result_matches_its_loinc_code_and_not_another_analysis() {
         let hb = coded(NPU, "NPU28309");
-        assert!(CodeQuery::parse("http://loinc.org|718-7").unwrap().matches(Some(&hb)));
+        assert!(
+            CodeQuery::parse("http://loinc.org|718-7")
+                .unwrap()
+                .matches(Some(&hb))
+        );
         assert!(CodeQuery::parse("NPU|NPU28309").unwrap().matches(Some(&hb)));
         assert!(!CodeQuery::parse("1988-5").unwrap().matches(Some(&hb)));
     }
@@ -442,7 +457,10 @@ mod tests {
             "29463 -7",
         ] {
             let error = CodeQuery::parse(written).unwrap_err();
-            assert!(error.to_string().starts_with("`code`"), "{written}: {error}");
+            assert!(
+                error.to_string().starts_with("`code`"),
+                "{written}: {error}"
+            );
         }
         assert!(
             CodeQuery::parse("LOINC|29463-8")

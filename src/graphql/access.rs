@@ -461,7 +461,9 @@ impl AccessQuery {
         ctx: &Context<'_>,
         #[graphql(desc = "From this time, or the start of this Swedish calendar day (inclusive).")]
         from: Option<DateOrDateTime>,
-        #[graphql(desc = "Until this time (exclusive), or to the end of this Swedish calendar day (inclusive).")]
+        #[graphql(
+            desc = "Until this time (exclusive), or to the end of this Swedish calendar day (inclusive)."
+        )]
         to: Option<DateOrDateTime>,
     ) -> Result<Vec<AccessLogEntry>> {
         let request = request(ctx)?;

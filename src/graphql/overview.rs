@@ -1017,7 +1017,9 @@ impl Overview {
             desc = "ACTIVE (default): not ended and no end date passed. ENDED: ended or past its end date."
         )]
         status: ActivityFilter,
-        #[graphql(desc = "Medications in effect at or after this time.")] from: Option<DateOrDateTime>,
+        #[graphql(desc = "Medications in effect at or after this time.")] from: Option<
+            DateOrDateTime,
+        >,
         #[graphql(desc = "Medications in effect before this time.")] to: Option<DateOrDateTime>,
     ) -> Result<Option<Vec<&Merged<Medication>>>> {
         self.check_allowed(Domain::Medications)?;
@@ -1036,11 +1038,18 @@ impl Overview {
     async fn measurements(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Taken at or after this instant, or from the start of this Swedish calendar day.")]
+        #[graphql(
+            desc = "Taken at or after this instant, or from the start of this Swedish calendar day."
+        )]
         from: Option<DateOrDateTime>,
-        #[graphql(desc = "Taken before this instant, or up to the end of this Swedish calendar day (that day included).")]
+        #[graphql(
+            desc = "Taken before this instant, or up to the end of this Swedish calendar day (that day included)."
+        )]
         to: Option<DateOrDateTime>,
-        #[graphql(desc = "Only items with this code, a FHIR token: `system|code` (system by URI, or LOINC, SNOMED CT, SCT, NPU), `|code` (no system) or `code` (any system). The same concept in another system matches too (the concept map). Malformed: INVALID_ARGUMENT.")] code: Option<String>,
+        #[graphql(
+            desc = "Only items with this code, a FHIR token: `system|code` (system by URI, or LOINC, SNOMED CT, SCT, NPU), `|code` (no system) or `code` (any system). The same concept in another system matches too (the concept map). Malformed: INVALID_ARGUMENT."
+        )]
+        code: Option<String>,
     ) -> Result<Option<Vec<&Merged<Measurement>>>> {
         self.check_allowed(Domain::Measurements)?;
         let range = Range::new(from, to)?;
@@ -1058,11 +1067,18 @@ impl Overview {
     async fn lab_results(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Taken at or after this instant, or from the start of this Swedish calendar day.")]
+        #[graphql(
+            desc = "Taken at or after this instant, or from the start of this Swedish calendar day."
+        )]
         from: Option<DateOrDateTime>,
-        #[graphql(desc = "Taken before this instant, or up to the end of this Swedish calendar day (that day included).")]
+        #[graphql(
+            desc = "Taken before this instant, or up to the end of this Swedish calendar day (that day included)."
+        )]
         to: Option<DateOrDateTime>,
-        #[graphql(desc = "Only items with this code, a FHIR token: `system|code` (system by URI, or LOINC, SNOMED CT, SCT, NPU), `|code` (no system) or `code` (any system). The same concept in another system matches too (the concept map). Malformed: INVALID_ARGUMENT.")] code: Option<String>,
+        #[graphql(
+            desc = "Only items with this code, a FHIR token: `system|code` (system by URI, or LOINC, SNOMED CT, SCT, NPU), `|code` (no system) or `code` (any system). The same concept in another system matches too (the concept map). Malformed: INVALID_ARGUMENT."
+        )]
+        code: Option<String>,
     ) -> Result<Option<Vec<&Merged<LabResult>>>> {
         self.check_allowed(Domain::LabResults)?;
         let range = Range::new(from, to)?;
@@ -1083,7 +1099,10 @@ impl Overview {
     async fn latest_measurements(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Only items with this code, a FHIR token: `system|code` (system by URI, or LOINC, SNOMED CT, SCT, NPU), `|code` (no system) or `code` (any system). The same concept in another system matches too (the concept map). Malformed: INVALID_ARGUMENT.")] code: Option<String>,
+        #[graphql(
+            desc = "Only items with this code, a FHIR token: `system|code` (system by URI, or LOINC, SNOMED CT, SCT, NPU), `|code` (no system) or `code` (any system). The same concept in another system matches too (the concept map). Malformed: INVALID_ARGUMENT."
+        )]
+        code: Option<String>,
     ) -> Result<Option<Vec<&Merged<Measurement>>>> {
         self.check_allowed(Domain::Measurements)?;
         let code = code_query(code.as_deref())?;
@@ -1108,7 +1127,10 @@ impl Overview {
     async fn latest_lab_results(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Only items with this code, a FHIR token: `system|code` (system by URI, or LOINC, SNOMED CT, SCT, NPU), `|code` (no system) or `code` (any system). The same concept in another system matches too (the concept map). Malformed: INVALID_ARGUMENT.")] code: Option<String>,
+        #[graphql(
+            desc = "Only items with this code, a FHIR token: `system|code` (system by URI, or LOINC, SNOMED CT, SCT, NPU), `|code` (no system) or `code` (any system). The same concept in another system matches too (the concept map). Malformed: INVALID_ARGUMENT."
+        )]
+        code: Option<String>,
     ) -> Result<Option<Vec<&Merged<LabResult>>>> {
         self.check_allowed(Domain::LabResults)?;
         let code = code_query(code.as_deref())?;
@@ -1299,7 +1321,9 @@ mod tests {
     fn dates_and_instants_mix_and_an_empty_range_is_refused() {
         let mixed = Range::new(
             Some(date("2026-11-01")),
-            Some(DateOrDateTime::Instant(instant("2026-11-01T12:00:00+01:00"))),
+            Some(DateOrDateTime::Instant(instant(
+                "2026-11-01T12:00:00+01:00",
+            ))),
         )
         .unwrap();
         assert_eq!(mixed.to, Some(instant("2026-11-01T11:00:00Z")));
@@ -1307,8 +1331,12 @@ mod tests {
         assert!(Range::new(Some(date("2026-11-02")), Some(date("2026-11-01"))).is_err());
         assert!(
             Range::new(
-                Some(DateOrDateTime::Instant(instant("2026-11-01T00:00:00+01:00"))),
-                Some(DateOrDateTime::Instant(instant("2026-11-01T00:00:00+01:00"))),
+                Some(DateOrDateTime::Instant(instant(
+                    "2026-11-01T00:00:00+01:00"
+                ))),
+                Some(DateOrDateTime::Instant(instant(
+                    "2026-11-01T00:00:00+01:00"
+                ))),
             )
             .is_err()
         );

@@ -38,10 +38,8 @@ async fn a_weight_coded_in_snomed_ct_over_the_platform_is_found_by_a_loinc_filte
         );
         assert_eq!(newest["provenance"][0]["sourceId"], "region-uppsala-npo");
         assert!(
-            weights
-                .iter()
-                .all(|w| w["concept"]
-                    == json!({ "id": "body-weight", "nameSv": "Kroppsvikt", "nameEn": "Body weight" })),
+            weights.iter().all(|w| w["concept"]
+                == json!({ "id": "body-weight", "nameSv": "Kroppsvikt", "nameEn": "Body weight" })),
             "{body}"
         );
         // The platform's count under the filter counts it.
@@ -63,7 +61,11 @@ async fn a_loinc_code_finds_lab_results_coded_in_npu_and_no_other_analysis() {
         .await;
     let creatinine = list(&body, "loinc");
     assert!(!creatinine.is_empty(), "{body}");
-    assert!(creatinine.iter().all(|l| l["concept"]["id"] == "creatinine"));
+    assert!(
+        creatinine
+            .iter()
+            .all(|l| l["concept"]["id"] == "creatinine")
+    );
     assert!(creatinine.iter().any(|l| l["code"]["code"] == "NPU04998"));
     assert_eq!(creatinine.len(), list(&body, "npu").len());
 }
@@ -71,7 +73,12 @@ async fn a_loinc_code_finds_lab_results_coded_in_npu_and_no_other_analysis() {
 #[tokio::test]
 async fn a_malformed_code_fails_only_its_own_list_with_invalid_argument() {
     let app = TestApp::builder().sources(&["vc-gottsunda"]).start().await;
-    for code in ["LOINC|29463-8", "weight|29463-7", "http://loinc.org|", "a|b|c"] {
+    for code in [
+        "LOINC|29463-8",
+        "weight|29463-7",
+        "http://loinc.org|",
+        "a|b|c",
+    ] {
         let body = app
             .query_with(
                 "query($c: String) { overview { measurements(code: $c) { id } labResults { id } } }",
@@ -79,7 +86,10 @@ async fn a_malformed_code_fails_only_its_own_list_with_invalid_argument() {
             )
             .await;
         assert_eq!(error_codes(&body), ["INVALID_ARGUMENT"], "{code}: {body}");
-        assert_eq!(body["errors"][0]["path"], json!(["overview", "measurements"]));
+        assert_eq!(
+            body["errors"][0]["path"],
+            json!(["overview", "measurements"])
+        );
         assert!(body["data"]["overview"]["measurements"].is_null());
         assert!(!list(&body, "labResults").is_empty());
     }
@@ -87,7 +97,10 @@ async fn a_malformed_code_fails_only_its_own_list_with_invalid_argument() {
 
 #[tokio::test]
 async fn a_date_range_is_swedish_calendar_days_with_the_day_in_to_included() {
-    let app = TestApp::builder().sources(&["akademiska-sjukhuset"]).start().await;
+    let app = TestApp::builder()
+        .sources(&["akademiska-sjukhuset"])
+        .start()
+        .await;
     let body = app
         .query(r#"{ overview {
             days: labResults(code: "1988-5", from: "2026-09-28", to: "2026-09-30") { time }
@@ -106,7 +119,10 @@ async fn a_date_range_is_swedish_calendar_days_with_the_day_in_to_included() {
     assert!(list(&body, "instants").is_empty(), "{body}");
     let one_day = times(list(&body, "oneDay"));
     assert!(!one_day.is_empty());
-    assert!(one_day.iter().all(|t| *t == "2026-09-27T23:30:00Z"), "{one_day:?}");
+    assert!(
+        one_day.iter().all(|t| *t == "2026-09-27T23:30:00Z"),
+        "{one_day:?}"
+    );
 }
 
 #[tokio::test]
@@ -133,7 +149,11 @@ async fn the_latest_values_are_one_per_concept_newest_first() {
         assert_eq!(t, sorted, "{field} newest first");
         let mut kinds: Vec<String> = items
             .iter()
-            .map(|i| i["concept"]["id"].as_str().map_or_else(|| i["code"].to_string(), str::to_owned))
+            .map(|i| {
+                i["concept"]["id"]
+                    .as_str()
+                    .map_or_else(|| i["code"].to_string(), str::to_owned)
+            })
             .collect();
         let n = kinds.len();
         kinds.sort();
