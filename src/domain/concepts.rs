@@ -46,8 +46,8 @@ struct File {
 /// The map and its indexes, built once.
 struct Map {
     concepts: Vec<Concept>,
-    /// (system, code) → index in `concepts`.
-    by_code: HashMap<(String, String), usize>,
+    /// system → code → index in `concepts` (nested so a lookup borrows, without allocating).
+    by_code: HashMap<String, HashMap<String, usize>>,
     /// code → the concepts holding it in any system (a bare `code` filter).
     by_bare_code: HashMap<String, Vec<usize>>,
 }
@@ -57,11 +57,14 @@ static MAP: LazyLock<Map> = LazyLock::new(|| {
         // The file is part of the source; a test parses it, so this cannot fail in a build
         // that passed its tests.
         .expect("src/domain/concepts.toml is invalid");
-    let mut by_code = HashMap::new();
+    let mut by_code: HashMap<String, HashMap<String, usize>> = HashMap::new();
     let mut by_bare_code: HashMap<String, Vec<usize>> = HashMap::new();
     for (i, concept) in file.concept.iter().enumerate() {
         for c in &concept.codes {
-            by_code.insert((c.system.clone(), c.code.clone()), i);
+            by_code
+                .entry(c.system.clone())
+                .or_default()
+                .insert(c.code.clone(), i);
             let holders = by_bare_code.entry(c.code.clone()).or_default();
             if !holders.contains(&i) {
                 holders.push(i);
@@ -87,9 +90,7 @@ pub fn of(code: &Code) -> Option<&'static Concept> {
 
 fn concept_index(code: &Code) -> Option<usize> {
     let (system, code) = (code.system.as_deref()?, code.code.as_deref()?);
-    MAP.by_code
-        .get(&(system.to_owned(), code.to_owned()))
-        .copied()
+    MAP.by_code.get(system)?.get(code).copied()
 }
 
 /// Which system a `code` filter asks for.
@@ -186,7 +187,8 @@ impl CodeQuery {
             SystemWanted::Absent => Vec::new(),
             SystemWanted::Is(uri) => MAP
                 .by_code
-                .get(&(uri.clone(), code.to_owned()))
+                .get(uri)
+                .and_then(|codes| codes.get(code))
                 .map(|i| vec![*i])
                 .unwrap_or_default(),
         };
