@@ -31,6 +31,14 @@ schemathesis.graphql.scalar(
     "DateTime",
     (st.datetimes().map(lambda d: d.isoformat() + "Z") | st.text(max_size=30)).map(nodes.String),
 )
+schemathesis.graphql.scalar(
+    "DateOrDateTime",
+    (
+        st.dates().map(lambda d: d.isoformat())
+        | st.datetimes().map(lambda d: d.isoformat() + "Z")
+        | st.text(max_size=30)
+    ).map(nodes.String),
+)
 
 
 @schemathesis.check

@@ -1,5 +1,6 @@
 //! The care-overview domain: identifiers that are valid by construction and normalised items.
 
+pub mod concepts;
 mod hsa_id;
 mod items;
 mod person_id;

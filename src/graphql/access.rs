@@ -10,7 +10,7 @@ use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
 use chrono::Utc;
 
 use super::overview::Range;
-use super::scalars::{Date, DateTime, HsaIdScalar, PersonIdScalar};
+use super::scalars::{Date, DateOrDateTime, DateTime, HsaIdScalar, PersonIdScalar};
 use super::types::Domain as DomainEnum;
 use super::{RequestContext, coded_error, codes, person_arg, request, unavailable_error};
 use crate::access::gate::{Gate, GateError};
@@ -459,8 +459,12 @@ impl AccessQuery {
     async fn access_log(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "From this time (inclusive).")] from: Option<DateTime>,
-        #[graphql(desc = "Until this time (exclusive).")] to: Option<DateTime>,
+        #[graphql(desc = "From this time, or the start of this Swedish calendar day (inclusive).")]
+        from: Option<DateOrDateTime>,
+        #[graphql(
+            desc = "Until this time (exclusive), or to the end of this Swedish calendar day (inclusive)."
+        )]
+        to: Option<DateOrDateTime>,
     ) -> Result<Vec<AccessLogEntry>> {
         let request = request(ctx)?;
         let me = patient_self(request)?;

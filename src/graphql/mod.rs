@@ -310,6 +310,15 @@ fn selected_domains(ctx: &Context<'_>) -> Vec<Domain> {
             domains.push(domain);
         }
     }
+    // The latest-value views read their list's domain.
+    for (field, domain) in overview::LATEST_FIELDS {
+        if look.field(field).exists() {
+            domains.push(domain);
+        }
+    }
+    // In the order of the enum, each once, as when only lists were selected.
+    domains.sort();
+    domains.dedup();
     domains
 }
 

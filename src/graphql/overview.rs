@@ -9,15 +9,16 @@ use async_graphql::{
 };
 use chrono::{NaiveDate, TimeDelta, Utc};
 
-use super::scalars::{Date, DateTime, PersonIdScalar};
+use super::scalars::{Date, DateOrDateTime, DateTime, PersonIdScalar};
 use super::types::{ContactRole, Domain as DomainEnum, SourceState};
 use super::{coded_error, codes};
 use crate::access::{Grant, Seen, SourceAccess};
 use crate::config::GraphqlSettings;
+use crate::domain::concepts::{self, CodeQuery};
 use crate::domain::{
     Agreement, AgreementStatus, Booking, CarePlan, Contact, Domain, DomainItem, DomainItems,
     LabResult, Measurement, Medication, MedicationStatus, Merged, Organisation, PersonId,
-    PlanStatus, Provenance,
+    PlanStatus, Provenance, ResultStatus,
 };
 use crate::engine::{Engine, FetchState, Gathered, IndexLookup, IndexState, SourceOutcome};
 use crate::merge::{self, Mergeable};
@@ -94,9 +95,56 @@ impl ActivityFilter {
     }
 }
 
-/// Whether an item's code matches a `code` argument (no argument matches everything).
-fn code_matches(wanted: Option<&str>, code: Option<&crate::domain::Code>) -> bool {
-    wanted.is_none_or(|w| code.and_then(|c| c.code.as_deref()) == Some(w))
+/// Whether an item's code matches a `code` argument (no argument matches everything): the
+/// same code, or another code of the same concept (`domain::concepts`).
+fn code_matches(wanted: Option<&CodeQuery>, code: Option<&crate::domain::Code>) -> bool {
+    wanted.is_none_or(|w| w.matches(code))
+}
+
+/// A `code` argument read as a FHIR token; `INVALID_ARGUMENT` when it cannot be.
+fn code_query(written: Option<&str>) -> Result<Option<CodeQuery>> {
+    written
+        .map(CodeQuery::parse)
+        .transpose()
+        .map_err(|e| coded_error(codes::INVALID_ARGUMENT, e.to_string()))
+}
+
+/// One kind of measurement or analysis for the latest-value views.
+#[derive(PartialEq, Eq, Hash)]
+enum Kind<'a> {
+    /// A concept of the concept map, by id.
+    Concept(&'a str),
+    /// A code the map does not know, in its system.
+    Code(Option<&'a str>, &'a str),
+    /// An uncoded item, by its name as the source wrote it.
+    Name(&'a str),
+}
+
+fn kind_of<'a>(code: Option<&'a crate::domain::Code>, name: &'a str) -> Kind<'a> {
+    match code {
+        Some(c) => match (concepts::of(c), c.code.as_deref()) {
+            (Some(concept), _) => Kind::Concept(&concept.id),
+            (None, Some(code)) => Kind::Code(c.system.as_deref(), code),
+            (None, None) => Kind::Name(name),
+        },
+        None => Kind::Name(name),
+    }
+}
+
+/// The first item of each kind among `items` with a time. The merged lists come newest first
+/// (ties by name, then id), so the first of a kind is its newest, and the answer keeps that
+/// order: one pass, one set of kinds.
+fn latest_per_kind<'a, T: 'a>(
+    items: impl Iterator<Item = &'a Merged<T>>,
+    time_and_kind: impl Fn(&'a Merged<T>) -> (Option<Instant>, Kind<'a>),
+) -> Vec<&'a Merged<T>> {
+    let mut seen = std::collections::HashSet::new();
+    items
+        .filter(|item| {
+            let (time, kind) = time_and_kind(item);
+            time.is_some() && seen.insert(kind)
+        })
+        .collect()
 }
 
 /// Which bookings to include by time.
@@ -118,6 +166,12 @@ pub(crate) const LIST_FIELDS: [(&str, Domain); 7] = [
     ("measurements", Domain::Measurements),
     ("labResults", Domain::LabResults),
     ("bookings", Domain::Bookings),
+];
+
+/// The latest-value views of `Overview` and the domain each shows (fetched as their lists are).
+pub(crate) const LATEST_FIELDS: [(&str, Domain); 2] = [
+    ("latestMeasurements", Domain::Measurements),
+    ("latestLabResults", Domain::LabResults),
 ];
 
 /// One list's arguments as its resolver reads them: what the list shows of its domain. The
@@ -143,11 +197,11 @@ pub(crate) enum ListFilter {
     },
     Measurements {
         range: Range,
-        code: Option<String>,
+        code: Option<CodeQuery>,
     },
     LabResults {
         range: Range,
-        code: Option<String>,
+        code: Option<CodeQuery>,
     },
     Bookings {
         status: BookingFilter,
@@ -193,11 +247,11 @@ impl ListFilter {
             },
             Domain::Measurements => ListFilter::Measurements {
                 range: range()?,
-                code: parse(arg("code"))?,
+                code: code_query(parse::<Option<String>>(arg("code"))?.as_deref())?,
             },
             Domain::LabResults => ListFilter::LabResults {
                 range: range()?,
-                code: parse(arg("code"))?,
+                code: code_query(parse::<Option<String>>(arg("code"))?.as_deref())?,
             },
             Domain::Bookings => ListFilter::Bookings {
                 status: match arg("status") {
@@ -260,11 +314,11 @@ fn medication_admitted(
     status.admits(ended) && range.overlaps(m.start, m.end)
 }
 
-fn measurement_admitted(range: &Range, code: Option<&str>, m: &Measurement) -> bool {
+fn measurement_admitted(range: &Range, code: Option<&CodeQuery>, m: &Measurement) -> bool {
     range.contains(m.time) && code_matches(code, m.code.as_ref())
 }
 
-fn lab_result_admitted(range: &Range, code: Option<&str>, l: &LabResult) -> bool {
+fn lab_result_admitted(range: &Range, code: Option<&CodeQuery>, l: &LabResult) -> bool {
     range.contains(l.time) && code_matches(code, l.code.as_ref())
 }
 
@@ -415,10 +469,10 @@ impl Overview {
                 count!(v, |m| medication_admitted(*status, range, today, m))
             }
             (DomainItems::Measurements(v), ListFilter::Measurements { range, code }) => {
-                count!(v, |m| measurement_admitted(range, code.as_deref(), m))
+                count!(v, |m| measurement_admitted(range, code.as_ref(), m))
             }
             (DomainItems::LabResults(v), ListFilter::LabResults { range, code }) => {
-                count!(v, |l| lab_result_admitted(range, code.as_deref(), l))
+                count!(v, |l| lab_result_admitted(range, code.as_ref(), l))
             }
             (DomainItems::Bookings(v), ListFilter::Bookings { status, range }) => {
                 count!(v, |b| booking_admitted(*status, range, now, b))
@@ -540,22 +594,42 @@ impl Overview {
 
 type Instant = chrono::DateTime<Utc>;
 
-/// A checked `from`/`to` pair: `from` inclusive, `to` exclusive.
+/// A checked `from`/`to` pair: `from` inclusive, `to` exclusive, both instants. A date bound is
+/// a Swedish calendar day: `from` starts at its midnight, `to` ends at the next midnight (so
+/// the day is included).
 #[derive(Clone, Copy)]
 pub(crate) struct Range {
     pub(crate) from: Option<Instant>,
     pub(crate) to: Option<Instant>,
 }
 
+/// The midnight that starts `day` in Sweden, as an instant. Swedish clocks change at 02:00 and
+/// 03:00, so midnight always exists once; `earliest` is only a guard.
+fn swedish_midnight(day: NaiveDate) -> Instant {
+    use chrono::TimeZone;
+    let local = day.and_time(chrono::NaiveTime::MIN);
+    chrono_tz::Europe::Stockholm
+        .from_local_datetime(&local)
+        .earliest()
+        .map_or_else(|| local.and_utc(), |t| t.with_timezone(&Utc))
+}
+
 impl Range {
-    pub(crate) fn new(from: Option<DateTime>, to: Option<DateTime>) -> Result<Range> {
-        let (from, to) = (from.map(|t| t.0), to.map(|t| t.0));
+    pub(crate) fn new(from: Option<DateOrDateTime>, to: Option<DateOrDateTime>) -> Result<Range> {
+        let from = from.map(|b| match b {
+            DateOrDateTime::Date(d) => swedish_midnight(d),
+            DateOrDateTime::Instant(t) => t,
+        });
+        let to = to.map(|b| match b {
+            DateOrDateTime::Date(d) => swedish_midnight(d + TimeDelta::days(1)),
+            DateOrDateTime::Instant(t) => t,
+        });
         if let (Some(f), Some(t)) = (from, to)
             && f >= t
         {
             return Err(coded_error(
                 codes::INVALID_ARGUMENT,
-                "`from` must be earlier than `to`",
+                "`from` must be earlier than `to` (a date in `to` includes that day)",
             ));
         }
         Ok(Range { from, to })
@@ -574,11 +648,11 @@ impl Range {
         }
     }
 
-    /// Whether a period of whole days (open ends unbounded) overlaps the range.
+    /// Whether a period of whole Swedish calendar days (open ends unbounded) overlaps the
+    /// range: the records' dates are days in Sweden, so they start at Swedish midnight.
     fn overlaps(&self, start: Option<NaiveDate>, end: Option<NaiveDate>) -> bool {
-        let start = start.map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc());
-        let end_exclusive =
-            end.map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc() + TimeDelta::days(1));
+        let start = start.map(swedish_midnight);
+        let end_exclusive = end.map(|d| swedish_midnight(d + TimeDelta::days(1)));
         self.to.is_none_or(|to| start.is_none_or(|s| s < to))
             && self
                 .from
@@ -900,8 +974,8 @@ impl Overview {
         &self,
         ctx: &Context<'_>,
         #[graphql(default_with = "ActivityFilter::All")] status: ActivityFilter,
-        #[graphql(desc = "Plans in effect at or after this time.")] from: Option<DateTime>,
-        #[graphql(desc = "Plans in effect before this time.")] to: Option<DateTime>,
+        #[graphql(desc = "Plans in effect at or after this time.")] from: Option<DateOrDateTime>,
+        #[graphql(desc = "Plans in effect before this time.")] to: Option<DateOrDateTime>,
     ) -> Result<Option<Vec<&Merged<CarePlan>>>> {
         self.check_allowed(Domain::CarePlans)?;
         let range = Range::new(from, to)?;
@@ -919,8 +993,8 @@ impl Overview {
         &self,
         ctx: &Context<'_>,
         #[graphql(default_with = "ActivityFilter::All")] status: ActivityFilter,
-        from: Option<DateTime>,
-        to: Option<DateTime>,
+        from: Option<DateOrDateTime>,
+        to: Option<DateOrDateTime>,
     ) -> Result<Option<Vec<&Merged<Agreement>>>> {
         self.check_allowed(Domain::Agreements)?;
         let range = Range::new(from, to)?;
@@ -943,8 +1017,10 @@ impl Overview {
             desc = "ACTIVE (default): not ended and no end date passed. ENDED: ended or past its end date."
         )]
         status: ActivityFilter,
-        #[graphql(desc = "Medications in effect at or after this time.")] from: Option<DateTime>,
-        #[graphql(desc = "Medications in effect before this time.")] to: Option<DateTime>,
+        #[graphql(desc = "Medications in effect at or after this time.")] from: Option<
+            DateOrDateTime,
+        >,
+        #[graphql(desc = "Medications in effect before this time.")] to: Option<DateOrDateTime>,
     ) -> Result<Option<Vec<&Merged<Medication>>>> {
         self.check_allowed(Domain::Medications)?;
         let range = Range::new(from, to)?;
@@ -962,19 +1038,27 @@ impl Overview {
     async fn measurements(
         &self,
         ctx: &Context<'_>,
-        from: Option<DateTime>,
-        to: Option<DateTime>,
-        #[graphql(desc = "Only measurements with this code (e.g. LOINC 85354-9).")] code: Option<
-            String,
-        >,
+        #[graphql(
+            desc = "Taken at or after this instant, or from the start of this Swedish calendar day."
+        )]
+        from: Option<DateOrDateTime>,
+        #[graphql(
+            desc = "Taken before this instant, or up to the end of this Swedish calendar day (that day included)."
+        )]
+        to: Option<DateOrDateTime>,
+        #[graphql(
+            desc = "Only items with this code, a FHIR token: `system|code` (system by URI, or LOINC, SNOMED CT, SCT, NPU), `|code` (no system) or `code` (any system). The same concept in another system matches too (the concept map). Malformed: INVALID_ARGUMENT."
+        )]
+        code: Option<String>,
     ) -> Result<Option<Vec<&Merged<Measurement>>>> {
         self.check_allowed(Domain::Measurements)?;
         let range = Range::new(from, to)?;
+        let code = code_query(code.as_deref())?;
         self.report_failures(ctx, Domain::Measurements);
         Ok(Some(
             self.merged(&self.measurements)
                 .iter()
-                .filter(|m| measurement_admitted(&range, code.as_deref(), &m.item))
+                .filter(|m| measurement_admitted(&range, code.as_ref(), &m.item))
                 .collect(),
         ))
     }
@@ -983,21 +1067,84 @@ impl Overview {
     async fn lab_results(
         &self,
         ctx: &Context<'_>,
-        from: Option<DateTime>,
-        to: Option<DateTime>,
-        #[graphql(desc = "Only results with this analysis code (NPU, LOINC...).")] code: Option<
-            String,
-        >,
+        #[graphql(
+            desc = "Taken at or after this instant, or from the start of this Swedish calendar day."
+        )]
+        from: Option<DateOrDateTime>,
+        #[graphql(
+            desc = "Taken before this instant, or up to the end of this Swedish calendar day (that day included)."
+        )]
+        to: Option<DateOrDateTime>,
+        #[graphql(
+            desc = "Only items with this code, a FHIR token: `system|code` (system by URI, or LOINC, SNOMED CT, SCT, NPU), `|code` (no system) or `code` (any system). The same concept in another system matches too (the concept map). Malformed: INVALID_ARGUMENT."
+        )]
+        code: Option<String>,
     ) -> Result<Option<Vec<&Merged<LabResult>>>> {
         self.check_allowed(Domain::LabResults)?;
         let range = Range::new(from, to)?;
+        let code = code_query(code.as_deref())?;
         self.report_failures(ctx, Domain::LabResults);
         Ok(Some(
             self.merged(&self.lab_results)
                 .iter()
-                .filter(|l| lab_result_admitted(&range, code.as_deref(), &l.item))
+                .filter(|l| lab_result_admitted(&range, code.as_ref(), &l.item))
                 .collect(),
         ))
+    }
+
+    /// The newest measurement of each kind, newest first: one per concept of the concept map
+    /// (a weight coded in LOINC and one coded in SNOMED CT are one kind), else per system and
+    /// code, else per name. Only measurements with a time and a value (a quantity or text) that
+    /// are not cancelled are considered. Access rules and errors as for `measurements`.
+    async fn latest_measurements(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(
+            desc = "Only items with this code, a FHIR token: `system|code` (system by URI, or LOINC, SNOMED CT, SCT, NPU), `|code` (no system) or `code` (any system). The same concept in another system matches too (the concept map). Malformed: INVALID_ARGUMENT."
+        )]
+        code: Option<String>,
+    ) -> Result<Option<Vec<&Merged<Measurement>>>> {
+        self.check_allowed(Domain::Measurements)?;
+        let code = code_query(code.as_deref())?;
+        self.report_failures(ctx, Domain::Measurements);
+        Ok(Some(latest_per_kind(
+            self.merged(&self.measurements)
+                .iter()
+                .filter(|m| code_matches(code.as_ref(), m.item.code.as_ref()))
+                .filter(|m| {
+                    m.item.status != ResultStatus::Cancelled
+                        && (m.item.value.is_some() || m.item.value_text.is_some())
+                }),
+            |m| (m.item.time, kind_of(m.item.code.as_ref(), &m.item.name)),
+        )))
+    }
+
+    /// The newest lab result of each analysis, newest first: one per concept of the concept map
+    /// (P-Kreatinin coded in NPU and in LOINC is one analysis), else per system and code, else
+    /// per analysis name. Only results with a time and a value (a quantity or text) that are not
+    /// cancelled are considered, so an ordered analysis without an answer yet does not hide the
+    /// last answered one. Access rules and errors as for `labResults`.
+    async fn latest_lab_results(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(
+            desc = "Only items with this code, a FHIR token: `system|code` (system by URI, or LOINC, SNOMED CT, SCT, NPU), `|code` (no system) or `code` (any system). The same concept in another system matches too (the concept map). Malformed: INVALID_ARGUMENT."
+        )]
+        code: Option<String>,
+    ) -> Result<Option<Vec<&Merged<LabResult>>>> {
+        self.check_allowed(Domain::LabResults)?;
+        let code = code_query(code.as_deref())?;
+        self.report_failures(ctx, Domain::LabResults);
+        Ok(Some(latest_per_kind(
+            self.merged(&self.lab_results)
+                .iter()
+                .filter(|l| code_matches(code.as_ref(), l.item.code.as_ref()))
+                .filter(|l| {
+                    l.item.status != ResultStatus::Cancelled
+                        && (l.item.value.is_some() || l.item.value_text.is_some())
+                }),
+            |l| (l.item.time, kind_of(l.item.code.as_ref(), &l.item.analysis)),
+        )))
     }
 
     /// Bookings (bokade tider), earliest start first.
@@ -1005,8 +1152,8 @@ impl Overview {
         &self,
         ctx: &Context<'_>,
         #[graphql(default_with = "BookingFilter::All")] status: BookingFilter,
-        from: Option<DateTime>,
-        to: Option<DateTime>,
+        from: Option<DateOrDateTime>,
+        to: Option<DateOrDateTime>,
     ) -> Result<Option<Vec<&Merged<Booking>>>> {
         self.check_allowed(Domain::Bookings)?;
         let range = Range::new(from, to)?;
@@ -1122,5 +1269,86 @@ fn each_item(items: &DomainItems, mut f: impl FnMut(&Provenance, bool)) {
         DomainItems::Measurements(v) => visit!(v),
         DomainItems::LabResults(v) => visit!(v),
         DomainItems::Bookings(v) => visit!(v),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(s: &str) -> DateOrDateTime {
+        DateOrDateTime::Date(NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap())
+    }
+
+    fn instant(s: &str) -> Instant {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn a_date_in_to_includes_that_whole_swedish_day() {
+        let november = Range::new(Some(date("2026-11-01")), Some(date("2026-11-30"))).unwrap();
+        // Swedish winter time is UTC+1: November starts at 23:00 UTC on 31 October and ends
+        // at 23:00 UTC on the 30th.
+        assert_eq!(november.from, Some(instant("2026-10-31T23:00:00Z")));
+        assert_eq!(november.to, Some(instant("2026-11-30T23:00:00Z")));
+        assert!(november.contains(Some(instant("2026-11-30T23:59:00+01:00"))));
+        assert!(november.contains(Some(instant("2026-11-01T00:00:00+01:00"))));
+        assert!(!november.contains(Some(instant("2026-12-01T00:00:00+01:00"))));
+        assert!(!november.contains(Some(instant("2026-10-31T23:59:59+01:00"))));
+    }
+
+    #[test]
+    fn a_summer_date_starts_at_swedish_midnight_in_summer_time() {
+        let day = Range::new(Some(date("2026-09-28")), Some(date("2026-09-28"))).unwrap();
+        assert_eq!(day.from, Some(instant("2026-09-27T22:00:00Z")));
+        assert_eq!(day.to, Some(instant("2026-09-28T22:00:00Z")));
+        // Akademiska's night-time lab at 01:30 Swedish time is on the 28th, though in UTC it
+        // is still the 27th.
+        assert!(day.contains(Some(instant("2026-09-28T01:30:00+02:00"))));
+    }
+
+    #[test]
+    fn the_day_clocks_change_is_a_whole_swedish_day() {
+        // 2026-10-25 has 25 hours in Sweden.
+        let day = Range::new(Some(date("2026-10-25")), Some(date("2026-10-25"))).unwrap();
+        assert_eq!(day.from, Some(instant("2026-10-24T22:00:00Z")));
+        assert_eq!(day.to, Some(instant("2026-10-25T23:00:00Z")));
+    }
+
+    #[test]
+    fn dates_and_instants_mix_and_an_empty_range_is_refused() {
+        let mixed = Range::new(
+            Some(date("2026-11-01")),
+            Some(DateOrDateTime::Instant(instant(
+                "2026-11-01T12:00:00+01:00",
+            ))),
+        )
+        .unwrap();
+        assert_eq!(mixed.to, Some(instant("2026-11-01T11:00:00Z")));
+        // One day from and to is a range of that day; the day before it is empty.
+        assert!(Range::new(Some(date("2026-11-02")), Some(date("2026-11-01"))).is_err());
+        assert!(
+            Range::new(
+                Some(DateOrDateTime::Instant(instant(
+                    "2026-11-01T00:00:00+01:00"
+                ))),
+                Some(DateOrDateTime::Instant(instant(
+                    "2026-11-01T00:00:00+01:00"
+                ))),
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn a_plan_that_ended_on_the_last_day_of_october_does_not_overlap_november() {
+        let november = Range::new(Some(date("2026-11-01")), Some(date("2026-11-30"))).unwrap();
+        let day = |s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
+        assert!(!november.overlaps(day("2026-10-01"), day("2026-10-31")));
+        assert!(november.overlaps(day("2026-10-01"), day("2026-11-01")));
+        assert!(november.overlaps(day("2026-11-30"), None));
+        assert!(!november.overlaps(day("2026-12-01"), None));
     }
 }

@@ -3,6 +3,7 @@
 use async_graphql::{Enum, ID, Object};
 
 use super::scalars::{Date, DateTime, HsaIdScalar};
+use crate::domain::concepts::{self, Concept};
 use crate::domain::{
     self, Agreement, Booking, CarePlan, Code, Contact, LabResult, Measurement,
     MeasurementComponent, Medication, Merged, Organisation, Provenance, Quantity, ReferenceRange,
@@ -229,6 +230,27 @@ impl Code {
 
     async fn display(&self) -> Option<&str> {
         self.display.as_deref()
+    }
+}
+
+/// A measurement or lab analysis in Överblick's concept map: the same thing whatever code
+/// system (LOINC, SNOMED CT, NPU) a source coded it in. Names are given in Swedish and English
+/// side by side.
+#[Object(name = "Concept")]
+impl Concept {
+    /// Stable, e.g. `body-weight`, `creatinine`.
+    async fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// In Swedish, e.g. "Kroppsvikt", "P-Kreatinin".
+    async fn name_sv(&self) -> &str {
+        &self.name_sv
+    }
+
+    /// In English, e.g. "Body weight".
+    async fn name_en(&self) -> &str {
+        &self.name_en
     }
 }
 
@@ -493,6 +515,12 @@ impl Merged<Measurement> {
         self.item.code.as_ref()
     }
 
+    /// What was measured, in the concept map (the same measurement in any code system); null
+    /// when the map does not know the code.
+    async fn concept(&self) -> Option<&'static Concept> {
+        self.item.code.as_ref().and_then(concepts::of)
+    }
+
     async fn value(&self) -> Option<&Quantity> {
         self.item.value.as_ref()
     }
@@ -553,6 +581,12 @@ impl Merged<LabResult> {
 
     async fn code(&self) -> Option<&Code> {
         self.item.code.as_ref()
+    }
+
+    /// The analysis in the concept map (the same analysis in NPU or LOINC); null when the map
+    /// does not know the code.
+    async fn concept(&self) -> Option<&'static Concept> {
+        self.item.code.as_ref().and_then(concepts::of)
     }
 
     async fn value(&self) -> Option<&Quantity> {

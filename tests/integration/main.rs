@@ -7,6 +7,7 @@ mod demo;
 mod edge;
 mod fault_matrix;
 mod faults;
+mod filters;
 mod harness;
 mod overview;
 #[path = "../common/pki.rs"]

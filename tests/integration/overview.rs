@@ -241,7 +241,7 @@ async fn bookings_split_into_upcoming_and_past_and_respect_a_date_range() {
     let app = TestApp::builder().start().await;
     let body = app
         .query_with(
-            "query($from: DateTime, $to: DateTime) { overview { upcoming: bookings(status: UPCOMING) { start } past: bookings(status: PAST) { start } all: bookings { start } feb: bookings(from: $from, to: $to) { start } } }",
+            "query($from: DateOrDateTime, $to: DateOrDateTime) { overview { upcoming: bookings(status: UPCOMING) { start } past: bookings(status: PAST) { start } all: bookings { start } feb: bookings(from: $from, to: $to) { start } } }",
             json!({ "from": "2027-02-01T00:00:00+01:00", "to": "2027-03-01T00:00:00+01:00" }),
         )
         .await;

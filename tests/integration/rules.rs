@@ -811,7 +811,7 @@ async fn the_access_log_shows_a_patient_who_read_their_data_and_nobody_else_can_
         let future = app
             .post_as(
                 &token(TOLVAN),
-                "query($f: DateTime) { accessLog(from: $f) { time } }",
+                "query($f: DateOrDateTime) { accessLog(from: $f) { time } }",
                 json!({ "f": in_days(1) }),
             )
             .await;

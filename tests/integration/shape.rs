@@ -253,12 +253,12 @@ async fn a_bad_argument_fails_only_its_own_list_whether_written_in_the_query_or_
     let app = TestApp::builder().start().await;
     let cases = [
         (
-            r#"{ overview { patient { personId } medications(status: ALL) { id } labResults(from: "2026-11-01") { id } } }"#,
+            r#"{ overview { patient { personId } medications(status: ALL) { id } labResults(from: "2026-11-31") { id } } }"#,
             json!({}),
         ),
         (
-            r#"query($f: DateTime) { overview { patient { personId } medications(status: ALL) { id } labResults(from: $f) { id } } }"#,
-            json!({ "f": "2026-11-01" }),
+            r#"query($f: DateOrDateTime) { overview { patient { personId } medications(status: ALL) { id } labResults(from: $f) { id } } }"#,
+            json!({ "f": "2026-11-01 09:00" }),
         ),
         (
             r#"{ overview { patient { personId } medications(status: ALL) { id } labResults(from: "2026-11-02T00:00:00Z", to: "2026-11-01T00:00:00Z") { id } } }"#,
