@@ -8,6 +8,7 @@ mod edge;
 mod fault_matrix;
 mod faults;
 mod harness;
+mod labels;
 mod overview;
 #[path = "../common/pki.rs"]
 mod pki;
