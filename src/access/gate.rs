@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
 use super::directory::{DirectoryError, PopulationDirectory};
-use super::{AccessSettings, Actor, Ask, Denial, Facts, GUARDIAN_UNTIL_AGE, Grant, decide};
+use super::{AccessSettings, Actor, Ask, Denial, Facts, GUARDIAN_UNTIL_AGE, Grant, Role, decide};
 use crate::domain::{Domain, PersonId};
 use crate::store::{Store, StoreError};
 
@@ -119,6 +119,27 @@ impl Gate {
             }
         };
         decide(ask, &facts, &self.settings).map_err(GateError::Denied)
+    }
+
+    /// What `me`, refused `patient`'s overview, could have been asking as: their guardian by
+    /// the register (the child is 13 or older, or protected), or their delegate by a delegation
+    /// now ended or revoked; `None` for neither (or when the facts cannot be read: the refusal
+    /// is logged all the same, as a bare person). For the access log only: it decides nothing.
+    pub async fn claimed_role(&self, me: &PersonId, patient: &PersonId) -> Option<Role> {
+        let entry = self.directory.person(patient).await.ok().flatten();
+        if entry.is_some_and(|e| e.guardians.contains(me)) {
+            return Some(Role::Guardian);
+        }
+        let delegations = self.store.delegations_to(me).await.ok()?;
+        delegations
+            .iter()
+            .any(|d| d.patient == *patient)
+            .then_some(Role::Delegate)
+    }
+
+    /// `person`'s name in the population register, where it has one and can be read.
+    pub async fn name_of(&self, person: &PersonId) -> Option<String> {
+        self.directory.person(person).await.ok().flatten()?.name
     }
 
     /// Everyone `me` may act for now: children under 13 without protected identity, and

@@ -40,6 +40,10 @@ pub struct Consent {
     pub care_provider: HsaId,
     /// The staff member who registered it.
     pub registered_by: HsaId,
+    /// Their name and profession as their token gave them when they registered it; `None` for
+    /// consents registered before names were kept.
+    pub registered_by_name: Option<String>,
+    pub registered_by_profession: Option<String>,
     pub valid_from: DateTime<Utc>,
     pub valid_until: DateTime<Utc>,
     pub registered_at: DateTime<Utc>,
@@ -54,6 +58,8 @@ pub struct NewConsent {
     pub care_unit_name: Option<String>,
     pub care_provider: HsaId,
     pub registered_by: HsaId,
+    pub registered_by_name: Option<String>,
+    pub registered_by_profession: Option<String>,
     pub valid_from: DateTime<Utc>,
     pub valid_until: DateTime<Utc>,
 }

@@ -92,6 +92,8 @@ fn consent(patient: &PersonId, unit: &str) -> Consent {
         care_unit_name: None,
         care_provider: hsa(REGION_UPPSALA),
         registered_by: hsa("SE2321000024-P1234"),
+        registered_by_name: None,
+        registered_by_profession: None,
         valid_from: now() - TimeDelta::days(1),
         valid_until: now() + TimeDelta::days(30),
         registered_at: now() - TimeDelta::days(1),

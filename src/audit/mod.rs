@@ -22,6 +22,14 @@ pub struct AccessRecord {
     pub actor_person: Option<String>,
     /// The staff member's HSA-id, when staff asked.
     pub actor_hsa_id: Option<String>,
+    /// Who asked, by name as it was when they asked: the staff member's (from their token), or
+    /// the person's (from their token, else the population register). The patient is shown it:
+    /// knowing who read their data is the point of the log. Never written to logs or traces.
+    #[serde(default)]
+    pub actor_name: Option<String>,
+    /// The staff member's profession or title from their token, e.g. "Läkare".
+    #[serde(default)]
+    pub actor_profession: Option<String>,
     /// The person a guardian or delegate acts for (12 digits).
     pub on_behalf_of: Option<String>,
     /// Whose data (12 digits). The access log is the one place it is written down.

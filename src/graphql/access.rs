@@ -114,7 +114,8 @@ pub enum AccessRole {
     Staff,
     Guardian,
     Delegate,
-    /// A person refused while asking for someone else's overview.
+    /// A person refused while asking for someone else's overview who is neither the patient's
+    /// guardian by the population register nor held a delegation from them.
     Person,
 }
 
@@ -185,12 +186,27 @@ pub struct ConsentView {
     care_provider: Organisation,
     /// HSA-id of the staff member who registered it.
     registered_by: String,
+    /// The staff member who registered it, by name, profession and care unit as they were
+    /// when they did (name and profession are null for consents registered before names were
+    /// kept).
+    registered_by_staff: StaffMemberView,
     valid_from: DateTime,
     valid_until: DateTime,
     registered_at: DateTime,
     withdrawn_at: Option<DateTime>,
     /// In effect now.
     active: bool,
+}
+
+/// A care staff member as their token named them when they acted.
+#[derive(SimpleObject)]
+#[graphql(name = "StaffMember")]
+pub struct StaffMemberView {
+    hsa_id: HsaIdScalar,
+    name: Option<String>,
+    /// Profession or title, e.g. "Läkare".
+    profession: Option<String>,
+    care_unit: Organisation,
 }
 
 /// A block (spärr): the provider's (or unit's) data is hidden from other providers' staff.
@@ -212,6 +228,9 @@ pub struct BlockView {
 pub struct DelegationView {
     id: ID,
     delegate: PersonIdScalar,
+    /// The delegate's name in the population register; null where it has none (or cannot be
+    /// read just now).
+    delegate_name: Option<String>,
     domains: Vec<DomainEnum>,
     /// The last day it is valid.
     valid_until: Date,
@@ -243,8 +262,16 @@ pub struct CareUnitView {
 #[derive(SimpleObject)]
 pub struct AccessLogEntry {
     time: DateTime,
-    /// Who read, in what capacity.
+    /// Who read, in what capacity. A person refused someone else's overview is `GUARDIAN` when
+    /// the population register names them the patient's guardian, `DELEGATE` when they held a
+    /// delegation from the patient (ended or revoked), else `PERSON`.
     role: AccessRole,
+    /// Who read, by name as it was when they read: the staff member's, or the person's (a
+    /// relative's). Null for accesses logged before names were kept, or when neither token nor
+    /// register named them.
+    reader_name: Option<String>,
+    /// The staff member's profession or title when they read, e.g. "Läkare"; null for persons.
+    reader_profession: Option<String>,
     /// Care staff's unit and provider; null for persons.
     care_unit: Option<Organisation>,
     care_provider: Option<Organisation>,
@@ -292,6 +319,13 @@ fn consent_view(c: Consent, ctx: &Context<'_>) -> ConsentView {
     }
     ConsentView {
         id: ID(c.id),
+        registered_by_staff: StaffMemberView {
+            hsa_id: HsaIdScalar(c.registered_by.clone()),
+            name: c.registered_by_name,
+            profession: c.registered_by_profession,
+            // A consent is registered by staff at the unit it is for.
+            care_unit: care_unit.clone(),
+        },
         care_unit,
         care_provider: organisation_named(ctx, &c.care_provider),
         registered_by: c.registered_by.to_string(),
@@ -314,10 +348,13 @@ fn block_view(b: Block, ctx: &Context<'_>) -> BlockView {
     }
 }
 
-fn delegation_view(d: Delegation) -> DelegationView {
+/// A delegation as the patient sees it, with the delegate's name from the population register
+/// (read now: the register is where names change).
+async fn delegation_view(d: Delegation, ctx: &Context<'_>) -> DelegationView {
     let active = d.is_active(Utc::now().date_naive());
     DelegationView {
         id: ID(d.id),
+        delegate_name: gate(ctx).name_of(&d.delegate).await,
         delegate: PersonIdScalar(Ok(d.delegate)),
         domains: d.domains.into_iter().map(DomainEnum::from).collect(),
         valid_until: Date(d.valid_until),
@@ -450,10 +487,11 @@ impl AccessQuery {
             .delegations_granted_by(me)
             .await
             .map_err(|e| store_error(request, e))?;
-        Ok(all.into_iter().map(delegation_view).collect())
+        Ok(futures::future::join_all(all.into_iter().map(|d| delegation_view(d, ctx))).await)
     }
 
-    /// Who read your overview (which care units and in what role) and when, newest first;
+    /// Who read your overview (by name; staff with profession and care unit; relatives with
+    /// their role) and when, newest first;
     /// emergency accesses are marked, and refused attempts are there too, with the lists
     /// refused within an access that was otherwise granted (`refusals`). Only your own.
     async fn access_log(
@@ -486,6 +524,8 @@ impl AccessQuery {
                 AccessLogEntry {
                     time: DateTime(r.time),
                     role: AccessRole::from_log(&r.actor_role),
+                    reader_name: r.actor_name,
+                    reader_profession: r.actor_profession,
                     care_unit: org(&r.care_unit, &r.care_unit_name),
                     care_provider: org(&r.care_provider, &r.care_provider_name),
                     purpose: r.purpose,
@@ -583,6 +623,8 @@ impl AccessMutation {
                 care_unit_name: staff.care_unit_name.clone(),
                 care_provider: staff.care_provider.clone(),
                 registered_by: staff.hsa_id.clone(),
+                registered_by_name: staff.name.clone(),
+                registered_by_profession: staff.profession.clone(),
                 valid_from: from,
                 valid_until: valid_until.0,
             })
@@ -703,7 +745,9 @@ impl AccessMutation {
             .await
             .map_err(|e| store_error(request, e))?;
         let replaces: Vec<&str> = match writes::delegation_change(&granted, &new, today) {
-            DelegationChange::Unchanged(existing) => return Ok(delegation_view(existing.clone())),
+            DelegationChange::Unchanged(existing) => {
+                return Ok(delegation_view(existing.clone(), ctx).await);
+            }
             DelegationChange::Grant { replaces } => {
                 replaces.iter().map(|d| d.id.as_str()).collect()
             }
@@ -712,7 +756,7 @@ impl AccessMutation {
             .grant_delegation_replacing(&new, &replaces, Utc::now())
             .await
             .map_err(|e| store_error(request, e))?;
-        Ok(delegation_view(d))
+        Ok(delegation_view(d, ctx).await)
     }
 
     /// Revokes one of your delegations; in effect from the delegate's next request.
@@ -725,6 +769,6 @@ impl AccessMutation {
             .await
             .map_err(|e| store_error(request, e))?
             .ok_or_else(|| not_found("delegation"))?;
-        Ok(delegation_view(d))
+        Ok(delegation_view(d, ctx).await)
     }
 }

@@ -5,6 +5,7 @@
 //! caching here.
 
 pub mod access;
+pub mod labels;
 pub mod limits;
 pub mod nulls;
 pub mod overview;
@@ -19,7 +20,7 @@ use async_graphql::{
 use chrono::Utc;
 
 use crate::access::gate::{Gate, GateError};
-use crate::access::{Actor, Ask, Denial, Grant, Purpose, SourceAccess, text};
+use crate::access::{Actor, Ask, Denial, Grant, Purpose, Role, SourceAccess, text};
 use crate::audit::{AccessRecord, AuditLog, DomainRefusal};
 use crate::auth::{Principal, PrincipalKind};
 use crate::config::GraphqlSettings;
@@ -82,7 +83,7 @@ pub fn sdl() -> String {
 
 /// Every query.
 #[derive(MergedObject, Default)]
-pub struct Query(OverviewQuery, access::AccessQuery);
+pub struct Query(OverviewQuery, access::AccessQuery, labels::LabelsQuery);
 
 /// Every mutation: the patient's consents, blocks and delegations, and staff registering care
 /// relationships and consents.
@@ -222,6 +223,7 @@ impl OverviewQuery {
                     ),
                 };
                 // Refusals are logged too; the refusal stands whether or not the log takes it.
+                let reader = reader(gate, request, &ask, true).await;
                 let record = access_record(
                     request,
                     &ask,
@@ -230,6 +232,7 @@ impl OverviewQuery {
                     &[],
                     &Gathered::default(),
                     code,
+                    reader,
                 );
                 if let Err(e) = audit.record(&record).await {
                     tracing::error!(request_id = %request.request_id, error = %e, "access log unavailable");
@@ -248,11 +251,12 @@ impl OverviewQuery {
             .collect();
         let refusals = grant.refusals(&selected);
         let engine = ctx.data_unchecked::<Arc<Engine>>();
-        let gathered = engine
-            .gather_where(&patient, &domains, |info| {
+        let (gathered, reader) = futures::join!(
+            engine.gather_where(&patient, &domains, |info| {
                 grant.view.source(info) != SourceAccess::Skip
-            })
-            .await;
+            }),
+            reader(gate, request, &ask, false),
+        );
 
         // Written before any data leaves: no record, no data.
         let record = access_record(
@@ -263,6 +267,7 @@ impl OverviewQuery {
             &refusals,
             &gathered,
             "granted",
+            reader,
         );
         if let Err(e) = audit.record(&record).await {
             tracing::error!(request_id = %request.request_id, error = %e, "access log unavailable");
@@ -322,8 +327,42 @@ fn selected_domains(ctx: &Context<'_>) -> Vec<Domain> {
     domains
 }
 
+/// Who read, as the access log shows the patient: a name as it is now, and for a person
+/// refused someone else's overview, what they could have been asking as.
+struct Reader {
+    name: Option<String>,
+    claimed_role: Option<Role>,
+}
+
+/// The reader of `ask`: staff by their token's name; a person by their token's name, else (when
+/// acting for someone else) the population register's. Costs nothing for a patient reading
+/// their own overview or for staff; one register read for a relative, and for a refused one
+/// also one store read (`Gate::claimed_role`).
+async fn reader(gate: &Gate, request: &RequestContext, ask: &Ask<'_>, refused: bool) -> Reader {
+    let token_name = request.principal.name().map(str::to_owned);
+    match &request.principal.kind {
+        PrincipalKind::Person { person, .. } if person != ask.patient => {
+            let name = match token_name {
+                Some(name) => Some(name),
+                None => gate.name_of(person).await,
+            };
+            let claimed_role = if refused {
+                gate.claimed_role(person, ask.patient).await
+            } else {
+                None
+            };
+            Reader { name, claimed_role }
+        }
+        _ => Reader {
+            name: token_name,
+            claimed_role: None,
+        },
+    }
+}
+
 /// The access record of one overview: `domains` read (or asked for, when refused as a whole),
 /// `refusals` the domains refused within a granted access.
+#[allow(clippy::too_many_arguments)]
 fn access_record(
     request: &RequestContext,
     ask: &Ask<'_>,
@@ -332,6 +371,7 @@ fn access_record(
     refusals: &[(Domain, Denial)],
     gathered: &Gathered,
     outcome: &str,
+    reader: Reader,
 ) -> AccessRecord {
     let mut sources: Vec<String> = gathered
         .outcomes
@@ -350,8 +390,9 @@ fn access_record(
         (Some(g), _) => g.role.as_str(),
         (None, Some(_)) => "staff",
         (None, None) if actor_person == Some(ask.patient) => "patient",
-        // Refused while asking for someone else: we do not say as what.
-        (None, None) => "person",
+        // Refused while asking for someone else: as what they could have been asking (the
+        // register's guardian, a former delegate), else a bare person.
+        (None, None) => reader.claimed_role.map_or("person", Role::as_str),
     };
     AccessRecord {
         time: Utc::now(),
@@ -361,6 +402,8 @@ fn access_record(
         actor_role: role.to_owned(),
         actor_person: actor_person.map(PersonId::digits),
         actor_hsa_id: staff.map(|s| s.hsa_id.to_string()),
+        actor_name: reader.name,
+        actor_profession: staff.and_then(|s| s.profession.clone()),
         on_behalf_of: actor_person
             .filter(|p| *p != ask.patient)
             .map(|_| ask.patient.digits()),

@@ -1,12 +1,14 @@
 //! The schema's object and enum types, resolved straight from the normalised domain items.
 
-use async_graphql::{Enum, ID, Object};
+use async_graphql::{Context, Enum, ID, Object};
 
+use super::labels::Language;
 use super::scalars::{Date, DateTime, HsaIdScalar};
 use crate::domain::concepts::{self, Concept};
 use crate::domain::{
     self, Agreement, Booking, CarePlan, Code, Contact, LabResult, Measurement,
     MeasurementComponent, Medication, Merged, Organisation, Provenance, Quantity, ReferenceRange,
+    code_system,
 };
 use crate::engine::FetchState;
 
@@ -230,6 +232,20 @@ impl Code {
 
     async fn display(&self) -> Option<&str> {
         self.display.as_deref()
+    }
+
+    /// The code system's short name, e.g. `NPU` for `urn:oid:1.2.208.176.2.1`, `SNOMED CT`,
+    /// `ATC`, `KVÅ`; null for a system the service does not know (never a guess). The names
+    /// and every identifier they stand for are in `labels { codeSystems }`.
+    async fn system_name(&self) -> Option<&'static str> {
+        code_system(self.system.as_deref()?).map(|s| s.name)
+    }
+
+    /// The code system in words, in the request's language (`Accept-Language`), e.g.
+    /// "NPU, nomenklatur för laboratorieanalyser"; null where `systemName` is.
+    async fn system_label(&self, ctx: &Context<'_>) -> Option<&'static str> {
+        let system = code_system(self.system.as_deref()?)?;
+        Some(Language::of(ctx).pick(system.label_sv, system.label_en))
     }
 }
 

@@ -29,6 +29,7 @@ use super::{HttpState, RequestId, error_response, graphiql};
 use crate::auth::{AuthError, Principal};
 use crate::codes;
 use crate::graphql::RequestContext;
+use crate::graphql::labels::Language;
 use crate::graphql::limits::{INVALID_OPERATION, RequestReport};
 use crate::metrics::{OperationLabels, RequestLabels};
 
@@ -117,6 +118,7 @@ async fn answer_post(
         Ok(p) => p,
         Err(response) => return Answer::refused(response),
     };
+    let language = language(request.headers());
     if !is_json(request.headers()) {
         return Answer::refused(error_response(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -151,7 +153,7 @@ async fn answer_post(
         Ok(o) => o,
         Err(refusal) => return Answer::refused(refusal.response()),
     };
-    execute(state, id, principal, operations, false).await
+    execute(state, id, principal, language, operations, false).await
 }
 
 /// The parameters of a GraphQL GET request (`variables` is JSON text).
@@ -209,7 +211,7 @@ async fn answer_get(
         requests: vec![request],
         batch: false,
     };
-    execute(state, id, principal, operations, true).await
+    execute(state, id, principal, language(headers), operations, true).await
 }
 
 /// The address the request came from: the TCP peer the listener recorded. A router driven
@@ -288,6 +290,17 @@ fn unauthenticated(error: &AuthError) -> Response {
         HeaderValue::from_static(challenge),
     );
     response
+}
+
+/// The language labels are given in, from `Accept-Language` (Swedish unless English is
+/// preferred; several headers count as one list).
+fn language(headers: &HeaderMap) -> Language {
+    let values: Vec<&str> = headers
+        .get_all(header::ACCEPT_LANGUAGE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    Language::from_accept_language(Some(&values.join(",")))
 }
 
 /// One `Content-Type`, `application/json`, with or without parameters such as `charset`.
@@ -376,6 +389,7 @@ async fn execute(
     state: &HttpState,
     id: &RequestId,
     principal: Principal,
+    language: Language,
     operations: Operations,
     via_get: bool,
 ) -> Answer {
@@ -390,9 +404,12 @@ async fn execute(
         .collect();
     let mut responses =
         futures::future::join_all(requests.into_iter().zip(&reports).map(|(request, report)| {
-            state
-                .schema
-                .execute(request.data(context.clone()).data(report.clone()))
+            state.schema.execute(
+                request
+                    .data(context.clone())
+                    .data(report.clone())
+                    .data(language),
+            )
         }))
         .await;
     let operations = reports
@@ -431,6 +448,14 @@ async fn execute(
     };
     let mut response = GraphQLResponse::from(body).into_response();
     *response.status_mut() = status;
+    // Labels (`labels`, `Coding.systemLabel`) are in this language; a cache must key on it.
+    response.headers_mut().insert(
+        header::CONTENT_LANGUAGE,
+        HeaderValue::from_static(language.tag()),
+    );
+    response
+        .headers_mut()
+        .append(header::VARY, HeaderValue::from_static("Accept-Language"));
     if status == StatusCode::METHOD_NOT_ALLOWED {
         response
             .headers_mut()

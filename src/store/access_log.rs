@@ -34,12 +34,13 @@ const QUEUE: usize = 4096;
 const INSERT: &str = "INSERT INTO access_log (time_ms, request_id, actor_issuer, actor_subject, \
     actor_role, actor_person, actor_hsa_id, on_behalf_of, patient, care_unit, care_unit_name, \
     care_provider, care_provider_name, purpose, reason, emergency, domains, sources, outcome, \
-    refusals) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-    $18, $19, $20)";
+    refusals, actor_name, actor_profession) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
+    $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)";
 
 const COLUMNS: &str = "time_ms, request_id, actor_issuer, actor_subject, actor_role, \
     actor_person, actor_hsa_id, on_behalf_of, patient, care_unit, care_unit_name, care_provider, \
-    care_provider_name, purpose, reason, emergency, domains, sources, outcome, refusals";
+    care_provider_name, purpose, reason, emergency, domains, sources, outcome, refusals, \
+    actor_name, actor_profession";
 
 /// Starts the writer task; it ends when every [`Store`] clone (every sender) is gone.
 pub(super) fn start_writer(pool: AnyPool) -> mpsc::Sender<Pending> {
@@ -84,6 +85,8 @@ async fn insert_batch(pool: &AnyPool, batch: &[Pending]) -> Result<(), StoreErro
             .bind(json_list(&r.sources))
             .bind(r.outcome.as_str())
             .bind(serde_json::to_string(&r.refusals).expect("refusals serialise"))
+            .bind(r.actor_name.clone())
+            .bind(r.actor_profession.clone())
             .execute(&mut *tx)
             .await
             .map_err(query_error(doing))?;
@@ -152,6 +155,8 @@ fn access_record(row: &AnyRow) -> Result<AccessRecord, StoreError> {
         actor_role: c.text("actor_role")?,
         actor_person: c.optional_text("actor_person")?,
         actor_hsa_id: c.optional_text("actor_hsa_id")?,
+        actor_name: c.optional_text("actor_name")?,
+        actor_profession: c.optional_text("actor_profession")?,
         on_behalf_of: c.optional_text("on_behalf_of")?,
         patient: c.text("patient")?,
         care_unit: c.optional_text("care_unit")?,

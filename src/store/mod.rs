@@ -238,6 +238,8 @@ impl Store {
             care_unit_name: c.care_unit_name.clone(),
             care_provider: c.care_provider.clone(),
             registered_by: c.registered_by.clone(),
+            registered_by_name: c.registered_by_name.clone(),
+            registered_by_profession: c.registered_by_profession.clone(),
             valid_from: to_millisecond(c.valid_from),
             valid_until: to_millisecond(c.valid_until),
             registered_at: to_millisecond(Utc::now()),
@@ -245,8 +247,8 @@ impl Store {
         };
         sqlx::query(
             "INSERT INTO consents (id, patient, care_unit, care_unit_name, care_provider, \
-             registered_by, valid_from_ms, valid_until_ms, registered_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             registered_by, valid_from_ms, valid_until_ms, registered_at_ms, registered_by_name, \
+             registered_by_profession) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(&stored.id)
         .bind(stored.patient.digits())
@@ -257,6 +259,8 @@ impl Store {
         .bind(stored.valid_from.timestamp_millis())
         .bind(stored.valid_until.timestamp_millis())
         .bind(stored.registered_at.timestamp_millis())
+        .bind(stored.registered_by_name.clone())
+        .bind(stored.registered_by_profession.clone())
         .execute(self.pool())
         .await
         .map_err(query_error("registering a consent"))?;
@@ -596,7 +600,8 @@ impl Store {
 }
 
 const CONSENT_COLUMNS: &str = "id, patient, care_unit, care_unit_name, care_provider, \
-    registered_by, valid_from_ms, valid_until_ms, registered_at_ms, withdrawn_at_ms";
+    registered_by, valid_from_ms, valid_until_ms, registered_at_ms, withdrawn_at_ms, \
+    registered_by_name, registered_by_profession";
 const BLOCK_COLUMNS: &str = "id, patient, care_provider, care_unit, set_at_ms, lifted_at_ms";
 const DELEGATION_COLUMNS: &str =
     "id, patient, delegate, domains, valid_until, granted_at_ms, revoked_at_ms";
@@ -661,6 +666,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "access_log_refusals",
         include_str!("../../migrations/sqlite/0002_access_log_refusals.sql"),
     ),
+    (
+        3,
+        "names",
+        include_str!("../../migrations/sqlite/0003_names.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -672,6 +682,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "access_log_refusals",
         include_str!("../../migrations/postgres/0002_access_log_refusals.sql"),
+    ),
+    (
+        3,
+        "names",
+        include_str!("../../migrations/postgres/0003_names.sql"),
     ),
 ];
 

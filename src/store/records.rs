@@ -39,6 +39,8 @@ pub(super) fn consent(row: &AnyRow) -> Result<Consent, StoreError> {
         care_unit_name: c.optional_text("care_unit_name")?,
         care_provider: c.hsa_id("care_provider")?,
         registered_by: c.hsa_id("registered_by")?,
+        registered_by_name: c.optional_text("registered_by_name")?,
+        registered_by_profession: c.optional_text("registered_by_profession")?,
         valid_from: c.time("valid_from_ms")?,
         valid_until: c.time("valid_until_ms")?,
         registered_at: c.time("registered_at_ms")?,

@@ -53,6 +53,8 @@ fn new_consent(patient: PersonId) -> NewConsent {
         care_unit_name: Some("Gottsunda vårdcentral".into()),
         care_provider: region_uppsala(),
         registered_by: karin(),
+        registered_by_name: Some("Karin Lindqvist".into()),
+        registered_by_profession: Some("Läkare".into()),
         valid_from: at(0),
         valid_until: at(86_400 * 365),
     }
@@ -84,6 +86,8 @@ fn access(patient: &PersonId, time: DateTime<Utc>, request_id: &str) -> AccessRe
         actor_role: "patient".into(),
         actor_person: Some(patient.digits()),
         actor_hsa_id: None,
+        actor_name: None,
+        actor_profession: None,
         on_behalf_of: None,
         patient: patient.digits(),
         care_unit: None,
@@ -136,7 +140,7 @@ async fn care_relationships_read_back_as_registered_newest_first() {
 }
 
 #[tokio::test]
-async fn consents_read_back_as_registered_with_or_without_a_unit_name() {
+async fn consents_read_back_as_registered_with_or_without_unit_and_staff_names() {
     for db in databases().await {
         let store = db.open().await;
         let named = store
@@ -147,11 +151,15 @@ async fn consents_read_back_as_registered_with_or_without_a_unit_name() {
             named.care_unit_name.as_deref(),
             Some("Gottsunda vårdcentral")
         );
+        assert_eq!(named.registered_by_name.as_deref(), Some("Karin Lindqvist"));
+        assert_eq!(named.registered_by_profession.as_deref(), Some("Läkare"));
         assert_eq!(named.valid_from, cut_to_ms(at(0)));
         assert_eq!(named.withdrawn_at, None);
         let unnamed = store
             .register_consent(&NewConsent {
                 care_unit_name: None,
+                registered_by_name: None,
+                registered_by_profession: None,
                 ..new_consent(tolvan())
             })
             .await
@@ -226,6 +234,8 @@ async fn an_access_record_reads_back_with_every_field() {
             actor_role: "delegate".into(),
             actor_person: Some(margareta().digits()),
             actor_hsa_id: Some(karin().to_string()),
+            actor_name: Some("Karin Lindqvist".into()),
+            actor_profession: Some("Läkare".into()),
             on_behalf_of: Some(tolvan().digits()),
             care_unit: Some(gottsunda().to_string()),
             care_unit_name: Some("Gottsunda vårdcentral".into()),

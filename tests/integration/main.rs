@@ -9,6 +9,7 @@ mod fault_matrix;
 mod faults;
 mod filters;
 mod harness;
+mod labels;
 mod overview;
 #[path = "../common/pki.rs"]
 mod pki;
