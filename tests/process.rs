@@ -363,8 +363,8 @@ async fn whole_run(url: &str) -> Vec<String> {
     let all = ask(
         &tolvan,
         "{ overview { patient { personId name } contacts { name } carePlans { title } \
-         agreements { description } medications { name dosage } measurements { name } \
-         labResults { analysis } bookings { start } sources { source state } } viewer { personId name } }",
+         agreements { description } medications { name dosage } measurements { nodes { name } } \
+         labResults { nodes { analysis } } bookings { start } sources { source state } } viewer { personId name } }",
         json!({}),
     )
     .await;
@@ -424,7 +424,7 @@ async fn whole_run(url: &str) -> Vec<String> {
     let staff_overview = "query($p: PersonId, $purpose: Purpose, $reason: String) { \
         viewer { staff { name hsaId } } \
         overview(patient: $p, purpose: $purpose, reason: $reason) { patient { name } \
-        medications { name } labResults { analysis } blockedData { careProvider { name } } } }";
+        medications { name } labResults { nodes { analysis } } blockedData { careProvider { name } } } }";
     let care = ask(
         &karin,
         staff_overview,
@@ -496,7 +496,7 @@ async fn whole_run(url: &str) -> Vec<String> {
     let delegate = ask(
         &margareta,
         "query($p: PersonId) { viewer { actsFor { patient name role domains } } \
-         overview(patient: $p) { patient { name } medications { name } labResults { analysis } } }",
+         overview(patient: $p) { patient { name } medications { name } labResults { nodes { analysis } } } }",
         json!({ "p": tolvan_id }),
     )
     .await;
@@ -508,12 +508,14 @@ async fn whole_run(url: &str) -> Vec<String> {
 
     let log = ask(
         &tolvan,
-        "{ accessLog { role purpose reason emergency outcome requestId careUnit { name } } \
+        "{ accessLog { nodes { role purpose reason emergency outcome requestId careUnit { name } } } \
          consents { id } blocks { id } delegations { id } }",
         json!({}),
     )
     .await;
-    let entries = log["data"]["accessLog"].as_array().expect("an access log");
+    let entries = log["data"]["accessLog"]["nodes"]
+        .as_array()
+        .expect("an access log");
     assert!(
         entries.iter().any(|e| e["reason"] == EMERGENCY_REASON),
         "the emergency access is in the access log: {log}"

@@ -6,10 +6,12 @@
 
 use std::sync::Arc;
 
+use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
 use chrono::Utc;
 
 use super::overview::Range;
+use super::paging::{self, PageArgs};
 use super::scalars::{Date, DateOrDateTime, DateTime, HsaIdScalar, PersonIdScalar};
 use super::types::Domain as DomainEnum;
 use super::{RequestContext, coded_error, codes, person_arg, request, unavailable_error};
@@ -19,9 +21,11 @@ use crate::access::records::{
     NewDelegation,
 };
 use crate::access::writes::{self, DelegationChange, KnownProviders, WriteRefusal};
+use crate::audit::AccessRecord;
 use crate::auth::{PrincipalKind, StaffIdentity};
 use crate::domain::{Domain, HsaId, Organisation, PersonId};
 use crate::engine::Engine;
+use crate::store::LogPosition;
 
 fn gate<'a>(ctx: &Context<'a>) -> &'a Gate {
     ctx.data_unchecked::<Arc<Gate>>()
@@ -491,9 +495,9 @@ impl AccessQuery {
     }
 
     /// Who read your overview (by name; staff with profession and care unit; relatives with
-    /// their role) and when, newest first;
-    /// emergency accesses are marked, and refused attempts are there too, with the lists
-    /// refused within an access that was otherwise granted (`refusals`). Only your own.
+    /// their role) and when, a page at a time: newest first, accesses in the same millisecond
+    /// the later first. Emergency accesses are marked, and refused attempts are there too, with
+    /// the lists refused within an access that was otherwise granted (`refusals`). Only your own.
     async fn access_log(
         &self,
         ctx: &Context<'_>,
@@ -503,55 +507,90 @@ impl AccessQuery {
             desc = "Until this time (exclusive), or to the end of this Swedish calendar day (inclusive)."
         )]
         to: Option<DateOrDateTime>,
-    ) -> Result<Vec<AccessLogEntry>> {
+        #[graphql(desc = "Entries in this page: 0 to 500, 100 when not given.")] first: Option<i32>,
+        #[graphql(
+            desc = "The page starts after the entry of this cursor (an `endCursor` or an edge's `cursor` of this list)."
+        )]
+        after: Option<String>,
+    ) -> Result<paging::Page<LogPosition, AccessLogEntry>> {
         let request = request(ctx)?;
         let me = patient_self(request)?;
         let range = Range::new(from, to)?;
-        let records = gate(ctx)
-            .store()
-            .access_log(me, range.from, range.to)
+        let PageArgs { size, after } = paging::arguments(ACCESS_LOG, first, after.as_deref())?;
+        let store = gate(ctx).store();
+        let page = store
+            .access_log_page(me, range.from, range.to, after, size)
             .await
             .map_err(|e| store_error(request, e))?;
-        Ok(records
+        let has_previous = match after {
+            Some(after) => store
+                .access_log_reaches(me, range.from, range.to, after)
+                .await
+                .map_err(|e| store_error(request, e))?,
+            None => false,
+        };
+        // Counting reads every entry in the range: only when asked for.
+        let total_count = if ctx.look_ahead().field("totalCount").exists() {
+            let count = store
+                .access_log_count(me, range.from, range.to)
+                .await
+                .map_err(|e| store_error(request, e))?;
+            usize::try_from(count).unwrap_or(usize::MAX)
+        } else {
+            0
+        };
+        let mut connection = Connection::with_additional_fields(
+            has_previous,
+            page.has_more,
+            paging::Totals { total_count },
+        );
+        connection.edges.extend(
+            page.records
+                .into_iter()
+                .map(|(position, r)| Edge::new(paging::cursor(ACCESS_LOG, position), log_entry(r))),
+        );
+        Ok(connection)
+    }
+}
+
+/// The access log's name in its cursors.
+const ACCESS_LOG: &str = "accessLog";
+
+fn log_entry(r: AccessRecord) -> AccessLogEntry {
+    let org = |hsa: &Option<String>, name: &Option<String>| {
+        hsa.as_ref().map(|h| Organisation {
+            name: name.clone(),
+            hsa_id: HsaId::parse(h).ok(),
+        })
+    };
+    AccessLogEntry {
+        time: DateTime(r.time),
+        role: AccessRole::from_log(&r.actor_role),
+        reader_name: r.actor_name,
+        reader_profession: r.actor_profession,
+        care_unit: org(&r.care_unit, &r.care_unit_name),
+        care_provider: org(&r.care_provider, &r.care_provider_name),
+        purpose: r.purpose,
+        emergency: r.emergency,
+        reason: r.reason,
+        domains: r
+            .domains
+            .iter()
+            .filter_map(|d| Domain::from_str_name(d))
+            .map(DomainEnum::from)
+            .collect(),
+        refusals: r
+            .refusals
             .into_iter()
-            .map(|r| {
-                let org = |hsa: &Option<String>, name: &Option<String>| {
-                    hsa.as_ref().map(|h| Organisation {
-                        name: name.clone(),
-                        hsa_id: HsaId::parse(h).ok(),
-                    })
-                };
-                AccessLogEntry {
-                    time: DateTime(r.time),
-                    role: AccessRole::from_log(&r.actor_role),
-                    reader_name: r.actor_name,
-                    reader_profession: r.actor_profession,
-                    care_unit: org(&r.care_unit, &r.care_unit_name),
-                    care_provider: org(&r.care_provider, &r.care_provider_name),
-                    purpose: r.purpose,
-                    emergency: r.emergency,
-                    reason: r.reason,
-                    domains: r
-                        .domains
-                        .iter()
-                        .filter_map(|d| Domain::from_str_name(d))
-                        .map(DomainEnum::from)
-                        .collect(),
-                    refusals: r
-                        .refusals
-                        .into_iter()
-                        .filter_map(|refusal| {
-                            Some(RefusedList {
-                                domain: Domain::from_str_name(&refusal.domain)?.into(),
-                                code: refusal.code,
-                            })
-                        })
-                        .collect(),
-                    outcome: r.outcome,
-                    request_id: r.request_id,
-                }
+            .filter_map(|refusal| {
+                Some(RefusedList {
+                    domain: Domain::from_str_name(&refusal.domain)?.into(),
+                    code: refusal.code,
+                })
             })
-            .collect())
+            .collect(),
+        outcome: r.outcome,
+        request_id: r.request_id,
     }
 }
 

@@ -9,6 +9,7 @@ pub mod labels;
 pub mod limits;
 pub mod nulls;
 pub mod overview;
+pub mod paging;
 pub mod scalars;
 pub mod types;
 

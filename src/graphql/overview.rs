@@ -9,6 +9,7 @@ use async_graphql::{
 };
 use chrono::{NaiveDate, TimeDelta, Utc};
 
+use super::paging::{self, NewestFirst};
 use super::scalars::{Date, DateOrDateTime, DateTime, PersonIdScalar};
 use super::types::{ContactRole, Domain as DomainEnum, SourceState};
 use super::{coded_error, codes};
@@ -228,6 +229,11 @@ impl ListFilter {
             value => parse::<ActivityFilter>(value),
         };
         let range = || Range::new(parse(arg("from"))?, parse(arg("to"))?);
+        // A page that cannot be read makes the list null, so nothing of it is counted either.
+        if matches!(domain, Domain::Measurements | Domain::LabResults) {
+            let after: Option<String> = parse(arg("after"))?;
+            paging::arguments::<NewestFirst>(field.name(), parse(arg("first"))?, after.as_deref())?;
+        }
         Ok(match domain {
             Domain::Contacts => ListFilter::Contacts {
                 role: parse(arg("role"))?,
@@ -594,6 +600,14 @@ impl Overview {
 
 type Instant = chrono::DateTime<Utc>;
 
+/// The key of a merged item in a list shown newest first (see [`NewestFirst`]).
+fn newest_first<T>(time: impl Fn(&T) -> Option<Instant>) -> impl Fn(&Merged<T>) -> NewestFirst {
+    move |m| NewestFirst {
+        time: time(&m.item),
+        id: m.id.clone(),
+    }
+}
+
 /// A checked `from`/`to` pair: `from` inclusive, `to` exclusive, both instants. A date bound is
 /// a Swedish calendar day: `from` starts at its midnight, `to` ends at the next midnight (so
 /// the day is included).
@@ -748,9 +762,10 @@ impl SourceStatus<'_> {
     /// The items of this source that the domain's list shows you: those you may see that its
     /// arguments admit (`status`, `from`, `to`, `code`, `role`, each applied to this source's
     /// own record), counted before merging (an item several sources reported counts for each)
-    /// and including stale ones served. When the query selects the domain's list more than
-    /// once (under aliases), the count is for its first selection in the query's text; 0 when
-    /// that selection's arguments are invalid (the list is null). For an aggregated system:
+    /// and including stale ones served. A paged list's page (`first`, `after`) does not change
+    /// it: it counts what the list has in all its pages. When the query selects the domain's
+    /// list more than once (under aliases), the count is for its first selection in the
+    /// query's text; 0 when that selection's arguments are invalid (the list is null). For an aggregated system:
     /// the items whose source system, care provider or care unit is its logical address.
     async fn item_count(&self) -> usize {
         self.item_count
@@ -1034,7 +1049,8 @@ impl Overview {
         ))
     }
 
-    /// Measurements (mätvärden), newest first.
+    /// Measurements (mätvärden), a page at a time: newest first, ties by id (stable across
+    /// requests), measurements without a time last.
     async fn measurements(
         &self,
         ctx: &Context<'_>,
@@ -1050,20 +1066,33 @@ impl Overview {
             desc = "Only items with this code, a FHIR token: `system|code` (system by URI, or LOINC, SNOMED CT, SCT, NPU), `|code` (no system) or `code` (any system). The same concept in another system matches too (the concept map). Malformed: INVALID_ARGUMENT."
         )]
         code: Option<String>,
-    ) -> Result<Option<Vec<&Merged<Measurement>>>> {
+            #[graphql(desc = "Items in this page: 0 to 500, 100 when not given.")] first: Option<i32>,
+        #[graphql(
+            desc = "The page starts after the item of this cursor (an `endCursor` or an edge's `cursor` of this list)."
+        )]
+        after: Option<String>,
+    ) -> Result<Option<paging::Page<NewestFirst, &Merged<Measurement>>>> {
         self.check_allowed(Domain::Measurements)?;
         let range = Range::new(from, to)?;
         let code = code_query(code.as_deref())?;
+        let items = self
+            .merged(&self.measurements)
+            .iter()
+            .filter(|m| measurement_admitted(&range, code.as_ref(), &m.item))
+            .collect();
+        let page = paging::page_of(
+            "measurements",
+            items,
+            newest_first(|m: &Measurement| m.time),
+            first,
+            after,
+        )?;
         self.report_failures(ctx, Domain::Measurements);
-        Ok(Some(
-            self.merged(&self.measurements)
-                .iter()
-                .filter(|m| measurement_admitted(&range, code.as_ref(), &m.item))
-                .collect(),
-        ))
+        Ok(Some(page))
     }
 
-    /// Lab results (provsvar), newest first.
+    /// Lab results (provsvar), a page at a time: newest first, ties by id (stable across
+    /// requests), results without a time last.
     async fn lab_results(
         &self,
         ctx: &Context<'_>,
@@ -1079,17 +1108,29 @@ impl Overview {
             desc = "Only items with this code, a FHIR token: `system|code` (system by URI, or LOINC, SNOMED CT, SCT, NPU), `|code` (no system) or `code` (any system). The same concept in another system matches too (the concept map). Malformed: INVALID_ARGUMENT."
         )]
         code: Option<String>,
-    ) -> Result<Option<Vec<&Merged<LabResult>>>> {
+            #[graphql(desc = "Items in this page: 0 to 500, 100 when not given.")] first: Option<i32>,
+        #[graphql(
+            desc = "The page starts after the item of this cursor (an `endCursor` or an edge's `cursor` of this list)."
+        )]
+        after: Option<String>,
+    ) -> Result<Option<paging::Page<NewestFirst, &Merged<LabResult>>>> {
         self.check_allowed(Domain::LabResults)?;
         let range = Range::new(from, to)?;
         let code = code_query(code.as_deref())?;
+        let items = self
+            .merged(&self.lab_results)
+            .iter()
+            .filter(|l| lab_result_admitted(&range, code.as_ref(), &l.item))
+            .collect();
+        let page = paging::page_of(
+            "labResults",
+            items,
+            newest_first(|l: &LabResult| l.time),
+            first,
+            after,
+        )?;
         self.report_failures(ctx, Domain::LabResults);
-        Ok(Some(
-            self.merged(&self.lab_results)
-                .iter()
-                .filter(|l| lab_result_admitted(&range, code.as_ref(), &l.item))
-                .collect(),
-        ))
+        Ok(Some(page))
     }
 
     /// The newest measurement of each kind, newest first: one per concept of the concept map

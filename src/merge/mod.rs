@@ -111,8 +111,8 @@
 //! | care plans | status (active, on hold, draft before the rest), start newest first (absent last), title, id |
 //! | agreements | status (active, planned, on hold, then the rest), due oldest first (absent last), description, id |
 //! | medications | status (active, on hold, unknown before ended), start newest first (absent last), name, id |
-//! | measurements | time newest first (absent last), name, id |
-//! | lab results | time newest first (absent last), analysis, id |
+//! | measurements | time newest first (absent last), id |
+//! | lab results | time newest first (absent last), id |
 //! | bookings | start oldest first, id |
 //!
 //! # Properties

@@ -453,7 +453,9 @@ fn same_components(a: &[MeasurementComponent], b: &[MeasurementComponent]) -> bo
 impl Mergeable for Measurement {
     const DOMAIN: Domain = Domain::Measurements;
     const ID_PREFIX: &'static str = "mea";
-    type OrderKey = (Reverse<Option<DateTime<Utc>>>, String);
+    // Time alone (then the id, added by `merge`): lists paged by cursor (`graphql::paging`) need
+    // an order a cursor can hold without the record's content.
+    type OrderKey = Reverse<Option<DateTime<Utc>>>;
 
     /// Same thing measured (code, or name when both are uncoded), at the same second, with the
     /// same value: quantity, text and every component equal, and at least one of them present.
@@ -499,7 +501,7 @@ impl Mergeable for Measurement {
     }
 
     fn order_key(&self) -> Self::OrderKey {
-        (newest_first(self.time), normalise(&self.name))
+        newest_first(self.time)
     }
 }
 
@@ -511,7 +513,9 @@ impl sealed::Sealed for LabResult {}
 impl Mergeable for LabResult {
     const DOMAIN: Domain = Domain::LabResults;
     const ID_PREFIX: &'static str = "lab";
-    type OrderKey = (Reverse<Option<DateTime<Utc>>>, String);
+    // Time alone (then the id, added by `merge`): lists paged by cursor (`graphql::paging`) need
+    // an order a cursor can hold without the record's content.
+    type OrderKey = Reverse<Option<DateTime<Utc>>>;
 
     /// Same analysis (code, or name when both are uncoded), at the same second, with the same
     /// value: the quantity when both have one, else the result text (present on both).
@@ -555,7 +559,7 @@ impl Mergeable for LabResult {
     }
 
     fn order_key(&self) -> Self::OrderKey {
-        (newest_first(self.time), normalise(&self.analysis))
+        newest_first(self.time)
     }
 }
 

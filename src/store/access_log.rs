@@ -1,5 +1,5 @@
 //! The access log in the store: records are written by one task with group commit, and read
-//! back per patient by time.
+//! back per patient by time, whole or a page at a time (keyset on time and `seq`).
 //!
 //! `record` must not return before its record is committed, yet a commit is an fsync (SQLite
 //! with `synchronous = FULL`) or a round trip with a WAL flush (PostgreSQL): one per record would
@@ -15,6 +15,8 @@ use futures::future::BoxFuture;
 use sqlx::AnyPool;
 use sqlx::any::AnyRow;
 use tokio::sync::{mpsc, oneshot};
+
+use serde::{Deserialize, Serialize};
 
 use super::{Columns, Store, StoreError, query_error};
 use crate::audit::{AccessRecord, AuditError, AuditLog};
@@ -128,17 +130,151 @@ impl Store {
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
     ) -> Result<Vec<AccessRecord>, StoreError> {
+        let (from, to) = bounds(from, to);
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM access_log WHERE patient = $1 AND time_ms >= $2 AND time_ms < $3 \
              ORDER BY time_ms DESC, seq DESC"
         ))
         .bind(patient.digits())
-        .bind(from.map_or(i64::MIN, |t| t.timestamp_millis()))
-        .bind(to.map_or(i64::MAX, |t| t.timestamp_millis()))
+        .bind(from)
+        .bind(to)
         .fetch_all(self.pool())
         .await
         .map_err(query_error("reading the access log"))?;
         rows.iter().map(access_record).collect()
+    }
+}
+
+/// A record's place in the access log's order: newest first by the stored (millisecond) time,
+/// then the later written first (`seq`, the row's number, which never changes). What a page's
+/// cursor remembers, so the next page starts right after it however many records were written
+/// since.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogPosition {
+    #[serde(rename = "t")]
+    pub time_ms: i64,
+    #[serde(rename = "s")]
+    pub seq: i64,
+}
+
+/// One page of a patient's access log.
+#[derive(Debug)]
+pub struct LogPage {
+    /// At most the page's size, newest first, each with its place in the order.
+    pub records: Vec<(LogPosition, AccessRecord)>,
+    /// More records follow the last one (under the same range).
+    pub has_more: bool,
+}
+
+/// A `from`/`to` pair as bounds on the stored milliseconds.
+fn bounds(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> (i64, i64) {
+    (
+        from.map_or(i64::MIN, |t| t.timestamp_millis()),
+        to.map_or(i64::MAX, |t| t.timestamp_millis()),
+    )
+}
+
+impl Store {
+    /// Up to `limit` of the patient's access records from `from` (inclusive) to `to`
+    /// (exclusive) that come after `after` in the log's order (newest first; see
+    /// [`LogPosition`]). Read in the database by keyset, on the index of patient and time: a
+    /// page costs the same on the first day and after years of accesses.
+    pub async fn access_log_page(
+        &self,
+        patient: &PersonId,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        after: Option<LogPosition>,
+        limit: usize,
+    ) -> Result<LogPage, StoreError> {
+        let (from, to) = bounds(from, to);
+        let after = after.unwrap_or(LogPosition {
+            time_ms: i64::MAX,
+            seq: i64::MAX,
+        });
+        // One more than asked for tells whether more follow.
+        let fetch = i64::try_from(limit).unwrap_or(i64::MAX - 1) + 1;
+        let rows = sqlx::query(&format!(
+            "SELECT seq, {COLUMNS} FROM access_log WHERE patient = $1 AND time_ms >= $2 \
+             AND time_ms < $3 AND (time_ms < $4 OR (time_ms = $4 AND seq < $5)) \
+             ORDER BY time_ms DESC, seq DESC LIMIT $6"
+        ))
+        .bind(patient.digits())
+        .bind(from)
+        .bind(to)
+        .bind(after.time_ms)
+        .bind(after.seq)
+        .bind(fetch)
+        .fetch_all(self.pool())
+        .await
+        .map_err(query_error("reading the access log"))?;
+        let has_more = rows.len() > limit;
+        let records = rows
+            .iter()
+            .take(limit)
+            .map(|row| {
+                let c = Columns {
+                    row,
+                    table: "access_log",
+                };
+                let position = LogPosition {
+                    time_ms: c.integer("time_ms")?,
+                    seq: c.integer("seq")?,
+                };
+                Ok((position, access_record(row)?))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(LogPage { records, has_more })
+    }
+
+    /// Whether the patient has an access record from `from` to `to` at `position` or before it
+    /// in the log's order (newer): whether a page after `position` has a page before it.
+    pub async fn access_log_reaches(
+        &self,
+        patient: &PersonId,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        position: LogPosition,
+    ) -> Result<bool, StoreError> {
+        let (from, to) = bounds(from, to);
+        let row = sqlx::query(
+            "SELECT seq FROM access_log WHERE patient = $1 AND time_ms >= $2 AND time_ms < $3 \
+             AND (time_ms > $4 OR (time_ms = $4 AND seq >= $5)) LIMIT 1",
+        )
+        .bind(patient.digits())
+        .bind(from)
+        .bind(to)
+        .bind(position.time_ms)
+        .bind(position.seq)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(query_error("reading the access log"))?;
+        Ok(row.is_some())
+    }
+
+    /// How many access records the patient has from `from` (inclusive) to `to` (exclusive).
+    pub async fn access_log_count(
+        &self,
+        patient: &PersonId,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<u64, StoreError> {
+        let (from, to) = bounds(from, to);
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM access_log WHERE patient = $1 AND time_ms >= $2 \
+             AND time_ms < $3",
+        )
+        .bind(patient.digits())
+        .bind(from)
+        .bind(to)
+        .fetch_one(self.pool())
+        .await
+        .map_err(query_error("counting the access log"))?;
+        let c = Columns {
+            row: &row,
+            table: "access_log",
+        };
+        u64::try_from(c.integer("n")?).map_err(|_| c.unreadable("n"))
     }
 }
 

@@ -27,6 +27,7 @@ use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use sqlx::{AnyPool, Executor, Row};
 use tokio::sync::mpsc;
 
+pub use access_log::{LogPage, LogPosition};
 pub use records::{
     Block, CareRelationship, Consent, Delegation, NewBlock, NewCareRelationship, NewConsent,
     NewDelegation,

@@ -439,6 +439,105 @@ async fn the_access_log_gives_a_patient_only_their_own_records_in_the_range_newe
     }
 }
 
+#[tokio::test]
+async fn the_access_log_pages_newest_first_and_a_new_record_does_not_shift_the_next_page() {
+    for db in databases().await {
+        let store = db.open().await;
+        for (seconds, id) in [(0, "a"), (1, "b"), (2, "c"), (2, "c2"), (3, "d")] {
+            store
+                .record(&access(&tolvan(), at(seconds), id))
+                .await
+                .unwrap();
+        }
+        store.record(&access(&lena(), at(1), "lena")).await.unwrap();
+        let ids = |page: &LogPage| -> Vec<String> {
+            page.records
+                .iter()
+                .map(|(_, r)| r.request_id.clone())
+                .collect()
+        };
+
+        let first = store
+            .access_log_page(&tolvan(), None, None, None, 2)
+            .await
+            .unwrap();
+        assert_eq!(ids(&first), ["d", "c2"], "{db:?}");
+        assert!(first.has_more, "{db:?}");
+        let after = first.records.last().unwrap().0;
+        assert!(
+            !store
+                .access_log_reaches(
+                    &tolvan(),
+                    None,
+                    None,
+                    LogPosition {
+                        time_ms: i64::MAX,
+                        seq: i64::MAX
+                    }
+                )
+                .await
+                .unwrap(),
+            "{db:?}: nothing comes before the start"
+        );
+        assert!(
+            store
+                .access_log_reaches(&tolvan(), None, None, after)
+                .await
+                .unwrap(),
+            "{db:?}"
+        );
+
+        // A reading of the log is itself logged: it arrives at the top, not in the next page.
+        store
+            .record(&access(&tolvan(), at(4), "newer"))
+            .await
+            .unwrap();
+        let second = store
+            .access_log_page(&tolvan(), None, None, Some(after), 2)
+            .await
+            .unwrap();
+        // "c" was written in the same millisecond as "c2", before it: it follows it.
+        assert_eq!(ids(&second), ["c", "b"], "{db:?}");
+        assert!(second.has_more, "{db:?}");
+        let last = store
+            .access_log_page(&tolvan(), None, None, Some(second.records[1].0), 2)
+            .await
+            .unwrap();
+        assert_eq!(ids(&last), ["a"], "{db:?}");
+        assert!(!last.has_more, "{db:?}");
+
+        // The range applies to pages and the count alike.
+        let from = Some(cut_to_ms(at(1)));
+        let to = Some(cut_to_ms(at(3)));
+        let ranged = store
+            .access_log_page(&tolvan(), from, to, None, 10)
+            .await
+            .unwrap();
+        assert_eq!(ids(&ranged), ["c2", "c", "b"], "{db:?}");
+        assert!(!ranged.has_more, "{db:?}");
+        assert_eq!(
+            store.access_log_count(&tolvan(), from, to).await.unwrap(),
+            3
+        );
+        assert_eq!(
+            store.access_log_count(&tolvan(), None, None).await.unwrap(),
+            6
+        );
+        assert_eq!(
+            store
+                .access_log_count(&margareta(), None, None)
+                .await
+                .unwrap(),
+            0
+        );
+        let empty = store
+            .access_log_page(&margareta(), None, None, None, 10)
+            .await
+            .unwrap();
+        assert!(empty.records.is_empty() && !empty.has_more, "{db:?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn five_hundred_records_from_a_hundred_concurrent_tasks_are_all_there() {
     for db in databases().await {

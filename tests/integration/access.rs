@@ -119,7 +119,7 @@ async fn every_overview_access_is_in_the_access_log_with_the_sources_read() {
             .database(&database)
             .start()
             .await;
-        app.query("{ overview { medications { name } labResults { analysis } } }")
+        app.query("{ overview { medications { name } labResults { nodes { analysis } } } }")
             .await;
         let log = app.access_records(TOLVAN).await;
         assert_eq!(log.len(), 1, "{backend:?}");

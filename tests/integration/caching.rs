@@ -6,8 +6,7 @@ use overblick::config::CacheSettings;
 
 use crate::harness::{TestApp, states};
 
-const QUERY: &str =
-    "{ overview { medications { name } labResults { analysis } sources { source domain state } } }";
+const QUERY: &str = "{ overview { medications { name } labResults { nodes { analysis } } sources { source domain state } } }";
 
 #[tokio::test]
 async fn a_second_identical_query_is_served_from_the_cache_without_calling_the_sources() {

@@ -11,6 +11,7 @@ mod filters;
 mod harness;
 mod labels;
 mod overview;
+mod paging;
 #[path = "../common/pki.rs"]
 mod pki;
 mod platform;

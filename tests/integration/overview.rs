@@ -13,15 +13,19 @@ query Everything {
     carePlans { id title kind category status description start end nextReview owner careUnit { name hsaId } provenance { sourceId recordId } }
     agreements { id kind description status responsible start due carePlan provenance { sourceId recordId } }
     medications(status: ALL) { id name code { system code display } dosage dose { value unit unitCode } status recordKind start end prescriber reason provenance { sourceId recordId } }
-    measurements { id name code { system code display } value { value unit } valueText components { name value { value unit } } time status measuredBy provenance { sourceId recordId } }
-    labResults { id analysis code { system code display } value { value unit } valueText referenceRange { low { value unit } high { value unit } text } abnormal interpretation time status report laboratory provenance { sourceId recordId } }
+    measurements { nodes { id name code { system code display } value { value unit } valueText components { name value { value unit } } time status measuredBy provenance { sourceId recordId } } }
+    labResults { nodes { id analysis code { system code display } value { value unit } valueText referenceRange { low { value unit } high { value unit } text } abnormal interpretation time status report laboratory provenance { sourceId recordId } } }
     bookings { id start end status title serviceType careUnit { name hsaId } location practitioner patientMayCancel patientMayRebook provenance { sourceId recordId } }
     sources { source sourceName domain state itemCount latencyMs fetchedAt message }
   }
 }"#;
 
+/// A list's items; a paged list's (a connection's) are in its `nodes`.
 fn list<'a>(body: &'a Value, field: &str) -> &'a Vec<Value> {
-    body["data"]["overview"][field]
+    let value = &body["data"]["overview"][field];
+    value
+        .get("nodes")
+        .unwrap_or(value)
         .as_array()
         .unwrap_or_else(|| panic!("{field} in {body}"))
 }
@@ -142,7 +146,7 @@ async fn the_same_lab_result_from_the_hospital_and_the_lab_is_one_item_and_a_lat
 {
     let app = TestApp::builder().start().await;
     let body = app
-        .query("{ overview { labResults { analysis time value { value } abnormal provenance { sourceId } } } }")
+        .query("{ overview { labResults { nodes { analysis time value { value } abnormal provenance { sourceId } } } } }")
         .await;
     let creatinine = named(list(&body, "labResults"), "analysis", "Kreatinin");
     let oct3: Vec<_> = creatinine
@@ -187,7 +191,7 @@ async fn named_contacts_come_first_and_the_named_doctor_seen_twice_is_one_contac
 
 #[tokio::test]
 async fn ids_are_the_same_across_requests_and_restarts() {
-    let query = "{ overview { medications(status: ALL) { id name } bookings { id } labResults { id } contacts(status: ALL) { id } } }";
+    let query = "{ overview { medications(status: ALL) { id name } bookings { id } labResults { nodes { id } } contacts(status: ALL) { id } } }";
     let first = TestApp::builder().start().await;
     let a = first.query(query).await;
     let again = first.query(query).await;
@@ -269,7 +273,7 @@ async fn bookings_split_into_upcoming_and_past_and_respect_a_date_range() {
 async fn a_range_that_ends_before_it_starts_is_an_invalid_argument() {
     let app = TestApp::builder().sources(&["vc-gottsunda"]).start().await;
     let body = app
-        .query(r#"{ overview { labResults(from: "2026-02-01T00:00:00Z", to: "2026-01-01T00:00:00Z") { id } } }"#)
+        .query(r#"{ overview { labResults(from: "2026-02-01T00:00:00Z", to: "2026-01-01T00:00:00Z") { nodes { id } } } }"#)
         .await;
     assert_eq!(error_codes(&body), ["INVALID_ARGUMENT"]);
 }
@@ -281,7 +285,9 @@ async fn measurements_come_newest_first_and_patient_entered_ones_say_so() {
         .start()
         .await;
     let body = app
-        .query("{ overview { measurements { time measuredBy provenance { sourceId } } } }")
+        .query(
+            "{ overview { measurements { nodes { time measuredBy provenance { sourceId } } } } }",
+        )
         .await;
     let items = list(&body, "measurements");
     let times: Vec<&str> = items.iter().filter_map(|m| m["time"].as_str()).collect();

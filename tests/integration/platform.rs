@@ -531,7 +531,7 @@ async fn the_demo_serves_platform_and_fhir_sources_in_one_merged_overview() {
         .query(
             r#"{ overview(patient: "191212121212") {
                 medications { name code { code } provenance { sourceId } }
-                labResults { analysis provenance { sourceId } }
+                labResults { nodes { analysis provenance { sourceId } } }
                 sources { source domain state }
                 engagementIndex { domain state callsAvoided }
             } }"#,
@@ -571,7 +571,7 @@ async fn the_demo_serves_platform_and_fhir_sources_in_one_merged_overview() {
     );
     // Records only the platform has are there too.
     assert!(
-        overview["labResults"]
+        overview["labResults"]["nodes"]
             .as_array()
             .unwrap()
             .iter()

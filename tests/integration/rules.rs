@@ -23,8 +23,8 @@ const OVERVIEW: &str = r#"query($p: PersonId, $purpose: Purpose, $reason: String
   overview(patient: $p, purpose: $purpose, reason: $reason) {
     patient { personId name }
     medications(status: ALL) { id provenance { sourceId recordId careProvider { hsaId } } }
-    labResults { id provenance { sourceId recordId careProvider { hsaId } } }
-    measurements { id provenance { sourceId recordId } }
+    labResults { nodes { id provenance { sourceId recordId careProvider { hsaId } } } }
+    measurements { nodes { id provenance { sourceId recordId } } }
     sources { source domain itemCount }
     blockedData { careProvider { hsaId name } }
   }
@@ -38,7 +38,11 @@ fn vars(patient: &str, purpose: Option<&str>, reason: Option<&str>) -> Value {
 fn records(body: &Value) -> Vec<(String, String)> {
     let mut all = Vec::new();
     for list in ["medications", "labResults", "measurements"] {
-        for item in body["data"]["overview"][list]
+        // The paged lists (connections) have their items in `nodes`.
+        let value = &body["data"]["overview"][list];
+        for item in value
+            .get("nodes")
+            .unwrap_or(value)
             .as_array()
             .into_iter()
             .flatten()
@@ -58,7 +62,10 @@ fn providers(body: &Value) -> Vec<String> {
     let mut all: Vec<String> = ["medications", "labResults"]
         .iter()
         .flat_map(|list| {
-            body["data"]["overview"][*list]
+            let value = &body["data"]["overview"][*list];
+            value
+                .get("nodes")
+                .unwrap_or(value)
                 .as_array()
                 .into_iter()
                 .flatten()
@@ -290,11 +297,11 @@ async fn emergency_access_needs_a_reason_then_shows_everything_unblocked_and_is_
         let log = app
             .post_as(
                 &token(TOLVAN),
-                "{ accessLog { role emergency purpose reason outcome careUnit { hsaId } } }",
+                "{ accessLog { nodes { role emergency purpose reason outcome careUnit { hsaId } } } }",
                 json!({}),
             )
             .await;
-        let entries = log["data"]["accessLog"].as_array().unwrap();
+        let entries = log["data"]["accessLog"]["nodes"].as_array().unwrap();
         let emergency: Vec<&Value> = entries.iter().filter(|e| e["emergency"] == true).collect();
         assert_eq!(emergency.len(), 1, "{}: {log}", db.backend);
         assert_eq!(emergency[0]["role"], "STAFF");
@@ -675,7 +682,7 @@ async fn a_delegates_refused_lists_are_in_the_access_log_beside_the_granted_ones
         let only_refused = app
             .post_as(
                 &token(MARGARETA),
-                "query($p: PersonId) { overview(patient: $p) { labResults { id } } }",
+                "query($p: PersonId) { overview(patient: $p) { labResults { nodes { id } } } }",
                 json!({ "p": TOLVAN }),
             )
             .await;
@@ -710,12 +717,12 @@ async fn a_delegates_refused_lists_are_in_the_access_log_beside_the_granted_ones
         let own = app
             .post_as(
                 &token(TOLVAN),
-                "{ accessLog { role domains refusals { domain code } outcome } }",
+                "{ accessLog { nodes { role domains refusals { domain code } outcome } } }",
                 json!({}),
             )
             .await;
         assert!(own["errors"].is_null(), "{}: {own}", db.backend);
-        let entries = own["data"]["accessLog"].as_array().unwrap();
+        let entries = own["data"]["accessLog"]["nodes"].as_array().unwrap();
         assert_eq!(entries.len(), 3, "{}: {own}", db.backend);
         assert_eq!(
             entries[2],
@@ -787,11 +794,11 @@ async fn the_access_log_shows_a_patient_who_read_their_data_and_nobody_else_can_
         let log = app
             .post_as(
                 &token(TOLVAN),
-                "{ accessLog { role careUnit { hsaId } careProvider { hsaId } domains outcome emergency } }",
+                "{ accessLog { nodes { role careUnit { hsaId } careProvider { hsaId } domains outcome emergency } } }",
                 json!({}),
             )
             .await;
-        let entries = log["data"]["accessLog"].as_array().unwrap();
+        let entries = log["data"]["accessLog"]["nodes"].as_array().unwrap();
         assert_eq!(entries.len(), 2, "{}: {log}", db.backend);
         assert_eq!(entries[1]["role"], "STAFF", "oldest last");
         assert_eq!(entries[1]["careUnit"]["hsaId"], "SE2321000024-GOT001");
@@ -800,22 +807,36 @@ async fn the_access_log_shows_a_patient_who_read_their_data_and_nobody_else_can_
 
         // Another person sees their own (empty) log, never Tolvan's; staff see none.
         let other = app
-            .post_as(&token(MARGARETA), "{ accessLog { time } }", json!({}))
+            .post_as(
+                &token(MARGARETA),
+                "{ accessLog { nodes { time } } }",
+                json!({}),
+            )
             .await;
-        assert_eq!(other["data"]["accessLog"], json!([]), "{}", db.backend);
+        assert_eq!(
+            other["data"]["accessLog"]["nodes"],
+            json!([]),
+            "{}",
+            db.backend
+        );
         let staff_log = app
-            .post_as(&staff, "{ accessLog { time } }", json!({}))
+            .post_as(&staff, "{ accessLog { nodes { time } } }", json!({}))
             .await;
         assert_eq!(error_codes(&staff_log), ["FORBIDDEN"], "{}", db.backend);
 
         let future = app
             .post_as(
                 &token(TOLVAN),
-                "query($f: DateOrDateTime) { accessLog(from: $f) { time } }",
+                "query($f: DateOrDateTime) { accessLog(from: $f) { nodes { time } } }",
                 json!({ "f": in_days(1) }),
             )
             .await;
-        assert_eq!(future["data"]["accessLog"], json!([]), "{}", db.backend);
+        assert_eq!(
+            future["data"]["accessLog"]["nodes"],
+            json!([]),
+            "{}",
+            db.backend
+        );
     }
 }
 

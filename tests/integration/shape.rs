@@ -22,8 +22,11 @@ const FIELDS: [(&str, &str); 9] = [
     ("carePlans", "carePlans { id }"),
     ("agreements", "agreements { id }"),
     ("medications", "medications(status: ALL) { id }"),
-    ("measurements", "measurements { id }"),
-    ("labResults", "labResults { id }"),
+    (
+        "measurements",
+        "measurements(first: 5) { totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor } edges { cursor node { id } } }",
+    ),
+    ("labResults", "labResults { totalCount nodes { id } }"),
     ("bookings", "bookings { id }"),
     (
         "sources",
@@ -253,15 +256,24 @@ async fn a_bad_argument_fails_only_its_own_list_whether_written_in_the_query_or_
     let app = TestApp::builder().start().await;
     let cases = [
         (
-            r#"{ overview { patient { personId } medications(status: ALL) { id } labResults(from: "2026-11-31") { id } } }"#,
+            r#"{ overview { patient { personId } medications(status: ALL) { id } labResults(from: "2026-11-31") { nodes { id } } } }"#,
             json!({}),
         ),
         (
-            r#"query($f: DateOrDateTime) { overview { patient { personId } medications(status: ALL) { id } labResults(from: $f) { id } } }"#,
+            r#"query($f: DateOrDateTime) { overview { patient { personId } medications(status: ALL) { id } labResults(from: $f) { nodes { id } } } }"#,
             json!({ "f": "2026-11-01 09:00" }),
         ),
         (
-            r#"{ overview { patient { personId } medications(status: ALL) { id } labResults(from: "2026-11-02T00:00:00Z", to: "2026-11-01T00:00:00Z") { id } } }"#,
+            r#"{ overview { patient { personId } medications(status: ALL) { id } labResults(from: "2026-11-02T00:00:00Z", to: "2026-11-01T00:00:00Z") { nodes { id } } } }"#,
+            json!({}),
+        ),
+        // Paging: a page larger than 500, or a cursor that is none.
+        (
+            r#"query($n: Int) { overview { patient { personId } medications(status: ALL) { id } labResults(first: $n) { nodes { id } } } }"#,
+            json!({ "n": 501 }),
+        ),
+        (
+            r#"{ overview { patient { personId } medications(status: ALL) { id } labResults(after: "bm90IGEgY3Vyc29y") { totalCount } } }"#,
             json!({}),
         ),
     ];
