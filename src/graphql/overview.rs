@@ -133,7 +133,7 @@ fn kind_of<'a>(code: Option<&'a crate::domain::Code>, name: &'a str) -> Kind<'a>
 }
 
 /// The first item of each kind among `items` with a time. The merged lists come newest first
-/// (ties by name, then id), so the first of a kind is its newest, and the answer keeps that
+/// (ties by id), so the first of a kind is its newest, and the answer keeps that
 /// order: one pass, one set of kinds.
 fn latest_per_kind<'a, T: 'a>(
     items: impl Iterator<Item = &'a Merged<T>>,
@@ -1066,7 +1066,7 @@ impl Overview {
             desc = "Only items with this code, a FHIR token: `system|code` (system by URI, or LOINC, SNOMED CT, SCT, NPU), `|code` (no system) or `code` (any system). The same concept in another system matches too (the concept map). Malformed: INVALID_ARGUMENT."
         )]
         code: Option<String>,
-            #[graphql(desc = "Items in this page: 0 to 500, 100 when not given.")] first: Option<i32>,
+        #[graphql(desc = "Items in this page: 0 to 500, 100 when not given.")] first: Option<i32>,
         #[graphql(
             desc = "The page starts after the item of this cursor (an `endCursor` or an edge's `cursor` of this list)."
         )]
@@ -1108,7 +1108,7 @@ impl Overview {
             desc = "Only items with this code, a FHIR token: `system|code` (system by URI, or LOINC, SNOMED CT, SCT, NPU), `|code` (no system) or `code` (any system). The same concept in another system matches too (the concept map). Malformed: INVALID_ARGUMENT."
         )]
         code: Option<String>,
-            #[graphql(desc = "Items in this page: 0 to 500, 100 when not given.")] first: Option<i32>,
+        #[graphql(desc = "Items in this page: 0 to 500, 100 when not given.")] first: Option<i32>,
         #[graphql(
             desc = "The page starts after the item of this cursor (an `endCursor` or an edge's `cursor` of this list)."
         )]

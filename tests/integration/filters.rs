@@ -6,8 +6,12 @@ use serde_json::{Value, json};
 
 use crate::harness::{TestApp, error_codes};
 
+/// A list's items: a plain list, or a connection's `nodes`.
 fn list<'a>(body: &'a Value, field: &str) -> &'a Vec<Value> {
-    body["data"]["overview"][field]
+    let value = &body["data"]["overview"][field];
+    value
+        .get("nodes")
+        .unwrap_or(value)
         .as_array()
         .unwrap_or_else(|| panic!("{field} in {body}"))
 }
@@ -22,7 +26,7 @@ async fn a_weight_coded_in_snomed_ct_over_the_platform_is_found_by_a_loinc_filte
     for code in ["29463-7", "http://loinc.org|29463-7", "LOINC|29463-7"] {
         let body = app
             .query_with(
-                "query($c: String) { overview { measurements(code: $c) { time code { system code } concept { id nameSv nameEn } provenance { sourceId } } sources { source domain itemCount } } }",
+                "query($c: String) { overview { measurements(code: $c) { nodes { time code { system code } concept { id nameSv nameEn } provenance { sourceId } } } sources { source domain itemCount } } }",
                 json!({ "c": code }),
             )
             .await;
@@ -57,7 +61,7 @@ async fn a_weight_coded_in_snomed_ct_over_the_platform_is_found_by_a_loinc_filte
 async fn a_loinc_code_finds_lab_results_coded_in_npu_and_no_other_analysis() {
     let app = TestApp::builder().start().await;
     let body = app
-        .query(r#"{ overview { loinc: labResults(code: "http://loinc.org|14682-9") { code { system code } concept { id } } npu: labResults(code: "NPU|NPU04998") { id } } }"#)
+        .query(r#"{ overview { loinc: labResults(code: "http://loinc.org|14682-9") { nodes { code { system code } concept { id } } } npu: labResults(code: "NPU|NPU04998") { nodes { id } } } }"#)
         .await;
     let creatinine = list(&body, "loinc");
     assert!(!creatinine.is_empty(), "{body}");
@@ -81,7 +85,7 @@ async fn a_malformed_code_fails_only_its_own_list_with_invalid_argument() {
     ] {
         let body = app
             .query_with(
-                "query($c: String) { overview { measurements(code: $c) { id } labResults { id } } }",
+                "query($c: String) { overview { measurements(code: $c) { nodes { id } } labResults { nodes { id } } } }",
                 json!({ "c": code }),
             )
             .await;
@@ -103,9 +107,9 @@ async fn a_date_range_is_swedish_calendar_days_with_the_day_in_to_included() {
         .await;
     let body = app
         .query(r#"{ overview {
-            days: labResults(code: "1988-5", from: "2026-09-28", to: "2026-09-30") { time }
-            instants: labResults(code: "1988-5", from: "2026-09-28T00:00:00Z", to: "2026-09-30T00:00:00+02:00") { time }
-            oneDay: labResults(from: "2026-09-28", to: "2026-09-28") { time }
+            days: labResults(code: "1988-5", from: "2026-09-28", to: "2026-09-30") { nodes { time } }
+            instants: labResults(code: "1988-5", from: "2026-09-28T00:00:00Z", to: "2026-09-30T00:00:00+02:00") { nodes { time } }
+            oneDay: labResults(from: "2026-09-28", to: "2026-09-28") { nodes { time } }
         } }"#)
         .await;
     assert!(body.get("errors").is_none(), "{body}");
@@ -129,7 +133,7 @@ async fn a_date_range_is_swedish_calendar_days_with_the_day_in_to_included() {
 async fn a_date_range_that_ends_before_it_starts_is_an_invalid_argument() {
     let app = TestApp::builder().sources(&["vc-gottsunda"]).start().await;
     let body = app
-        .query(r#"{ overview { measurements(from: "2026-11-02", to: "2026-11-01") { id } } }"#)
+        .query(r#"{ overview { measurements(from: "2026-11-02", to: "2026-11-01") { nodes { id } } } }"#)
         .await;
     assert_eq!(error_codes(&body), ["INVALID_ARGUMENT"], "{body}");
 }

@@ -110,10 +110,13 @@ async fn codes_name_their_system_npu_for_creatinine_atc_for_apixaban_in_the_chos
         .sources(&["klinisk-kemi-uppsala", "vc-gottsunda"])
         .start()
         .await;
-    let query = "{ overview { labResults { code { system code systemName systemLabel } } \
+    let query = "{ overview { labResults { nodes { code { system code systemName systemLabel } } } \
                  medications(status: ALL) { code { system code systemName systemLabel } } } }";
     let code = |body: &Value, list: &str, code: &str| -> Value {
-        body["data"]["overview"][list]
+        let value = &body["data"]["overview"][list];
+        value
+            .get("nodes")
+            .unwrap_or(value)
             .as_array()
             .unwrap()
             .iter()
@@ -256,11 +259,11 @@ async fn the_access_log_names_who_read_staff_with_profession_and_unit_relatives_
         let log = app
             .post_as(
                 &tolvan,
-                "{ accessLog { role readerName readerProfession careUnit { name } outcome } }",
+                "{ accessLog { nodes { role readerName readerProfession careUnit { name } outcome } } }",
                 json!({}),
             )
             .await;
-        let entries = log["data"]["accessLog"].as_array().unwrap();
+        let entries = log["data"]["accessLog"]["nodes"].as_array().unwrap();
         let entry = |role: &str, outcome: &str| -> Value {
             entries
                 .iter()
