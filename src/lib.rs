@@ -22,6 +22,7 @@ pub mod domain;
 pub mod engine;
 pub mod graphql;
 pub mod http;
+pub mod live;
 pub mod merge;
 pub mod metrics;
 pub mod sources;

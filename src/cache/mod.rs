@@ -136,6 +136,28 @@ impl SourceCache {
         }
     }
 
+    /// The newest answer kept for `key`, fresh or stale, without asking the source.
+    pub async fn newest(&self, key: &CacheKey) -> Option<Arc<Answer>> {
+        self.inner.as_ref()?.stale.get(key).await
+    }
+
+    /// Forgets `patient`'s fresh answers from the source at `source` (its index), in every
+    /// domain, so that the next overview asks the source again. The stale copies stay: when the
+    /// source then fails, they are still the newest known.
+    pub async fn invalidate(&self, patient: &PersonId, source: usize) {
+        let Some(inner) = &self.inner else {
+            return;
+        };
+        for domain in Domain::ALL {
+            let key = CacheKey {
+                patient: patient.clone(),
+                source,
+                domain,
+            };
+            inner.fresh.invalidate(&key).await;
+        }
+    }
+
     /// Whether answers are kept at all.
     pub fn enabled(&self) -> bool {
         self.inner.is_some()

@@ -18,12 +18,14 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use futures::future::{BoxFuture, join_all};
+use tokio::sync::mpsc;
 use tokio::time::timeout_at;
 
 use crate::cache::merged::MergedCache;
 use crate::cache::{Answer, CacheKey, Served, SourceCache};
 use crate::config::{CacheSettings, EngineSettings, SourcePolicy};
 use crate::domain::{Domain, DomainItems, PersonId};
+use crate::live::{Cause, Change, Changes};
 use crate::metrics::{DomainLabels, IndexLabels, Metrics, SourceCallLabels, SourceLabels};
 use crate::sources::{LocateKey, Locator, PartStatus, SourceAdapter, SourceError, SourceInfo};
 use policy::{Attempts, Guard};
@@ -65,6 +67,8 @@ pub enum FetchState {
     /// Reported by an aggregating source for a system behind it, with a status code outside
     /// the contract.
     Unknown,
+    /// Still being asked (a live overview's event before the source has answered).
+    Pending,
 }
 
 /// The outcome of one (source, domain) call.
@@ -153,14 +157,164 @@ pub struct Engine {
     settings: EngineSettings,
     locators: Vec<Arc<dyn Locator>>,
     metrics: Arc<Metrics>,
+    changes: Changes,
 }
 
 /// A call's place in [`Gathered::outcomes`]: (position of its domain in the request, source
 /// index).
 type Slot = (usize, usize);
 
-/// What one unit of concurrent work gathered: calls' outcomes, and the index lookup if any.
-type Work<'a> = BoxFuture<'a, (Vec<(Slot, SourceOutcome)>, Option<IndexLookup>)>;
+/// The calls of one overview, decided before any is made.
+#[derive(Default)]
+struct Plan {
+    /// Calls no locator decides about.
+    direct: Vec<(Slot, Domain)>,
+    /// Groups of sources a locator decides about.
+    located: Vec<Located>,
+}
+
+impl Plan {
+    /// Every call the plan may make (a located group's members until its lookup says).
+    fn slots(&self) -> impl Iterator<Item = (Slot, Domain)> + '_ {
+        self.direct
+            .iter()
+            .copied()
+            .chain(self.located.iter().flat_map(|g| {
+                g.members
+                    .iter()
+                    .map(move |&index| ((g.position, index), g.domain))
+            }))
+    }
+}
+
+/// Sources of one group in one domain, asked after their locator's lookup.
+struct Located {
+    position: usize,
+    domain: Domain,
+    locator: usize,
+    key: LocateKey,
+    members: Vec<usize>,
+}
+
+/// One thing that ended while gathering.
+enum Arrival {
+    Outcome(Slot, SourceOutcome),
+    /// A locator's lookup, and the members of its group it left out (never called).
+    Lookup(IndexLookup, Vec<Slot>),
+}
+
+/// What has arrived so far; calls not yet ended are pending outcomes in their slots.
+struct Progress {
+    outcomes: std::collections::BTreeMap<Slot, SourceOutcome>,
+    index: Vec<IndexLookup>,
+}
+
+impl Progress {
+    fn new(pending: Vec<(Slot, SourceOutcome)>) -> Self {
+        Progress {
+            outcomes: pending.into_iter().collect(),
+            index: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, arrival: Arrival) {
+        match arrival {
+            Arrival::Outcome(slot, outcome) => {
+                self.outcomes.insert(slot, outcome);
+            }
+            Arrival::Lookup(lookup, not_asked) => {
+                for slot in not_asked {
+                    self.outcomes.remove(&slot);
+                }
+                self.index.push(lookup);
+            }
+        }
+    }
+
+    fn pending(&self) -> usize {
+        self.outcomes
+            .values()
+            .filter(|o| o.state == FetchState::Pending)
+            .count()
+    }
+
+    /// A snapshot in a deterministic order: domain, then source order; lookups by domain and
+    /// group.
+    fn gathered(&self, domains: &[Domain]) -> Gathered {
+        let mut index = self.index.clone();
+        index.sort_by_key(|l| {
+            (
+                domains.iter().position(|d| *d == l.domain),
+                l.key.scope.clone(),
+                l.key.category,
+            )
+        });
+        Gathered {
+            outcomes: self.outcomes.values().cloned().collect(),
+            index,
+        }
+    }
+}
+
+/// An overview being gathered: what has arrived, and the calls still running in their task.
+pub struct Gathering {
+    progress: Progress,
+    received: mpsc::UnboundedReceiver<Arrival>,
+    started: Instant,
+    domains: Vec<Domain>,
+    task: tokio::task::AbortHandle,
+}
+
+impl Gathering {
+    /// Waits for the next call (or lookup) to end and takes in whatever else has ended by
+    /// then. False when nothing is left to wait for.
+    pub async fn next(&mut self) -> bool {
+        match self.received.recv().await {
+            Some(arrival) => {
+                self.progress.add(arrival);
+                while let Ok(arrival) = self.received.try_recv() {
+                    self.progress.add(arrival);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Waits until every call has ended or `until` has come, whichever is first.
+    pub async fn settle(&mut self, until: Instant) {
+        while !self.complete() {
+            match timeout_at(until.into(), self.next()).await {
+                Ok(true) => {}
+                Ok(false) | Err(_) => break,
+            }
+        }
+    }
+
+    /// Whether every call has ended.
+    pub fn complete(&self) -> bool {
+        self.progress.pending() == 0 && self.received.is_closed() && self.received.is_empty()
+    }
+
+    /// What has been gathered so far; a pending call's latency is the time waited for it.
+    pub fn snapshot(&self) -> Gathered {
+        let mut gathered = self.progress.gathered(&self.domains);
+        let waited = self.started.elapsed();
+        for o in &mut gathered.outcomes {
+            if o.state == FetchState::Pending {
+                o.latency = waited;
+            }
+        }
+        gathered
+    }
+}
+
+impl Drop for Gathering {
+    /// Nobody waits for the overview any more: its calls stop (what they cached stays).
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
 
 impl Engine {
     pub fn new(sources: Vec<Source>, settings: EngineSettings, cache: &CacheSettings) -> Self {
@@ -171,7 +325,32 @@ impl Engine {
             settings,
             locators: Vec::new(),
             metrics: Arc::new(Metrics::new()),
+            changes: Changes::default(),
         }
+    }
+
+    /// Where changes to patients' data are told to live subscriptions.
+    pub fn changes(&self) -> &Changes {
+        &self.changes
+    }
+
+    /// A source told us that `patient`'s data there changed: its cached answers are forgotten
+    /// and the patient's live subscriptions told. False when no source has that id.
+    pub async fn source_changed(&self, patient: &PersonId, source_id: &str) -> bool {
+        let Some(index) = self
+            .sources
+            .iter()
+            .position(|s| s.adapter.info().id == source_id)
+        else {
+            return false;
+        };
+        self.cache.invalidate(patient, index).await;
+        self.changes.publish(Change {
+            patient: patient.clone(),
+            source: Some(source_id.to_owned()),
+            cause: Cause::Notified,
+        });
+        true
     }
 
     /// Consults `locators` before asking the sources they decide about.
@@ -217,10 +396,71 @@ impl Engine {
         domains: &[Domain],
         admit: impl Fn(&SourceInfo) -> bool,
     ) -> Gathered {
+        let plan = self.plan(domains, admit);
+        let (arrivals, mut received) = mpsc::unbounded_channel();
+        self.run(
+            patient,
+            &plan,
+            Instant::now() + self.settings.deadline,
+            &arrivals,
+        )
+        .await;
+        drop(arrivals);
+        let mut progress = Progress::new(Vec::new());
+        while let Some(arrival) = received.recv().await {
+            progress.add(arrival);
+        }
+        progress.gathered(domains)
+    }
+
+    /// As [`gather_where`](Self::gather_where), but reporting each call as it ends: the
+    /// calls run in a task of their own (stopped when the returned [`Gathering`] is dropped),
+    /// and [`Gathering::next`] waits for the next one. Until a call ends its source is pending.
+    pub fn gather_progressively(
+        self: &Arc<Self>,
+        patient: &PersonId,
+        domains: &[Domain],
+        admit: impl Fn(&SourceInfo) -> bool,
+    ) -> Gathering {
+        let plan = self.plan(domains, admit);
+        let pending = plan
+            .slots()
+            .map(|(slot, domain)| {
+                let adapter = &self.sources[slot.1].adapter;
+                (
+                    slot,
+                    SourceOutcome {
+                        source: adapter.info().clone(),
+                        logical_address: adapter.logical_address().map(Arc::from),
+                        domain,
+                        state: FetchState::Pending,
+                        answer: None,
+                        latency: Duration::ZERO,
+                        error: None,
+                    },
+                )
+            })
+            .collect();
+        let (arrivals, received) = mpsc::unbounded_channel();
+        let engine = self.clone();
+        let patient = patient.clone();
         let deadline = Instant::now() + self.settings.deadline;
-        let mut work: Vec<Work<'_>> = Vec::new();
-        // Sources a locator decides about, by (domain's position, locator, group).
-        let mut located: Vec<(usize, Domain, usize, LocateKey, Vec<usize>)> = Vec::new();
+        let task = tokio::spawn(async move {
+            engine.run(&patient, &plan, deadline, &arrivals).await;
+        });
+        Gathering {
+            progress: Progress::new(pending),
+            received,
+            started: Instant::now(),
+            domains: domains.to_vec(),
+            task: task.abort_handle(),
+        }
+    }
+
+    /// Which calls an overview of `domains` makes: each (domain, source) `admit` lets through,
+    /// directly or after a locator's lookup.
+    fn plan(&self, domains: &[Domain], admit: impl Fn(&SourceInfo) -> bool) -> Plan {
+        let mut plan = Plan::default();
         for (position, &domain) in domains.iter().enumerate() {
             for (index, source) in self.sources.iter().enumerate() {
                 let info = source.adapter.info();
@@ -234,66 +474,77 @@ impl Engine {
                     .find_map(|(l, locator)| Some((l, locator.key(&info.id, domain)?)));
                 match group {
                     Some((locator, key)) => {
-                        match located
-                            .iter_mut()
-                            .find(|g| g.0 == position && g.2 == locator && g.3 == key)
-                        {
-                            Some(group) => group.4.push(index),
-                            None => located.push((position, domain, locator, key, vec![index])),
+                        match plan.located.iter_mut().find(|g| {
+                            g.position == position && g.locator == locator && g.key == key
+                        }) {
+                            Some(group) => group.members.push(index),
+                            None => plan.located.push(Located {
+                                position,
+                                domain,
+                                locator,
+                                key,
+                                members: vec![index],
+                            }),
                         }
                     }
-                    None => work.push(Box::pin(async move {
-                        let outcome = self.call(index, source, patient, domain, deadline).await;
-                        (vec![((position, index), outcome)], None)
-                    })),
+                    None => plan.direct.push(((position, index), domain)),
                 }
             }
         }
-        for (position, domain, locator, key, members) in located {
-            work.push(Box::pin(self.located_calls(
-                &*self.locators[locator],
-                patient,
-                (position, domain),
-                key,
-                members,
-                deadline,
-            )));
-        }
-        let mut outcomes = Vec::new();
-        let mut lookups = Vec::new();
-        for (calls, lookup) in join_all(work).await {
-            outcomes.extend(calls);
-            lookups.extend(lookup);
-        }
-        outcomes.sort_by_key(|(slot, _)| *slot);
-        lookups.sort_by_key(|l| {
-            (
-                domains.iter().position(|d| *d == l.domain),
-                l.key.scope.clone(),
-                l.key.category,
-            )
-        });
-        Gathered {
-            outcomes: outcomes.into_iter().map(|(_, o)| o).collect(),
-            index: lookups,
-        }
+        plan
     }
 
-    /// Asks `locator` which of `members` (sources of one group in one domain) hold the
-    /// patient's records, then calls those; all of them when the locator fails.
+    /// Makes the calls of `plan`, all at once, each reported on `arrivals` as it ends.
+    async fn run(
+        &self,
+        patient: &PersonId,
+        plan: &Plan,
+        deadline: Instant,
+        arrivals: &mpsc::UnboundedSender<Arrival>,
+    ) {
+        let mut work: Vec<BoxFuture<'_, ()>> = Vec::new();
+        for &((position, index), domain) in &plan.direct {
+            work.push(Box::pin(async move {
+                let outcome = self
+                    .call(index, &self.sources[index], patient, domain, deadline)
+                    .await;
+                // The receiver is gone only when nobody waits for the overview any more.
+                let _ = arrivals.send(Arrival::Outcome((position, index), outcome));
+            }));
+        }
+        for group in &plan.located {
+            work.push(Box::pin(self.located_calls(
+                &*self.locators[group.locator],
+                patient,
+                group,
+                deadline,
+                arrivals,
+            )));
+        }
+        join_all(work).await;
+    }
+
+    /// Asks `locator` which of the group's members (sources of one group in one domain) hold
+    /// the patient's records, then calls those; all of them when the locator fails.
     async fn located_calls(
         &self,
         locator: &dyn Locator,
         patient: &PersonId,
-        (position, domain): (usize, Domain),
-        key: LocateKey,
-        members: Vec<usize>,
+        group: &Located,
         deadline: Instant,
-    ) -> (Vec<(Slot, SourceOutcome)>, Option<IndexLookup>) {
+        arrivals: &mpsc::UnboundedSender<Arrival>,
+    ) {
+        let Located {
+            position,
+            domain,
+            ref key,
+            ref members,
+            ..
+        } = *group;
         let started = Instant::now();
         let limit = deadline.min(started + locator.timeout());
         let limit_ms = limit.saturating_duration_since(started).as_millis() as u64;
-        let found = match timeout_at(limit.into(), locator.locate(patient, &key)).await {
+        let found = match timeout_at(limit.into(), locator.locate(patient, key)).await {
             Ok(result) => result,
             Err(_) => Err(Arc::new(SourceError::Timeout { limit_ms })),
         };
@@ -326,7 +577,7 @@ impl Engine {
         };
         let lookup = IndexLookup {
             domain,
-            key,
+            key: key.clone(),
             state,
             considered: members
                 .iter()
@@ -355,13 +606,19 @@ impl Engine {
                 })
                 .inc_by(lookup.avoided() as u64);
         }
+        let not_asked = members
+            .iter()
+            .filter(|i| !asked.contains(i))
+            .map(|&i| (position, i))
+            .collect();
+        let _ = arrivals.send(Arrival::Lookup(lookup, not_asked));
         let calls = asked.into_iter().map(|index| async move {
             let outcome = self
                 .call(index, &self.sources[index], patient, domain, deadline)
                 .await;
-            ((position, index), outcome)
+            let _ = arrivals.send(Arrival::Outcome((position, index), outcome));
         });
-        (join_all(calls).await, Some(lookup))
+        join_all(calls).await;
     }
 
     async fn call(
@@ -407,6 +664,12 @@ impl Engine {
             source: index,
             domain,
         };
+        // What was known before, to tell live subscriptions when a fetch brings something new.
+        let previous = if self.cache.enabled() {
+            self.cache.newest(&key).await
+        } else {
+            None
+        };
         // A request that joined another's call still stops waiting at its own deadline.
         let result =
             match timeout_at(call_deadline.into(), self.cache.get_or_fetch(key, fetch)).await {
@@ -416,6 +679,16 @@ impl Engine {
         let info = source.adapter.info().clone();
         let logical_address = source.adapter.logical_address().map(Arc::from);
         let latency = started.elapsed();
+        if let (Ok((answer, Served::Fetched)), Some(previous)) = (&result, &previous)
+            && !Arc::ptr_eq(answer, previous)
+            && answer.items != previous.items
+        {
+            self.changes.publish(Change {
+                patient: patient.clone(),
+                source: Some(source.adapter.info().id.clone()),
+                cause: Cause::Refreshed,
+            });
+        }
         let outcome = match result {
             Ok((answer, served)) => SourceOutcome {
                 source: info,

@@ -321,6 +321,7 @@ pub const ENUM_LABELS: &[EnumLabelTable] = &[
                 "The source did not answer in time",
             ),
             ("UNKNOWN", "Okänt läge", "Unknown state"),
+            ("PENDING", "Väntar på svar", "Waiting for an answer"),
         ],
     },
 ];

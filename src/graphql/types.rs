@@ -45,6 +45,8 @@ pub enum SourceState {
     TimedOut,
     /// An aggregating source reported a status outside its contract for a system behind it.
     Unknown,
+    /// Still being asked: only in a subscription's events before the source has answered.
+    Pending,
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
