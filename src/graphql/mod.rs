@@ -182,117 +182,199 @@ impl OverviewQuery {
         )]
         reason: Option<String>,
     ) -> Result<Overview> {
-        let request = request(ctx)?;
-        let principal = &request.principal;
-        let patient: PersonId = match (patient, &principal.kind) {
-            (Some(arg), _) => person_arg(arg, "patient")?,
-            (None, PrincipalKind::Person { person, .. }) => person.clone(),
-            (None, PrincipalKind::Staff(_)) => {
-                return Err(coded_error(
-                    codes::INVALID_ARGUMENT,
-                    "care staff must name the `patient`",
-                ));
-            }
-        };
+        let opened = open(ctx, patient, purpose, reason).await?;
         let now = Utc::now();
-        let actor = match &principal.kind {
-            PrincipalKind::Person { person, .. } => Actor::Person(person),
-            PrincipalKind::Staff(staff) => Actor::Staff {
-                care_unit: &staff.care_unit,
-                care_provider: &staff.care_provider,
-            },
-        };
-        let ask = Ask {
-            actor,
-            patient: &patient,
-            purpose: purpose.map(Purpose::from),
-            reason: reason.as_deref(),
-            now,
-        };
-        let selected = selected_domains(ctx);
-        let audit = ctx.data_unchecked::<Arc<dyn AuditLog>>();
-        let gate = ctx.data_unchecked::<Arc<Gate>>();
-
-        let grant = match gate.decide(&ask).await {
-            Ok(grant) => grant,
-            Err(refusal) => {
-                let (code, error) = match refusal {
-                    GateError::Denied(denial) => (denial_code(&denial), denial_error(&denial)),
-                    GateError::Unavailable(cause) => (
-                        codes::ACCESS_CHECK_UNAVAILABLE,
-                        unavailable_error(request, &cause),
-                    ),
-                };
-                // Refusals are logged too; the refusal stands whether or not the log takes it.
-                let reader = reader(gate, request, &ask, true).await;
-                let record = access_record(
-                    request,
-                    &ask,
-                    None,
-                    &selected,
-                    &[],
-                    &Gathered::default(),
-                    code,
-                    reader,
-                );
-                if let Err(e) = audit.record(&record).await {
-                    tracing::error!(request_id = %request.request_id, error = %e, "access log unavailable");
-                }
-                return Err(error);
-            }
-        };
-
-        // Only what the viewer may see is fetched: delegated domains, and the sources the
-        // view admits. The cache below stays keyed by source data alone. The lists refused
-        // (they resolve to null with their error) are in the access record beside the rest.
-        let domains: Vec<Domain> = selected
-            .iter()
-            .copied()
-            .filter(|d| grant.allows(*d))
-            .collect();
-        let refusals = grant.refusals(&selected);
+        let ask = opened.ask(now);
+        let grant = &opened.grant;
         let engine = ctx.data_unchecked::<Arc<Engine>>();
+        let gate = ctx.data_unchecked::<Arc<Gate>>();
         let (gathered, reader) = futures::join!(
-            engine.gather_where(&patient, &domains, |info| {
+            engine.gather_where(&opened.patient, &opened.domains, |info| {
                 grant.view.source(info) != SourceAccess::Skip
             }),
-            reader(gate, request, &ask, false),
+            reader(gate, &opened.request, &ask, false),
         );
 
         // Written before any data leaves: no record, no data.
         let record = access_record(
-            request,
+            &opened.request,
             &ask,
-            Some(&grant),
-            &domains,
-            &refusals,
+            Some(grant),
+            &opened.domains,
+            &opened.refusals,
             &gathered,
             "granted",
             reader,
         );
-        if let Err(e) = audit.record(&record).await {
-            tracing::error!(request_id = %request.request_id, error = %e, "access log unavailable");
-            return Err(coded_error(
-                codes::AUDIT_UNAVAILABLE,
-                "the access log cannot be written just now, so no data can be shown; try again shortly",
-            ));
-        }
+        let audit = ctx.data_unchecked::<Arc<dyn AuditLog>>();
+        write_record(audit.as_ref(), &opened.request, &record).await?;
         if grant.consent_missing {
-            let err = coded_error(
-                codes::CONSENT_REQUIRED,
-                "other care providers' data needs the patient's consent for your care unit: only your own care provider's data is shown; register the consent (registerConsent) or, in an emergency, use purpose EMERGENCY with a reason",
-            );
-            ctx.add_error(ctx.set_error_path(err.into_server_error(ctx.item.pos)));
+            ctx.add_error(ctx.set_error_path(consent_required().into_server_error(ctx.item.pos)));
         }
         let filters = overview::list_filters(ctx);
+        let Opened { asking, grant, .. } = opened;
         Ok(Overview::new(
-            patient,
+            asking.patient,
             gathered,
             engine.clone(),
             grant,
             filters,
         ))
     }
+}
+
+/// Who asks for whose overview, and why.
+pub(crate) struct Asking {
+    pub request: RequestContext,
+    pub patient: PersonId,
+    pub purpose: Option<Purpose>,
+    pub reason: Option<String>,
+}
+
+/// An overview the viewer may open: who asks, about whom, why, and what the rules grant.
+pub(crate) struct Opened {
+    pub asking: Asking,
+    pub grant: Grant,
+    /// The domains the selection asks for that the grant allows (fetched and shown).
+    pub domains: Vec<Domain>,
+    /// The domains the selection asks for that the grant refuses, each with why.
+    pub refusals: Vec<(Domain, Denial)>,
+}
+
+impl std::ops::Deref for Opened {
+    type Target = Asking;
+
+    fn deref(&self) -> &Asking {
+        &self.asking
+    }
+}
+
+impl Asking {
+    /// The access question, as asked at `now`.
+    pub fn ask(&self, now: chrono::DateTime<Utc>) -> Ask<'_> {
+        let actor = match &self.request.principal.kind {
+            PrincipalKind::Person { person, .. } => Actor::Person(person),
+            PrincipalKind::Staff(staff) => Actor::Staff {
+                care_unit: &staff.care_unit,
+                care_provider: &staff.care_provider,
+            },
+        };
+        Ask {
+            actor,
+            patient: &self.patient,
+            purpose: self.purpose,
+            reason: self.reason.as_deref(),
+            now,
+        }
+    }
+}
+
+/// The error every overview with `consent_missing` carries.
+pub(crate) fn consent_required() -> async_graphql::Error {
+    coded_error(
+        codes::CONSENT_REQUIRED,
+        "other care providers' data needs the patient's consent for your care unit: only your own care provider's data is shown; register the consent (registerConsent) or, in an emergency, use purpose EMERGENCY with a reason",
+    )
+}
+
+/// Writes `record` to the access log, or `AUDIT_UNAVAILABLE`: no record, no data.
+pub(crate) async fn write_record(
+    audit: &dyn AuditLog,
+    request: &RequestContext,
+    record: &AccessRecord,
+) -> Result<()> {
+    audit.record(record).await.map_err(|e| {
+        tracing::error!(request_id = %request.request_id, error = %e, "access log unavailable");
+        coded_error(
+            codes::AUDIT_UNAVAILABLE,
+            "the access log cannot be written just now, so no data can be shown; try again shortly",
+        )
+    })
+}
+
+/// Decides whether the signed-in viewer may open `patient`'s overview (the signed-in person's
+/// when left out) for the selection under the current field; a refusal is written to the
+/// access log and returned as its coded error.
+pub(crate) async fn open(
+    ctx: &Context<'_>,
+    patient: Option<PersonIdScalar>,
+    purpose: Option<PurposeArg>,
+    reason: Option<String>,
+) -> Result<Opened> {
+    let request = request(ctx)?;
+    let principal = &request.principal;
+    let patient: PersonId = match (patient, &principal.kind) {
+        (Some(arg), _) => person_arg(arg, "patient")?,
+        (None, PrincipalKind::Person { person, .. }) => person.clone(),
+        (None, PrincipalKind::Staff(_)) => {
+            return Err(coded_error(
+                codes::INVALID_ARGUMENT,
+                "care staff must name the `patient`",
+            ));
+        }
+    };
+    let selected = selected_domains(ctx);
+    let gate = ctx.data_unchecked::<Arc<Gate>>();
+    let asking = Asking {
+        request: request.clone(),
+        patient,
+        purpose: purpose.map(Purpose::from),
+        reason,
+    };
+    let decided = gate.decide(&asking.ask(Utc::now())).await;
+    match decided {
+        // Only what the viewer may see is fetched: delegated domains, and the sources the
+        // view admits. The cache below stays keyed by source data alone. The lists refused
+        // (they resolve to null with their error) are in the access record beside the rest.
+        Ok(grant) => Ok(Opened {
+            asking,
+            domains: selected
+                .iter()
+                .copied()
+                .filter(|d| grant.allows(*d))
+                .collect(),
+            refusals: grant.refusals(&selected),
+            grant,
+        }),
+        Err(refusal) => {
+            let audit = ctx.data_unchecked::<Arc<dyn AuditLog>>();
+            Err(refused(gate, audit.as_ref(), &asking, &selected, refusal).await)
+        }
+    }
+}
+
+/// Logs a refusal and returns its error. The refusal stands whether or not the log takes it.
+pub(crate) async fn refused(
+    gate: &Gate,
+    audit: &dyn AuditLog,
+    asking: &Asking,
+    selected: &[Domain],
+    refusal: GateError,
+) -> async_graphql::Error {
+    let request = &asking.request;
+    let (code, error) = match refusal {
+        GateError::Denied(denial) => (denial_code(&denial), denial_error(&denial)),
+        GateError::Unavailable(cause) => (
+            codes::ACCESS_CHECK_UNAVAILABLE,
+            unavailable_error(request, &cause),
+        ),
+    };
+    let ask = asking.ask(Utc::now());
+    let reader = reader(gate, request, &ask, true).await;
+    let record = access_record(
+        request,
+        &ask,
+        None,
+        selected,
+        &[],
+        &Gathered::default(),
+        code,
+        reader,
+    );
+    if let Err(e) = audit.record(&record).await {
+        tracing::error!(request_id = %request.request_id, error = %e, "access log unavailable");
+    }
+    error
 }
 
 fn denial_code(denial: &Denial) -> &'static str {
@@ -305,7 +387,7 @@ fn denial_code(denial: &Denial) -> &'static str {
 
 /// The domains the query selects under `overview`, looking through fragments; the patient's
 /// name needs the sources' patient records, the rest of the header does not.
-fn selected_domains(ctx: &Context<'_>) -> Vec<Domain> {
+pub(crate) fn selected_domains(ctx: &Context<'_>) -> Vec<Domain> {
     let look = ctx.look_ahead();
     let mut domains = Vec::new();
     if look.field("patient").field("name").exists() {
@@ -330,7 +412,7 @@ fn selected_domains(ctx: &Context<'_>) -> Vec<Domain> {
 
 /// Who read, as the access log shows the patient: a name as it is now, and for a person
 /// refused someone else's overview, what they could have been asking as.
-struct Reader {
+pub(crate) struct Reader {
     name: Option<String>,
     claimed_role: Option<Role>,
 }
@@ -339,7 +421,7 @@ struct Reader {
 /// acting for someone else) the population register's. Costs nothing for a patient reading
 /// their own overview or for staff; one register read for a relative, and for a refused one
 /// also one store read (`Gate::claimed_role`).
-async fn reader(gate: &Gate, request: &RequestContext, ask: &Ask<'_>, refused: bool) -> Reader {
+pub(crate) async fn reader(gate: &Gate, request: &RequestContext, ask: &Ask<'_>, refused: bool) -> Reader {
     let token_name = request.principal.name().map(str::to_owned);
     match &request.principal.kind {
         PrincipalKind::Person { person, .. } if person != ask.patient => {
@@ -364,7 +446,7 @@ async fn reader(gate: &Gate, request: &RequestContext, ask: &Ask<'_>, refused: b
 /// The access record of one overview: `domains` read (or asked for, when refused as a whole),
 /// `refusals` the domains refused within a granted access.
 #[allow(clippy::too_many_arguments)]
-fn access_record(
+pub(crate) fn access_record(
     request: &RequestContext,
     ask: &Ask<'_>,
     grant: Option<&Grant>,
