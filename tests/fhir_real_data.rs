@@ -142,9 +142,10 @@ fn the_official_lab_observations_without_category_come_out_as_lab_results() {
     for id in ["f001", "f002", "f003", "f004", "f005"] {
         let set = load(&data_dir("hl7-examples").join(format!("Observation-{id}.json")));
         let (items, _) = map_domain_with_stats(Domain::LabResults, &set, &info(), fetched_at());
-        let DomainItems::LabResults(results) = items else {
+        let DomainItems::LabResults(lab) = items else {
             unreachable!()
         };
+        let results = lab.results;
         assert_eq!(results.len(), 1, "{id}");
         assert_eq!(results[0].provenance.record_id, format!("Observation/{id}"));
         assert!(results[0].item.value.is_some(), "{id} has a value");
