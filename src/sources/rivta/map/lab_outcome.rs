@@ -1,6 +1,7 @@
 //! `GetLaboratoryOrderOutcome` v4 (clinicalprocess:healthcond:actoutcome 4.0) and v3 (3.1) →
-//! lab results: one [`LabResult`] per analysis result of each `laboratoryOrderOutcome` (a lab
-//! report), and one for a report's free text.
+//! lab reports and results: one [`LabReport`] per `laboratoryOrderOutcome`, one [`LabResult`] per
+//! analysis result of it, and one for its free text; every result names its report
+//! (`report_id`).
 //!
 //! A report gives several items, so each is made a part of its document ([`as_part`]): its
 //! record id and document identifier get `#<analysis id>` (the analysis' `IIType` as
@@ -30,7 +31,20 @@
 //! | time | the first `specimen/timestamp` (when the sample was taken), else `analysis/timestamp`, else `header/record/timestamp` |
 //! | status | `analysis/status` code or display name, else `body/type` code: PREL/preliminary → Preliminary, DEF/final/slutsvar → Final, TILL (tilläggssvar)/amended/corrected → Amended, registered → Registered, cancelled/makulerad/annullerad → Cancelled; else Unknown |
 //! | report | `body/type` display name, else the group's `name` |
-//! | laboratory | none: v4 names the accountable unit by HSA-id only (it is the provenance's care unit) |
+//! | laboratory | the report's laboratory by name (else its HSA-id), see below |
+//! | comment | `analysis/comment` and `result/comment`, joined with "; " |
+//!
+//! | LabReport | v4 |
+//! |---|---|
+//! | record id / identifiers | the document's (without a part), and `body/identifier` |
+//! | title | `body/type` display name (else code), else the first group's `name`, else "Laboratoriesvar" |
+//! | code | none (`body/type` is the kind of answer, PREL/DEF/TILL, not what it is about) |
+//! | time | the earliest of its analyses' times, else `header/record/timestamp` |
+//! | status | `body/type` read as for results, else the status all its analyses share, else Unknown |
+//! | laboratory | `header/author` when it has a name (the lab that wrote the answer: `id` extension as HSA-id, `name`), else the accountable care unit (HSA-id only) |
+//! | ordering_unit | `body/referral/requester/orgUnit` (id extension as HSA-id, name) |
+//! | conclusion | `body/text` (also a result of its own, as before) |
+//! | comments | `groupOfAnalyses/comment` |
 //!
 //! # v3
 //!
@@ -50,9 +64,20 @@
 //! | status | `analysisStatus`, else the body's `resultType` (PREL / DEF / TILL), read as in v4 |
 //! | report | `documentTitle`, else `discipline` |
 //! | laboratory | the accountable care unit's name (the header's org unit): the lab is accountable for its answer |
+//! | comment | `analysisComment` |
 //!
-//! Left out (both): comments, specimen material, method, device, related analyses, the
-//! referral and the order (except as named above), and signatures.
+//! | LabReport | v3 |
+//! |---|---|
+//! | record id / identifiers | the document's (without a part) |
+//! | title | `documentTitle`, else `discipline`, else "Laboratoriesvar" |
+//! | time | the earliest of its analyses' times, else `registrationTime`, else `documentTime` |
+//! | status | `resultType`, else the status all its analyses share, else Unknown |
+//! | laboratory | the accountable care unit (the header's org unit: name and HSA-id) |
+//! | ordering_unit | none (v3's `order` names no unit) |
+//! | conclusion / comments | `resultReport` (also a result of its own) / `resultComment` |
+//!
+//! The free-text result has the report's status. Left out (both): specimen material, method,
+//! device, related analyses, the referral and the order (except as named above), and signatures.
 
 use chrono::{DateTime, Utc};
 use roxmltree::Node;
@@ -157,13 +182,18 @@ pub fn map_v4(payload: Node<'_, '_>, cx: &mut Ctx<'_>) -> LabItems {
                 }
             }
         }
+        // Of the analyses' results: the conclusion's item has no time or status of its own.
+        let (time, status) = (
+            report_time(&out, record.time),
+            report_status.unwrap_or_else(|| common_status(&out)),
+        );
         let conclusion = body.and_then(|b| xml::string(b, "text"));
         if let Some(text) = conclusion.clone() {
             let mut item = text_result(
                 body_type.as_ref().and_then(|t| t.display.clone()),
                 text,
                 record.time,
-                report_status,
+                status,
             );
             item.laboratory = lab_name.clone();
             out.push(as_part(cx.sourced(&record, item), "text"));
@@ -180,8 +210,8 @@ pub fn map_v4(payload: Node<'_, '_>, cx: &mut Ctx<'_>) -> LabItems {
                 .unwrap_or_else(|| REPORT_TITLE.to_owned()),
             // `type` says what kind of answer it is (PREL, DEF, TILL), not what it is about.
             code: None,
-            time: report_time(&out, record.time),
-            status: report_status.unwrap_or_else(|| common_status(&out)),
+            time,
+            status,
             laboratory,
             ordering_unit: body
                 .and_then(|b| xml::at(b, &["referral", "requester", "orgUnit"]))
@@ -457,22 +487,21 @@ pub fn map_v3(payload: Node<'_, '_>, cx: &mut Ctx<'_>) -> LabItems {
             };
             out.push(as_part(cx.sourced(&record, item), &part));
         }
+        let (time, status) = (
+            report_time(&out, registered.or(record.time)),
+            report_status.unwrap_or_else(|| common_status(&out)),
+        );
         let conclusion = body.and_then(|b| xml::string(b, "resultReport"));
         if let Some(text) = conclusion.clone() {
-            let mut item = text_result(
-                report.clone(),
-                text,
-                registered.or(record.time),
-                report_status,
-            );
+            let mut item = text_result(report.clone(), text, registered.or(record.time), status);
             item.laboratory = laboratory.clone();
             out.push(as_part(cx.sourced(&record, item), "text"));
         }
         let item = LabReport {
             title: report.unwrap_or_else(|| REPORT_TITLE.to_owned()),
             code: None,
-            time: report_time(&out, registered.or(record.time)),
-            status: report_status.unwrap_or_else(|| common_status(&out)),
+            time,
+            status,
             laboratory: record.care_unit.clone(),
             ordering_unit: None,
             conclusion,
@@ -513,17 +542,15 @@ fn reference_v3(text: String, unit: Option<String>) -> ReferenceRange {
 // Both
 
 /// The item for a report's free text (a conclusion, or a report that is text only, e.g.
-/// microbiology).
+/// microbiology), with the report's status.
 fn text_result(
     report: Option<String>,
     text: String,
     time: Option<DateTime<Utc>>,
-    status: Option<ResultStatus>,
+    status: ResultStatus,
 ) -> LabResult {
     LabResult {
-        analysis: report
-            .clone()
-            .unwrap_or_else(|| "Laboratoriesvar".to_owned()),
+        analysis: report.clone().unwrap_or_else(|| REPORT_TITLE.to_owned()),
         code: None,
         value: None,
         value_text: Some(text),
@@ -531,7 +558,7 @@ fn text_result(
         abnormal: None,
         interpretation: None,
         time,
-        status: status.unwrap_or(ResultStatus::Unknown),
+        status,
         report,
         laboratory: None,
         report_id: None,
