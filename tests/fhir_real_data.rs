@@ -64,8 +64,19 @@ fn items_json(items: &DomainItems) -> Vec<Value> {
     let Value::Object(mut tagged) = serde_json::to_value(items).unwrap() else {
         unreachable!()
     };
-    let Some(Value::Array(items)) = tagged.remove("items") else {
-        unreachable!()
+    let items = match tagged.remove("items") {
+        Some(Value::Array(items)) => items,
+        // Lab results: the results, then the reports.
+        Some(Value::Object(mut lab)) => {
+            let mut items = Vec::new();
+            for list in ["results", "reports"] {
+                if let Some(Value::Array(part)) = lab.remove(list) {
+                    items.extend(part);
+                }
+            }
+            items
+        }
+        _ => unreachable!(),
     };
     let expected_provider = serde_json::to_value(&info().care_provider).unwrap();
     items
