@@ -104,7 +104,8 @@
 //! | | time / status | as for results |
 //! | | laboratory | performer's organisation (name, HSA-id), else its name |
 //! | | conclusion | conclusion, else conclusionCode texts joined with "; " |
-//! | | ordering_unit / comments | none (R4 has no requester or note on a report) |
+//! | | ordering_unit | `basedOn` → a ServiceRequest in the answer (contained or included) → its requester's organisation |
+//! | | comments | none (R4 has no note on a report) |
 //! | LabResult (DiagnosticReport) | (one per) | a report none of whose results resolve, or one with a conclusion (so the conclusion is kept next to its results); `entered-in-error` left out |
 //! | | analysis / code | DiagnosticReport.code |
 //! | | value_text | conclusion, else conclusionCode texts joined with "; " |

@@ -200,12 +200,25 @@ fn lab_report<'a>(cx: &Ctx<'a>, report: Res<'a>) -> Option<Sourced<LabReport>> {
         time: result_time(json),
         status,
         laboratory: laboratory.clone(),
-        ordering_unit: None,
+        ordering_unit: ordering_unit(cx, report),
         conclusion: conclusion(json),
         comments: Vec::new(),
         result_ids: Vec::new(),
     };
     Some(cx.sourced(report, item, identifiers(json), laboratory))
+}
+
+/// The unit that ordered a report: the requester's organisation of the ServiceRequest it is
+/// `basedOn`, where that resolves in the answer (contained, or included).
+fn ordering_unit<'a>(cx: &Ctx<'a>, report: Res<'a>) -> Option<Organisation> {
+    list(report.json(), "basedOn")
+        .iter()
+        .filter_map(|b| cx.resolve(report, b))
+        .filter(|r| r.resource_type() == "ServiceRequest")
+        .find_map(|request| {
+            let requester = request.json().get("requester")?;
+            cx.first_ref_organisation(request, std::slice::from_ref(requester))
+        })
 }
 
 /// A report's conclusion: its text, else its coded conclusions' texts joined with "; ".

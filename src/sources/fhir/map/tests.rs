@@ -945,6 +945,27 @@ fn a_diagnostic_report_is_a_lab_report_its_results_name() {
 }
 
 #[test]
+fn a_reports_ordering_unit_is_the_requester_of_the_service_request_it_is_based_on() {
+    let report = json!({"resourceType": "DiagnosticReport", "id": "r1", "status": "final",
+        "code": {"text": "Blodstatus"},
+        "contained": [{"resourceType": "ServiceRequest", "id": "sr", "status": "completed",
+            "intent": "order", "subject": {"reference": "Patient/p"},
+            "requester": {"reference": "Organization/vc", "display": "Gottsunda vårdcentral"}}],
+        "basedOn": [{"reference": "#sr"}]});
+    let set = searchset(
+        vec![report],
+        vec![org("vc", "Gottsunda vårdcentral", "SE2321000024-GOT001")],
+    );
+    let reports = lab_reports(&set);
+    let unit = reports[0].item.ordering_unit.as_ref().unwrap();
+    assert_eq!(unit.name.as_deref(), Some("Gottsunda vårdcentral"));
+    assert_eq!(
+        unit.hsa_id.as_ref().unwrap().as_str(),
+        "SE2321000024-GOT001"
+    );
+}
+
+#[test]
 fn a_report_keeps_its_conclusion_as_an_item_of_its_own_next_to_its_results() {
     let report = json!({"resourceType": "DiagnosticReport", "id": "r1", "status": "amended",
         "identifier": [{"system": "https://demo.overblick.se/identifier/provsvar", "value": "PS-1"}],
