@@ -888,6 +888,8 @@ fn lab_result() -> impl Strategy<Value = LabResult> + Clone {
                 status,
                 report,
                 laboratory,
+                report_id: None,
+                comment: None,
             },
         )
 }
@@ -1074,6 +1076,8 @@ fn identifiers_that_kept_records_apart_still_keep_them_apart_when_merging_again(
         status: ResultStatus::Final,
         report: None,
         laboratory: None,
+        report_id: None,
+        comment: None,
     };
     assert_merging_again_keeps(&[
         record("capio-city", "c0", &["a|1"], glucose.clone()),

@@ -1204,10 +1204,15 @@ async fn not_approved(source: &FhirSource, person: &str, domain: Domain) -> Vec<
     let person = PersonId::parse(person).unwrap();
     let items = source.fetch(&person, domain).await.unwrap().items;
     let json = serde_json::to_value(&items).unwrap();
-    json["items"]
-        .as_array()
-        .unwrap()
-        .iter()
+    // Lab results come with their reports: the results, then the reports.
+    let all: Vec<&Value> = match &json["items"] {
+        Value::Object(lab) => ["results", "reports"]
+            .iter()
+            .flat_map(|list| lab[*list].as_array().unwrap())
+            .collect(),
+        items => items.as_array().unwrap().iter().collect(),
+    };
+    all.into_iter()
         .filter(|item| item["approved_for_patient"] == false)
         .map(|item| item["provenance"]["record_id"].as_str().unwrap().to_owned())
         .collect()
@@ -1306,7 +1311,10 @@ async fn tolvans_unreviewed_crp_and_unsigned_weight_are_not_approved_for_him() {
     // The report carries the NOPAT label; its CRP result carries no marker of its own.
     assert_eq!(
         not_approved(by_id("klinisk-kemi-uppsala"), TOLVAN, Domain::LabResults).await,
-        ["Observation/kem-lab-crp-20261121"]
+        [
+            "Observation/kem-lab-crp-20261121",
+            "DiagnosticReport/kem-dr-20261121"
+        ]
     );
     // The weight carries the approved-for-patient extension set to false.
     assert_eq!(

@@ -53,7 +53,10 @@ pub fn check(data: &[u8]) -> usize {
             DomainItems::Agreements(items) => check_merge(items, &info),
             DomainItems::Medications(items) => check_merge(items, &info),
             DomainItems::Measurements(items) => check_merge(items, &info),
-            DomainItems::LabResults(items) => check_merge(items, &info),
+            DomainItems::LabResults(items) => {
+                check_merge(&items.results, &info);
+                check_merge(&items.reports, &info);
+            }
             DomainItems::Bookings(items) => check_merge(items, &info),
         }
     }

@@ -2,7 +2,7 @@
 //! answer for a domain is the same cached answer as before, the merge (a pure function of those
 //! answers) is not run again.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
@@ -10,13 +10,16 @@ use moka::sync::Cache;
 
 use super::Answer;
 use crate::config::CacheSettings;
-use crate::domain::{Domain, Merged};
+use crate::domain::Domain;
 
 /// The answers one merged list came from, compared by identity. Holding the `Arc`s keeps them
 /// alive, so an address can never be reused by a different answer while the key exists.
 #[derive(Clone)]
 struct Key {
     domain: Domain,
+    /// What was merged: a domain's answers can hold more than one kind of item (lab results
+    /// and lab reports), each merged into a value of its own type.
+    kind: TypeId,
     /// Which items the viewer sees of these answers (the access view's fingerprint): viewers
     /// who see different items never share a list.
     view: Box<str>,
@@ -27,6 +30,7 @@ struct Key {
 impl PartialEq for Key {
     fn eq(&self, other: &Self) -> bool {
         self.domain == other.domain
+            && self.kind == other.kind
             && self.view == other.view
             && self.answers.len() == other.answers.len()
             && self
@@ -46,6 +50,7 @@ impl Eq for Key {}
 impl Hash for Key {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.domain.hash(state);
+        self.kind.hash(state);
         self.view.hash(state);
         for answer in self.answers.iter() {
             answer.as_ref().map(Arc::as_ptr).hash(state);
@@ -77,22 +82,23 @@ impl MergedCache {
 
     /// The merged list for `answers` as seen through `view`, merging only when these exact
     /// answers were not merged before for the same view.
-    pub fn get_or_merge<T: Send + Sync + 'static>(
+    pub fn get_or_merge<V: Send + Sync + 'static>(
         &self,
         domain: Domain,
         view: &str,
         answers: Vec<Option<Arc<Answer>>>,
-        merge: impl FnOnce() -> Vec<Merged<T>>,
-    ) -> Arc<Vec<Merged<T>>> {
+        merge: impl FnOnce() -> V,
+    ) -> Arc<V> {
         let Some(cache) = &self.inner else {
             return Arc::new(merge());
         };
         let key = Key {
             domain,
+            kind: TypeId::of::<V>(),
             view: view.into(),
             answers: answers.into(),
         };
-        // The key's domain decides the item type, so the downcast holds; were it ever not to,
+        // The key's kind is the value's type, so the downcast holds; were it ever not to,
         // merging afresh is still right.
         if let Some(list) = cache.get(&key).and_then(|found| found.downcast().ok()) {
             return list;
@@ -112,7 +118,7 @@ mod tests {
     use chrono::Utc;
 
     use super::*;
-    use crate::domain::DomainItems;
+    use crate::domain::{DomainItems, Merged};
 
     fn answer() -> Arc<Answer> {
         Arc::new(Answer {

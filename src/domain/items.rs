@@ -529,6 +529,52 @@ pub struct LabResult {
     pub report: Option<String>,
     /// The performing laboratory.
     pub laboratory: Option<String>,
+    /// The [`LabReport`] the result belongs to. From an adapter: the report's
+    /// [`LabReport::source_ref`] at the same source; after merging
+    /// (`merge::reports::merge_lab`): the merged report's id, or none when that report is not
+    /// in the merged list.
+    pub report_id: Option<String>,
+    /// The laboratory's comment on the result, where the source gives one.
+    pub comment: Option<String>,
+}
+
+/// A lab report (laboratoriesvar): the answer to one order, holding its results.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LabReport {
+    /// What the report is about, e.g. "Klinisk kemi: vitamin B12".
+    pub title: String,
+    pub code: Option<Code>,
+    /// When the samples were taken, else when the report was made.
+    pub time: Option<DateTime<Utc>>,
+    pub status: ResultStatus,
+    /// The laboratory that answers for the report.
+    pub laboratory: Option<Organisation>,
+    /// The unit that ordered the analyses, where the source says.
+    pub ordering_unit: Option<Organisation>,
+    /// The laboratory's (or reviewing doctor's) conclusion as text.
+    pub conclusion: Option<String>,
+    /// Comments on the report or on groups of its analyses.
+    pub comments: Vec<String>,
+    /// The merged ids of its results, in the lab results' order; empty from an adapter (the
+    /// results name their report instead), filled when merged.
+    pub result_ids: Vec<String>,
+}
+
+impl LabReport {
+    /// How an adapter's [`LabResult::report_id`] names a report of the same answer: the source
+    /// and the report's record id (its provenance's), so that the merge can find the merged
+    /// report that record went into.
+    pub fn source_ref(source_id: &str, record_id: &str) -> String {
+        format!("{source_id}\u{1f}{record_id}")
+    }
+}
+
+/// One source's answer for the lab results domain: single results, and the reports that hold
+/// them (a result without a report stands alone).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct LabItems {
+    pub results: Vec<Sourced<LabResult>>,
+    pub reports: Vec<Sourced<LabReport>>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -581,7 +627,7 @@ pub enum DomainItems {
     Agreements(Vec<Sourced<Agreement>>),
     Medications(Vec<Sourced<Medication>>),
     Measurements(Vec<Sourced<Measurement>>),
-    LabResults(Vec<Sourced<LabResult>>),
+    LabResults(LabItems),
     Bookings(Vec<Sourced<Booking>>),
 }
 
@@ -595,7 +641,7 @@ impl DomainItems {
             Domain::Agreements => DomainItems::Agreements(Vec::new()),
             Domain::Medications => DomainItems::Medications(Vec::new()),
             Domain::Measurements => DomainItems::Measurements(Vec::new()),
-            Domain::LabResults => DomainItems::LabResults(Vec::new()),
+            Domain::LabResults => DomainItems::LabResults(LabItems::default()),
             Domain::Bookings => DomainItems::Bookings(Vec::new()),
         }
     }
@@ -621,7 +667,7 @@ impl DomainItems {
             DomainItems::Agreements(v) => v.len(),
             DomainItems::Medications(v) => v.len(),
             DomainItems::Measurements(v) => v.len(),
-            DomainItems::LabResults(v) => v.len(),
+            DomainItems::LabResults(v) => v.results.len() + v.reports.len(),
             DomainItems::Bookings(v) => v.len(),
         }
     }
@@ -659,7 +705,27 @@ domain_item!(CarePlan, CarePlans);
 domain_item!(Agreement, Agreements);
 domain_item!(Medication, Medications);
 domain_item!(Measurement, Measurements);
-domain_item!(LabResult, LabResults);
+
+impl DomainItem for LabResult {
+    const DOMAIN: Domain = Domain::LabResults;
+    fn slice(items: &DomainItems) -> &[Sourced<Self>] {
+        match items {
+            DomainItems::LabResults(v) => &v.results,
+            _ => &[],
+        }
+    }
+}
+
+/// Reports come in the lab results' answers and are shown under the same access rules.
+impl DomainItem for LabReport {
+    const DOMAIN: Domain = Domain::LabResults;
+    fn slice(items: &DomainItems) -> &[Sourced<Self>] {
+        match items {
+            DomainItems::LabResults(v) => &v.reports,
+            _ => &[],
+        }
+    }
+}
 domain_item!(Booking, Bookings);
 
 #[cfg(test)]

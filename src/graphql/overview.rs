@@ -11,15 +11,15 @@ use chrono::{NaiveDate, TimeDelta, Utc};
 
 use super::paging::{self, NewestFirst};
 use super::scalars::{Date, DateOrDateTime, DateTime, PersonIdScalar};
-use super::types::{ContactRole, Domain as DomainEnum, SourceState};
+use super::types::{ContactRole, Domain as DomainEnum, LabReportNode, SourceState};
 use super::{coded_error, codes};
 use crate::access::{Grant, Seen, SourceAccess};
 use crate::config::GraphqlSettings;
 use crate::domain::concepts::{self, CodeQuery};
 use crate::domain::{
     Agreement, AgreementStatus, Booking, CarePlan, Contact, Domain, DomainItem, DomainItems,
-    LabResult, Measurement, Medication, MedicationStatus, Merged, Organisation, PersonId,
-    PlanStatus, Provenance, ResultStatus,
+    LabReport, LabResult, Measurement, Medication, MedicationStatus, Merged, Organisation,
+    PersonId, PlanStatus, Provenance, ResultStatus,
 };
 use crate::engine::{Engine, FetchState, Gathered, IndexLookup, IndexState, SourceOutcome};
 use crate::merge::{self, Mergeable};
@@ -159,13 +159,16 @@ pub enum BookingFilter {
 }
 
 /// The list fields of `Overview` and the domain each shows.
-pub(crate) const LIST_FIELDS: [(&str, Domain); 7] = [
+pub(crate) const LIST_FIELDS: [(&str, Domain); 8] = [
     ("contacts", Domain::Contacts),
     ("carePlans", Domain::CarePlans),
     ("agreements", Domain::Agreements),
     ("medications", Domain::Medications),
     ("measurements", Domain::Measurements),
     ("labResults", Domain::LabResults),
+    // Reports come with the lab results: `itemCount` counts results, under the filter of
+    // `labResults` when the query selects it, else of `labReports`.
+    ("labReports", Domain::LabResults),
     ("bookings", Domain::Bookings),
 ];
 
@@ -352,7 +355,8 @@ pub struct Overview {
     agreements: OnceLock<Arc<Vec<Merged<Agreement>>>>,
     medications: OnceLock<Arc<Vec<Merged<Medication>>>>,
     measurements: OnceLock<Arc<Vec<Merged<Measurement>>>>,
-    lab_results: OnceLock<Arc<Vec<Merged<LabResult>>>>,
+    /// Lab results and reports, merged and linked together.
+    lab: OnceLock<Arc<LabLists>>,
     bookings: OnceLock<Arc<Vec<Merged<Booking>>>>,
     /// Each selected list's filter, for `SourceStatus.itemCount`.
     filters: Vec<(Domain, Option<ListFilter>)>,
@@ -379,7 +383,7 @@ impl Overview {
             agreements: OnceLock::new(),
             medications: OnceLock::new(),
             measurements: OnceLock::new(),
-            lab_results: OnceLock::new(),
+            lab: OnceLock::new(),
             bookings: OnceLock::new(),
         }
     }
@@ -413,6 +417,36 @@ impl Overview {
                                 view.item(&s.provenance, s.approved_for_patient) == Seen::Shown
                             }),
                     )
+                })
+        })
+    }
+
+    /// The lab results and reports the viewer may see, merged and linked as `merged` merges a
+    /// domain (once per request, and remembered for the same answers and view).
+    fn lab(&self) -> &LabLists {
+        self.lab.get_or_init(|| {
+            let domain = Domain::LabResults;
+            let view = &self.grant.view;
+            let outcomes: Vec<&SourceOutcome> = self.visible_outcomes(domain).collect();
+            let answers = outcomes.iter().map(|o| o.answer.clone()).collect();
+            self.engine
+                .merged_lists()
+                .get_or_merge(domain, &self.view_key, answers, || {
+                    let shown =
+                        |p: &Provenance, approved: bool| view.item(p, approved) == Seen::Shown;
+                    let lists = merge::reports::merge_lab(
+                        outcomes
+                            .iter()
+                            .filter_map(|o| o.items())
+                            .flat_map(LabResult::slice)
+                            .filter(|s| shown(&s.provenance, s.approved_for_patient)),
+                        outcomes
+                            .iter()
+                            .filter_map(|o| o.items())
+                            .flat_map(LabReport::slice)
+                            .filter(|s| shown(&s.provenance, s.approved_for_patient)),
+                    );
+                    LabLists::of(lists)
                 })
         })
     }
@@ -478,7 +512,7 @@ impl Overview {
                 count!(v, |m| measurement_admitted(range, code.as_ref(), m))
             }
             (DomainItems::LabResults(v), ListFilter::LabResults { range, code }) => {
-                count!(v, |l| lab_result_admitted(range, code.as_ref(), l))
+                count!(v.results, |l| lab_result_admitted(range, code.as_ref(), l))
             }
             (DomainItems::Bookings(v), ListFilter::Bookings { status, range }) => {
                 count!(v, |b| booking_admitted(*status, range, now, b))
@@ -599,6 +633,37 @@ impl Overview {
 }
 
 type Instant = chrono::DateTime<Utc>;
+
+/// The lab results domain as the overview shows it: the flat list of results, and the reports
+/// each with its results.
+pub(crate) struct LabLists {
+    results: Vec<Merged<LabResult>>,
+    reports: Vec<LabReportNode>,
+}
+
+impl LabLists {
+    fn of(lists: merge::reports::LabLists) -> Self {
+        let by_id: std::collections::HashMap<&str, &Merged<LabResult>> =
+            lists.results.iter().map(|r| (r.id.as_str(), r)).collect();
+        let reports = lists
+            .reports
+            .into_iter()
+            .map(|report| LabReportNode {
+                results: report
+                    .item
+                    .result_ids
+                    .iter()
+                    .filter_map(|id| by_id.get(id.as_str()).map(|r| (*r).clone()))
+                    .collect(),
+                report,
+            })
+            .collect();
+        LabLists {
+            reports,
+            results: lists.results,
+        }
+    }
+}
 
 /// The key of a merged item in a list shown newest first (see [`NewestFirst`]).
 fn newest_first<T>(time: impl Fn(&T) -> Option<Instant>) -> impl Fn(&Merged<T>) -> NewestFirst {
@@ -1118,7 +1183,8 @@ impl Overview {
         let range = Range::new(from, to)?;
         let code = code_query(code.as_deref())?;
         let items = self
-            .merged(&self.lab_results)
+            .lab()
+            .results
             .iter()
             .filter(|l| lab_result_admitted(&range, code.as_ref(), &l.item))
             .collect();
@@ -1126,6 +1192,48 @@ impl Overview {
             "labResults",
             items,
             newest_first(|l: &LabResult| l.time),
+            first,
+            after,
+        )?;
+        self.report_failures(ctx, Domain::LabResults);
+        Ok(Some(page))
+    }
+
+    /// Lab reports (laboratoriesvar), each with its results, a page at a time: newest first,
+    /// ties by id (stable across requests), reports without a time last. The same report from
+    /// several sources is one report. Access rules and errors as for `labResults`.
+    async fn lab_reports(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(
+            desc = "Samples taken at or after this instant, or from the start of this Swedish calendar day."
+        )]
+        from: Option<DateOrDateTime>,
+        #[graphql(
+            desc = "Samples taken before this instant, or up to the end of this Swedish calendar day (that day included)."
+        )]
+        to: Option<DateOrDateTime>,
+        #[graphql(desc = "Items in this page: 0 to 500, 100 when not given.")] first: Option<i32>,
+        #[graphql(
+            desc = "The page starts after the item of this cursor (an `endCursor` or an edge's `cursor` of this list)."
+        )]
+        after: Option<String>,
+    ) -> Result<Option<paging::Page<NewestFirst, &LabReportNode>>> {
+        self.check_allowed(Domain::LabResults)?;
+        let range = Range::new(from, to)?;
+        let items = self
+            .lab()
+            .reports
+            .iter()
+            .filter(|r| range.contains(r.report.item.time))
+            .collect();
+        let page = paging::page_of(
+            "labReports",
+            items,
+            |r: &LabReportNode| NewestFirst {
+                time: r.report.item.time,
+                id: r.report.id.clone(),
+            },
             first,
             after,
         )?;
@@ -1177,7 +1285,8 @@ impl Overview {
         let code = code_query(code.as_deref())?;
         self.report_failures(ctx, Domain::LabResults);
         Ok(Some(latest_per_kind(
-            self.merged(&self.lab_results)
+            self.lab()
+                .results
                 .iter()
                 .filter(|l| code_matches(code.as_ref(), l.item.code.as_ref()))
                 .filter(|l| {
@@ -1308,7 +1417,8 @@ fn each_item(items: &DomainItems, mut f: impl FnMut(&Provenance, bool)) {
         DomainItems::Agreements(v) => visit!(v),
         DomainItems::Medications(v) => visit!(v),
         DomainItems::Measurements(v) => visit!(v),
-        DomainItems::LabResults(v) => visit!(v),
+        // Reports share their results' records and approval: the results are what is counted.
+        DomainItems::LabResults(v) => visit!(&v.results),
         DomainItems::Bookings(v) => visit!(v),
     }
 }

@@ -6,7 +6,7 @@ use super::labels::Language;
 use super::scalars::{Date, DateTime, HsaIdScalar};
 use crate::domain::concepts::{self, Concept};
 use crate::domain::{
-    self, Agreement, Booking, CarePlan, Code, Contact, LabResult, Measurement,
+    self, Agreement, Booking, CarePlan, Code, Contact, LabReport, LabResult, Measurement,
     MeasurementComponent, Medication, Merged, Organisation, Provenance, Quantity, ReferenceRange,
     code_system,
 };
@@ -647,8 +647,81 @@ impl Merged<LabResult> {
         self.item.laboratory.as_deref()
     }
 
+    /// The id of the lab report (`Overview.labReports`) the result belongs to; null when it
+    /// stands alone, or its report is not shown to you.
+    async fn report_id(&self) -> Option<ID> {
+        self.item.report_id.clone().map(ID)
+    }
+
+    /// The laboratory's comment on the result, where the source gives one.
+    async fn comment(&self) -> Option<&str> {
+        self.item.comment.as_deref()
+    }
+
     async fn provenance(&self) -> &[Provenance] {
         &self.provenance
+    }
+}
+
+/// A lab report as the overview shows it: the merged report and its merged results.
+pub struct LabReportNode {
+    pub report: Merged<LabReport>,
+    /// The report's results as `labResults` shows them, in its order.
+    pub results: Vec<Merged<LabResult>>,
+}
+
+/// A lab report (laboratoriesvar): the answer to one order, with its results.
+#[Object(name = "LabReport")]
+impl LabReportNode {
+    async fn id(&self) -> ID {
+        ID(self.report.id.clone())
+    }
+
+    /// What the report is about, e.g. "Klinisk kemi: vitamin B12".
+    async fn title(&self) -> &str {
+        &self.report.item.title
+    }
+
+    async fn code(&self) -> Option<&Code> {
+        self.report.item.code.as_ref()
+    }
+
+    /// When the samples were taken, else when the report was made.
+    async fn time(&self) -> Option<DateTime> {
+        self.report.item.time.map(DateTime)
+    }
+
+    async fn status(&self) -> ResultStatus {
+        self.report.item.status.into()
+    }
+
+    /// The laboratory that answers for the report.
+    async fn laboratory(&self) -> Option<&Organisation> {
+        self.report.item.laboratory.as_ref()
+    }
+
+    /// The unit that ordered the analyses, where the source says.
+    async fn ordering_unit(&self) -> Option<&Organisation> {
+        self.report.item.ordering_unit.as_ref()
+    }
+
+    /// The conclusion as text.
+    async fn conclusion(&self) -> Option<&str> {
+        self.report.item.conclusion.as_deref()
+    }
+
+    /// Comments on the report or on groups of its analyses.
+    async fn comments(&self) -> &[String] {
+        &self.report.item.comments
+    }
+
+    /// Its results you may see (each also in `labResults`), newest first.
+    async fn results(&self) -> &[Merged<LabResult>] {
+        &self.results
+    }
+
+    async fn provenance(&self) -> &[Provenance] {
+        &self.report.provenance
     }
 }
 

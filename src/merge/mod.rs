@@ -27,6 +27,7 @@
 //! | medications | same drug (code system + code; name when both are uncoded), same dose (value numerically + unit when both are structured; else the dosage text, present on both), same start (present on both) |
 //! | measurements | same code (name when both are uncoded), same time to the second, same value: quantity (numerically, same unit), text and every component (in any order) equal, and at least one of them present |
 //! | lab results | same analysis code (name when both are uncoded), same time to the second, same value (quantity numerically + unit when both have one; else the result text, present on both) |
+//! | lab reports | same time to the second, same laboratory (HSA-id, else name), same code (title when both are uncoded); see [`reports`] |
 //! | bookings | same start to the second, same care-unit HSA-id (or, when neither has one, the same care-unit name); no unit on a side: no match |
 //!
 //! A fact a rule needs that is missing on either side means "no match by facts": a duplicate shown
@@ -78,7 +79,8 @@
 //! # Ids
 //!
 //! [`Merged::id`] is `<prefix>_<first 20 hex digits of SHA-256>`, prefix `con`, `cpl`, `agr`,
-//! `med`, `mea`, `lab` or `bok`. The hash is over the domain and a key:
+//! `med`, `mea`, `lab`, `rep` (lab reports, hashed as `lab_reports`) or `bok`. The hash is over
+//! the domain and a key:
 //!
 //! - the cluster's smallest identifier (by system, then value) with a system, else its smallest
 //!   identifier without one (those are the least likely to be shared across sources): the same
@@ -113,6 +115,7 @@
 //! | medications | status (active, on hold, unknown before ended), start newest first (absent last), name, id |
 //! | measurements | time newest first (absent last), id |
 //! | lab results | time newest first (absent last), id |
+//! | lab reports | time newest first (absent last), id |
 //! | bookings | start oldest first, id |
 //!
 //! # Properties
@@ -122,6 +125,7 @@
 //! the items of a merge (re-wrapped as one [`Sourced`] per provenance, with the merged item and
 //! identifiers) gives exactly the same result, ids included.
 
+pub mod reports;
 mod rules;
 #[cfg(test)]
 mod tests;
@@ -622,7 +626,7 @@ fn identifiers_contradict(a: &[u32], b: &[u32], table: &IdentifierTable<'_>) -> 
 
 /// Gives every merged item its id; see the module documentation for the scheme.
 fn assign_ids<T: Mergeable>(merged: &mut [Merged<T>]) {
-    let domain = T::DOMAIN.as_str();
+    let domain = T::ID_DOMAIN;
     for m in merged.iter_mut() {
         // Identifiers are sorted with the system-less ones first; those are the least reliable
         // across sources, so a named system's identifier is preferred.

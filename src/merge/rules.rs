@@ -12,7 +12,7 @@ use crate::domain::{
     PlanStatus, Quantity,
 };
 
-mod sealed {
+pub(super) mod sealed {
     pub trait Sealed {}
 }
 
@@ -23,6 +23,9 @@ pub trait Mergeable: sealed::Sealed + Clone + PartialEq + Serialize {
     const DOMAIN: Domain;
     /// The prefix of [`Merged::id`](crate::domain::Merged::id), e.g. `med`.
     const ID_PREFIX: &'static str;
+    /// The name hashed into every id: the domain's stored name, unless the type shares its
+    /// domain with another (lab reports come with the lab results).
+    const ID_DOMAIN: &'static str = Self::DOMAIN.as_str();
 
     /// What the output is sorted by (before the id, which breaks ties).
     type OrderKey: Ord;
@@ -63,12 +66,12 @@ pub(crate) fn normalise(text: &str) -> String {
 }
 
 /// Normalised text, or `None` when absent or blank.
-fn normalised(text: Option<&str>) -> Option<String> {
+pub(super) fn normalised(text: Option<&str>) -> Option<String> {
     text.map(normalise).filter(|t| !t.is_empty())
 }
 
 /// Both present (not blank) and equal once normalised.
-fn same_text(a: Option<&str>, b: Option<&str>) -> bool {
+pub(super) fn same_text(a: Option<&str>, b: Option<&str>) -> bool {
     match (normalised(a), normalised(b)) {
         (Some(a), Some(b)) => a == b,
         _ => false,
@@ -85,26 +88,26 @@ fn both_absent_or<T>(a: Option<&T>, b: Option<&T>, eq: impl Fn(&T, &T) -> bool) 
 }
 
 /// Both present and equal.
-fn both_equal<T: PartialEq>(a: Option<&T>, b: Option<&T>) -> bool {
+pub(super) fn both_equal<T: PartialEq>(a: Option<&T>, b: Option<&T>) -> bool {
     matches!((a, b), (Some(a), Some(b)) if a == b)
 }
 
 /// Both present and equal when truncated to the second.
-fn same_second(a: Option<&DateTime<Utc>>, b: Option<&DateTime<Utc>>) -> bool {
+pub(super) fn same_second(a: Option<&DateTime<Utc>>, b: Option<&DateTime<Utc>>) -> bool {
     both_equal(
         a.map(DateTime::timestamp).as_ref(),
         b.map(DateTime::timestamp).as_ref(),
     )
 }
 
-fn fill<T: Clone>(target: &mut Option<T>, source: &Option<T>) {
+pub(super) fn fill<T: Clone>(target: &mut Option<T>, source: &Option<T>) {
     if target.is_none() {
         target.clone_from(source);
     }
 }
 
 /// A code's (system, code), normalised, when it carries a code value at all.
-fn coding(code: Option<&Code>) -> Option<(Option<String>, String)> {
+pub(super) fn coding(code: Option<&Code>) -> Option<(Option<String>, String)> {
     let code = code?;
     let value = normalised(code.code.as_deref())?;
     Some((normalised(code.system.as_deref()), value))
@@ -112,13 +115,13 @@ fn coding(code: Option<&Code>) -> Option<(Option<String>, String)> {
 
 /// What an item is about: its code when coded, else its name.
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
-enum Concept {
+pub(super) enum Concept {
     Coded(Option<String>, String),
     Named(String),
 }
 
 impl Concept {
-    fn of(code: Option<&Code>, name: &str) -> Self {
+    pub(super) fn of(code: Option<&Code>, name: &str) -> Self {
         match coding(code) {
             Some((system, code)) => Concept::Coded(system, code),
             None => Concept::Named(normalise(name)),
@@ -126,14 +129,14 @@ impl Concept {
     }
 
     /// Same code (system and code), or both uncoded with the same non-blank name.
-    fn same(&self, other: &Self) -> bool {
+    pub(super) fn same(&self, other: &Self) -> bool {
         match (self, other) {
             (Concept::Named(a), Concept::Named(b)) => !a.is_empty() && a == b,
             (a, b) => a == b,
         }
     }
 
-    fn key(&self) -> String {
+    pub(super) fn key(&self) -> String {
         match self {
             Concept::Coded(system, code) => {
                 format!("c\u{1f}{}\u{1f}{code}", system.as_deref().unwrap_or(""))
@@ -144,7 +147,7 @@ impl Concept {
 }
 
 /// Both coded in the same system (or both without a system) with different codes.
-fn codes_contradict(a: Option<&Code>, b: Option<&Code>) -> bool {
+pub(super) fn codes_contradict(a: Option<&Code>, b: Option<&Code>) -> bool {
     match (coding(a), coding(b)) {
         (Some((system_a, code_a)), Some((system_b, code_b))) => {
             system_a == system_b && code_a != code_b
@@ -167,11 +170,11 @@ fn same_quantity(a: &Quantity, b: &Quantity) -> bool {
     a.value == b.value && same_unit
 }
 
-fn unit_hsa_id(unit: Option<&Organisation>) -> Option<&HsaId> {
+pub(super) fn unit_hsa_id(unit: Option<&Organisation>) -> Option<&HsaId> {
     unit.and_then(|u| u.hsa_id.as_ref())
 }
 
-fn unit_name(unit: Option<&Organisation>) -> Option<&str> {
+pub(super) fn unit_name(unit: Option<&Organisation>) -> Option<&str> {
     unit.and_then(|u| u.name.as_deref())
 }
 
@@ -184,7 +187,7 @@ fn text_order(text: Option<&str>) -> (bool, String) {
 }
 
 /// Dates newest first, absent last.
-fn newest_first<T: Ord>(value: Option<T>) -> Reverse<Option<T>> {
+pub(super) fn newest_first<T: Ord>(value: Option<T>) -> Reverse<Option<T>> {
     // `None < Some` for `Option`, so reversed, every `Some` comes first and newest leads.
     Reverse(value)
 }
@@ -556,6 +559,8 @@ impl Mergeable for LabResult {
         fill(&mut self.time, &other.time);
         fill(&mut self.report, &other.report);
         fill(&mut self.laboratory, &other.laboratory);
+        fill(&mut self.report_id, &other.report_id);
+        fill(&mut self.comment, &other.comment);
     }
 
     fn order_key(&self) -> Self::OrderKey {

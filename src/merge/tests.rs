@@ -215,6 +215,8 @@ fn lab(analysis: &str, code: Option<Code>, time: Option<&str>) -> LabResult {
         status: ResultStatus::Final,
         report: None,
         laboratory: None,
+        report_id: None,
+        comment: None,
     }
 }
 

@@ -9,6 +9,7 @@ mod fault_matrix;
 mod faults;
 mod filters;
 mod harness;
+mod lab_reports;
 mod labels;
 mod overview;
 mod paging;

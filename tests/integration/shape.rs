@@ -16,7 +16,7 @@ const OTHER_UNIT: &str = "SE2321000024-AKS000";
 const REGION_UPPSALA: &str = "SE2321000024-0001";
 
 /// Every field of `Overview` the rules apply to, with a selection of each.
-const FIELDS: [(&str, &str); 9] = [
+const FIELDS: [(&str, &str); 10] = [
     ("patient", "patient { personId name }"),
     ("contacts", "contacts(status: ALL) { id }"),
     ("carePlans", "carePlans { id }"),
@@ -27,6 +27,10 @@ const FIELDS: [(&str, &str); 9] = [
         "measurements(first: 5) { totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor } edges { cursor node { id } } }",
     ),
     ("labResults", "labResults { totalCount nodes { id } }"),
+    (
+        "labReports",
+        "labReports { totalCount nodes { id results { id reportId } } }",
+    ),
     ("bookings", "bookings { id }"),
     (
         "sources",
@@ -35,12 +39,13 @@ const FIELDS: [(&str, &str); 9] = [
 ];
 
 /// Lists a delegate of medications and bookings may not see.
-const UNDELEGATED: [&str; 5] = [
+const UNDELEGATED: [&str; 6] = [
     "contacts",
     "carePlans",
     "agreements",
     "measurements",
     "labResults",
+    "labReports",
 ];
 
 /// One viewer: who they are, whose overview they open, and how.

@@ -97,6 +97,15 @@
 //! | | report | the code of the DiagnosticReport listing it, else of the panel (hasMember) holding it |
 //! | | laboratory | performer name, else the report's performer |
 //! | | care_unit | performer's organisation, else the report's |
+//! | | report_id | the primary DiagnosticReport listing it (its `LabReport`) |
+//! | | comment | `note[].text` joined with "; " |
+//! | LabReport | (one per) | primary DiagnosticReport with a code; `entered-in-error` left out |
+//! | | title / code | code (as for results) |
+//! | | time / status | as for results |
+//! | | laboratory | performer's organisation (name, HSA-id), else its name |
+//! | | conclusion | conclusion, else conclusionCode texts joined with "; " |
+//! | | ordering_unit | `basedOn` → a ServiceRequest in the answer (contained or included) → its requester's organisation |
+//! | | comments | none (R4 has no note on a report) |
 //! | LabResult (DiagnosticReport) | (one per) | a report none of whose results resolve, or one with a conclusion (so the conclusion is kept next to its results); `entered-in-error` left out |
 //! | | analysis / code | DiagnosticReport.code |
 //! | | value_text | conclusion, else conclusionCode texts joined with "; " |

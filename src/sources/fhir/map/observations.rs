@@ -7,8 +7,8 @@ use serde_json::Value;
 
 use super::{Ctx, status};
 use crate::domain::{
-    AbnormalFlag, LabResult, MeasuredBy, Measurement, MeasurementComponent, ReferenceRange,
-    ResultStatus, Sourced,
+    AbnormalFlag, LabItems, LabReport, LabResult, MeasuredBy, Measurement, MeasurementComponent,
+    Organisation, ReferenceRange, ResultStatus, Sourced,
 };
 use crate::sources::fhir::elements::{
     LOINC_SYSTEM, NPU_SYSTEM, choice_time, codings, concept_name, concept_text, concepts_text,
@@ -122,7 +122,7 @@ enum Group<'a> {
     Panel(Res<'a>),
 }
 
-pub(super) fn lab_results(cx: &mut Ctx<'_>) -> Vec<Sourced<LabResult>> {
+pub(super) fn lab_results(cx: &mut Ctx<'_>) -> LabItems {
     let set = cx.set;
     let mut group_of: HashMap<usize, Group<'_>> = HashMap::new();
     for report in set.primary("DiagnosticReport") {
@@ -145,6 +145,7 @@ pub(super) fn lab_results(cx: &mut Ctx<'_>) -> Vec<Sourced<LabResult>> {
 
     let withheld = cx.withheld_by_group();
     let mut out = Vec::new();
+    let mut reports = Vec::new();
     for res in set.resources() {
         match res.resource_type() {
             "Observation" => {
@@ -162,12 +163,88 @@ pub(super) fn lab_results(cx: &mut Ctx<'_>) -> Vec<Sourced<LabResult>> {
                 }
             }
             "DiagnosticReport" if res.mode().is_primary() => {
-                report_results(cx, res, &withheld, &mut out)
+                report_results(cx, res, &withheld, &mut out);
+                if let Some(report) = lab_report(cx, res) {
+                    reports.push(Ctx::withhold_grouped(res, &withheld, report));
+                }
             }
             _ => {}
         }
     }
-    out
+    LabItems {
+        results: out,
+        reports,
+    }
+}
+
+/// A primary DiagnosticReport as a [`LabReport`]; `None` for `entered-in-error`, and for a
+/// report without a code (required by FHIR; its results are still shown).
+fn lab_report<'a>(cx: &Ctx<'a>, report: Res<'a>) -> Option<Sourced<LabReport>> {
+    let json = report.json();
+    let status = result_status(report)?;
+    let concept = json.get("code")?;
+    let performers = list(json, "performer");
+    let laboratory = cx
+        .first_ref_organisation(report, performers)
+        .or_else(|| {
+            cx.first_ref_name(report, performers)
+                .map(|name| Organisation {
+                    name: Some(name),
+                    hsa_id: None,
+                })
+        })
+        .filter(|o| !o.is_empty());
+    let item = LabReport {
+        title: concept_name(concept)?,
+        code: preferred_code(concept, &[NPU_SYSTEM, LOINC_SYSTEM]),
+        time: result_time(json),
+        status,
+        laboratory: laboratory.clone(),
+        ordering_unit: ordering_unit(cx, report),
+        conclusion: conclusion(json),
+        comments: Vec::new(),
+        result_ids: Vec::new(),
+    };
+    Some(cx.sourced(report, item, identifiers(json), laboratory))
+}
+
+/// The unit that ordered a report: the requester's organisation of the ServiceRequest it is
+/// `basedOn`, where that resolves in the answer (contained, or included).
+fn ordering_unit<'a>(cx: &Ctx<'a>, report: Res<'a>) -> Option<Organisation> {
+    list(report.json(), "basedOn")
+        .iter()
+        .filter_map(|b| cx.resolve(report, b))
+        .filter(|r| r.resource_type() == "ServiceRequest")
+        .find_map(|request| {
+            let requester = request.json().get("requester")?;
+            cx.first_ref_organisation(request, std::slice::from_ref(requester))
+        })
+}
+
+/// A report's conclusion: its text, else its coded conclusions' texts joined with "; ".
+fn conclusion(json: &Value) -> Option<String> {
+    string(json, "conclusion").or_else(|| {
+        let codes: Vec<String> = list(json, "conclusionCode")
+            .iter()
+            .filter_map(concept_text)
+            .collect();
+        (!codes.is_empty()).then(|| codes.join("; "))
+    })
+}
+
+/// The notes of a resource (`note[].text`) joined with "; ".
+fn notes(json: &Value) -> Option<String> {
+    let texts: Vec<&str> = list(json, "note")
+        .iter()
+        .filter_map(|n| text(n, "text"))
+        .filter(|t| !t.is_empty())
+        .collect();
+    (!texts.is_empty()).then(|| texts.join("; "))
+}
+
+/// How a result of `report` names it: the report's reference at this source.
+fn report_ref(cx: &Ctx<'_>, report: Res<'_>) -> String {
+    LabReport::source_ref(&cx.info.id, &report.record_id())
 }
 
 fn push_or_skip<T>(
@@ -225,6 +302,10 @@ fn lab_observation<'a>(
         laboratory: cx
             .first_ref_name(obs, performers)
             .or_else(|| report_res.and_then(|r| cx.first_ref_name(r, report_performers))),
+        report_id: report_res
+            .filter(|r| r.mode().is_primary())
+            .map(|r| report_ref(cx, r)),
+        comment: notes(json),
     };
     let unit = cx
         .first_ref_organisation(obs, performers)
@@ -261,13 +342,7 @@ fn report_results<'a>(
             push_or_skip(cx, out, item, "Observation");
         }
     }
-    let conclusion = string(json, "conclusion").or_else(|| {
-        let codes: Vec<String> = list(json, "conclusionCode")
-            .iter()
-            .filter_map(concept_text)
-            .collect();
-        (!codes.is_empty()).then(|| codes.join("; "))
-    });
+    let conclusion = conclusion(json);
     if resolved_any && conclusion.is_none() {
         return;
     }
@@ -292,6 +367,8 @@ fn report_results<'a>(
         status,
         report: None,
         laboratory: cx.first_ref_name(report, performers),
+        report_id: Some(report_ref(cx, report)),
+        comment: None,
     };
     let unit = cx.first_ref_organisation(report, performers);
     let item = cx.sourced(report, item, identifiers(json), unit);

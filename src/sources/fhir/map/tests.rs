@@ -113,7 +113,14 @@ fn measurements(set: &ResourceSet) -> Vec<Sourced<Measurement>> {
 
 fn lab_results(set: &ResourceSet) -> Vec<Sourced<LabResult>> {
     match map(Domain::LabResults, set).0 {
-        DomainItems::LabResults(v) => v,
+        DomainItems::LabResults(v) => v.results,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn lab_reports(set: &ResourceSet) -> Vec<Sourced<crate::domain::LabReport>> {
+    match map(Domain::LabResults, set).0 {
+        DomainItems::LabResults(v) => v.reports,
         other => panic!("{other:?}"),
     }
 }
@@ -892,6 +899,69 @@ fn observations_included_by_a_report_are_lab_results_named_by_the_report() {
             .unwrap()
             .as_str(),
         "SE2321000016-LAB1"
+    );
+}
+
+#[test]
+fn a_diagnostic_report_is_a_lab_report_its_results_name() {
+    let report = json!({"resourceType": "DiagnosticReport", "id": "r1", "status": "final",
+        "identifier": [{"system": "https://demo.overblick.se/identifier/provsvar", "value": "PS-1"}],
+        "code": {"text": "Blodstatus"}, "performer": [{"reference": "Organization/lab"}],
+        "effectiveDateTime": "2025-04-02T08:00:00Z", "conclusion": "Lätt anemi",
+        "result": [{"reference": "Observation/hb"}]});
+    let hb = lab(
+        "hb",
+        json!({"code": {"text": "B-Hb"}, "note": [{"text": "Hemolys"}]}),
+    );
+    let set = searchset(
+        vec![report, hb],
+        vec![org("lab", "Klinisk kemi", "SE2321000016-LAB1")],
+    );
+    let reports = lab_reports(&set);
+    assert_eq!(reports.len(), 1);
+    let report = &reports[0];
+    assert_eq!(report.item.title, "Blodstatus");
+    assert_eq!(report.item.conclusion.as_deref(), Some("Lätt anemi"));
+    assert_eq!(report.item.status, ResultStatus::Final);
+    let lab = report.item.laboratory.as_ref().unwrap();
+    assert_eq!(lab.name.as_deref(), Some("Klinisk kemi"));
+    assert_eq!(lab.hsa_id.as_ref().unwrap().as_str(), "SE2321000016-LAB1");
+    assert_eq!(report.identifiers[0].value, "PS-1");
+    assert_eq!(report.provenance.record_id, "DiagnosticReport/r1");
+    let reference = crate::domain::LabReport::source_ref(
+        &report.provenance.source_id,
+        &report.provenance.record_id,
+    );
+    let results = lab_results(&set);
+    // The observation and the conclusion, both in the report.
+    assert_eq!(results.len(), 2);
+    assert!(
+        results
+            .iter()
+            .all(|r| r.item.report_id.as_deref() == Some(reference.as_str()))
+    );
+    let hb = results.iter().find(|r| r.item.analysis == "B-Hb").unwrap();
+    assert_eq!(hb.item.comment.as_deref(), Some("Hemolys"));
+}
+
+#[test]
+fn a_reports_ordering_unit_is_the_requester_of_the_service_request_it_is_based_on() {
+    let report = json!({"resourceType": "DiagnosticReport", "id": "r1", "status": "final",
+        "code": {"text": "Blodstatus"},
+        "contained": [{"resourceType": "ServiceRequest", "id": "sr", "status": "completed",
+            "intent": "order", "subject": {"reference": "Patient/p"},
+            "requester": {"reference": "Organization/vc", "display": "Gottsunda vårdcentral"}}],
+        "basedOn": [{"reference": "#sr"}]});
+    let set = searchset(
+        vec![report],
+        vec![org("vc", "Gottsunda vårdcentral", "SE2321000024-GOT001")],
+    );
+    let reports = lab_reports(&set);
+    let unit = reports[0].item.ordering_unit.as_ref().unwrap();
+    assert_eq!(unit.name.as_deref(), Some("Gottsunda vårdcentral"));
+    assert_eq!(
+        unit.hsa_id.as_ref().unwrap().as_str(),
+        "SE2321000024-GOT001"
     );
 }
 

@@ -1,6 +1,7 @@
 //! `GetLaboratoryOrderOutcome` v4 (clinicalprocess:healthcond:actoutcome 4.0) and v3 (3.1) →
-//! lab results: one [`LabResult`] per analysis result of each `laboratoryOrderOutcome` (a lab
-//! report), and one for a report's free text.
+//! lab reports and results: one [`LabReport`] per `laboratoryOrderOutcome`, one [`LabResult`] per
+//! analysis result of it, and one for its free text; every result names its report
+//! (`report_id`).
 //!
 //! A report gives several items, so each is made a part of its document ([`as_part`]): its
 //! record id and document identifier get `#<analysis id>` (the analysis' `IIType` as
@@ -30,7 +31,20 @@
 //! | time | the first `specimen/timestamp` (when the sample was taken), else `analysis/timestamp`, else `header/record/timestamp` |
 //! | status | `analysis/status` code or display name, else `body/type` code: PREL/preliminary → Preliminary, DEF/final/slutsvar → Final, TILL (tilläggssvar)/amended/corrected → Amended, registered → Registered, cancelled/makulerad/annullerad → Cancelled; else Unknown |
 //! | report | `body/type` display name, else the group's `name` |
-//! | laboratory | none: v4 names the accountable unit by HSA-id only (it is the provenance's care unit) |
+//! | laboratory | the report's laboratory by name (else its HSA-id), see below |
+//! | comment | `analysis/comment` and `result/comment`, joined with "; " |
+//!
+//! | LabReport | v4 |
+//! |---|---|
+//! | record id / identifiers | the document's (without a part), and `body/identifier` |
+//! | title | `body/type` display name (else code), else the first group's `name`, else "Laboratoriesvar" |
+//! | code | none (`body/type` is the kind of answer, PREL/DEF/TILL, not what it is about) |
+//! | time | the earliest of its analyses' times, else `header/record/timestamp` |
+//! | status | `body/type` read as for results, else the status all its analyses share, else Unknown |
+//! | laboratory | `header/author` when it has a name (the lab that wrote the answer: `id` extension as HSA-id, `name`), else the accountable care unit (HSA-id only) |
+//! | ordering_unit | `body/referral/requester/orgUnit` (id extension as HSA-id, name) |
+//! | conclusion | `body/text` (also a result of its own, as before) |
+//! | comments | `groupOfAnalyses/comment` |
 //!
 //! # v3
 //!
@@ -50,29 +64,48 @@
 //! | status | `analysisStatus`, else the body's `resultType` (PREL / DEF / TILL), read as in v4 |
 //! | report | `documentTitle`, else `discipline` |
 //! | laboratory | the accountable care unit's name (the header's org unit): the lab is accountable for its answer |
+//! | comment | `analysisComment` |
 //!
-//! Left out (both): comments, specimen material, method, device, related analyses, the
-//! referral and the order (except as named above), and signatures.
+//! | LabReport | v3 |
+//! |---|---|
+//! | record id / identifiers | the document's (without a part) |
+//! | title | `documentTitle`, else `discipline`, else "Laboratoriesvar" |
+//! | time | the earliest of its analyses' times, else `registrationTime`, else `documentTime` |
+//! | status | `resultType`, else the status all its analyses share, else Unknown |
+//! | laboratory | the accountable care unit (the header's org unit: name and HSA-id) |
+//! | ordering_unit | none (v3's `order` names no unit) |
+//! | conclusion / comments | `resultReport` (also a result of its own) / `resultComment` |
+//!
+//! The free-text result has the report's status. Left out (both): specimen material, method,
+//! device, related analyses, the referral and the order (except as named above), and signatures.
 
 use chrono::{DateTime, Utc};
 use roxmltree::Node;
 
 use super::{Ctx, Ii, Record, as_part, xml};
 use crate::domain::{
-    AbnormalFlag, Code, LabResult, Quantity, ReferenceRange, ResultStatus, Sourced,
+    AbnormalFlag, Code, LabItems, LabReport, LabResult, Organisation, Quantity, ReferenceRange,
+    ResultStatus, Sourced,
 };
 use crate::sources::hl7;
 
 // ---------------------------------------------------------------------------------------------
 // v4
 
-pub fn map_v4(payload: Node<'_, '_>, cx: &mut Ctx<'_>) -> Vec<Sourced<LabResult>> {
-    let mut out = Vec::new();
+pub fn map_v4(payload: Node<'_, '_>, cx: &mut Ctx<'_>) -> LabItems {
+    let mut all = LabItems::default();
     for outcome in xml::children(payload, "laboratoryOrderOutcome") {
-        let Some(record) = xml::child(outcome, "header").and_then(record_v4) else {
+        let Some(header) = xml::child(outcome, "header") else {
             cx.skip("laboratoryOrderOutcome");
             continue;
         };
+        let Some(record) = record_v4(header) else {
+            cx.skip("laboratoryOrderOutcome");
+            continue;
+        };
+        let mut out = Vec::new();
+        let laboratory = laboratory_v4(header, &record);
+        let lab_name = laboratory.as_ref().and_then(lab_text);
         let body = xml::child(outcome, "body");
         let body_type = body.and_then(|b| xml::code_of(b, "type"));
         let report_status = body_type
@@ -119,16 +152,27 @@ pub fn map_v4(payload: Node<'_, '_>, cx: &mut Ctx<'_>) -> Vec<Sourced<LabResult>
                     time,
                     status,
                     report: report.clone(),
-                    laboratory: None,
+                    laboratory: lab_name.clone(),
+                    report_id: None,
+                    comment: None,
                 };
+                let analysis_comment = xml::string(analysis, "comment");
                 let results: Vec<Node<'_, '_>> = xml::children(analysis, "result").collect();
                 if results.is_empty() {
-                    out.push(as_part(cx.sourced(&record, base), &part));
+                    let mut item = base;
+                    item.comment = analysis_comment;
+                    out.push(as_part(cx.sourced(&record, item), &part));
                     continue;
                 }
                 let several = results.len() > 1;
                 for (n, result) in results.into_iter().enumerate() {
-                    let item = result_v4(result, base.clone(), several);
+                    let mut item = result_v4(result, base.clone(), several);
+                    item.comment = joined(
+                        analysis_comment
+                            .iter()
+                            .cloned()
+                            .chain(xml::string(result, "comment")),
+                    );
                     let part = if several {
                         format!("{part}/{}", n + 1)
                     } else {
@@ -138,17 +182,123 @@ pub fn map_v4(payload: Node<'_, '_>, cx: &mut Ctx<'_>) -> Vec<Sourced<LabResult>
                 }
             }
         }
-        if let Some(text) = body.and_then(|b| xml::string(b, "text")) {
-            let item = text_result(
+        // Of the analyses' results: the conclusion's item has no time or status of its own.
+        let (time, status) = (
+            report_time(&out, record.time),
+            report_status.unwrap_or_else(|| common_status(&out)),
+        );
+        let conclusion = body.and_then(|b| xml::string(b, "text"));
+        if let Some(text) = conclusion.clone() {
+            let mut item = text_result(
                 body_type.as_ref().and_then(|t| t.display.clone()),
                 text,
                 record.time,
-                report_status,
+                status,
             );
+            item.laboratory = lab_name.clone();
             out.push(as_part(cx.sourced(&record, item), "text"));
         }
+        let groups = || {
+            body.into_iter()
+                .flat_map(|b| xml::children(b, "groupOfAnalyses"))
+        };
+        let item = LabReport {
+            title: body_type
+                .as_ref()
+                .and_then(|t| t.display.clone().or(t.code.clone()))
+                .or_else(|| groups().find_map(|g| xml::string(g, "name")))
+                .unwrap_or_else(|| REPORT_TITLE.to_owned()),
+            // `type` says what kind of answer it is (PREL, DEF, TILL), not what it is about.
+            code: None,
+            time,
+            status,
+            laboratory,
+            ordering_unit: body
+                .and_then(|b| xml::at(b, &["referral", "requester", "orgUnit"]))
+                .and_then(org_unit_v4),
+            conclusion,
+            comments: groups().filter_map(|g| xml::string(g, "comment")).collect(),
+            result_ids: Vec::new(),
+        };
+        let mut report = cx.sourced(&record, item);
+        if let Some(id) = body.and_then(|b| Ii::of_child(b, "identifier")) {
+            report.identifiers.push(id.identifier());
+        }
+        push_report(cx, report, out, &mut all);
     }
-    out
+    all
+}
+
+/// The title of a report that names itself nowhere.
+const REPORT_TITLE: &str = "Laboratoriesvar";
+
+/// A report's time: its earliest result's (when the first sample was taken), else `fallback`.
+fn report_time(
+    results: &[Sourced<LabResult>],
+    fallback: Option<DateTime<Utc>>,
+) -> Option<DateTime<Utc>> {
+    results
+        .iter()
+        .filter_map(|r| r.item.time)
+        .min()
+        .or(fallback)
+}
+
+/// The status all of a report's results share; Unknown when they differ or there are none.
+fn common_status(results: &[Sourced<LabResult>]) -> ResultStatus {
+    let mut statuses = results.iter().map(|r| r.item.status);
+    match statuses.next() {
+        Some(first) if statuses.all(|s| s == first) => first,
+        _ => ResultStatus::Unknown,
+    }
+}
+
+/// Adds a report and its results (each naming it) to `all`.
+fn push_report(
+    cx: &Ctx<'_>,
+    report: Sourced<LabReport>,
+    results: Vec<Sourced<LabResult>>,
+    all: &mut LabItems,
+) {
+    let reference = LabReport::source_ref(&cx.info.id, &report.provenance.record_id);
+    all.results.extend(results.into_iter().map(|mut r| {
+        r.item.report_id = Some(reference.clone());
+        r
+    }));
+    all.reports.push(report);
+}
+
+/// Texts joined with "; "; `None` when there are none.
+fn joined(texts: impl Iterator<Item = String>) -> Option<String> {
+    let texts: Vec<String> = texts.filter(|t| !t.trim().is_empty()).collect();
+    (!texts.is_empty()).then(|| texts.join("; "))
+}
+
+/// The laboratory as a result names it: by name, else by HSA-id.
+fn lab_text(lab: &Organisation) -> Option<String> {
+    lab.name
+        .clone()
+        .or_else(|| lab.hsa_id.as_ref().map(|h| h.as_str().to_owned()))
+}
+
+/// A v4 `OrgUnitType`: its name, and its id's extension as an HSA-id.
+fn org_unit_v4(unit: Node<'_, '_>) -> Option<Organisation> {
+    let hsa = Ii::of_child(unit, "id")
+        .and_then(|id| id.extension)
+        .and_then(|e| xml::hsa_id(&e));
+    let name = xml::text(unit, "name");
+    xml::organisation(hsa, name)
+}
+
+/// The laboratory of a v4 answer: the header's `author` when it names one (the unit that wrote
+/// the answer), else the accountable care unit (by HSA-id only).
+fn laboratory_v4(header: Node<'_, '_>, record: &Record) -> Option<Organisation> {
+    xml::child(header, "author")
+        .and_then(|a| {
+            let org = org_unit_v4(a)?;
+            org.name.is_some().then_some(org)
+        })
+        .or_else(|| record.care_unit.clone())
 }
 
 /// The record of a v4 JoL header; `None` without a record id or source system.
@@ -250,8 +400,8 @@ fn interval_text(interval: Node<'_, '_>) -> Option<String> {
 // ---------------------------------------------------------------------------------------------
 // v3
 
-pub fn map_v3(payload: Node<'_, '_>, cx: &mut Ctx<'_>) -> Vec<Sourced<LabResult>> {
-    let mut out = Vec::new();
+pub fn map_v3(payload: Node<'_, '_>, cx: &mut Ctx<'_>) -> LabItems {
+    let mut all = LabItems::default();
     for outcome in xml::children(payload, "laboratoryOrderOutcome") {
         let Some((_, record)) = cx.summary_record(
             outcome,
@@ -270,6 +420,7 @@ pub fn map_v3(payload: Node<'_, '_>, cx: &mut Ctx<'_>) -> Vec<Sourced<LabResult>
             .or_else(|| body.and_then(|b| xml::string(b, "discipline")));
         let registered = body.and_then(|b| xml::timestamp_of(b, "registrationTime"));
         let laboratory = record.care_unit.as_ref().and_then(|u| u.name.clone());
+        let mut out = Vec::new();
         for (index, analysis) in body
             .into_iter()
             .flat_map(|b| xml::children(b, "analysis"))
@@ -331,21 +482,39 @@ pub fn map_v3(payload: Node<'_, '_>, cx: &mut Ctx<'_>) -> Vec<Sourced<LabResult>
                     .unwrap_or(ResultStatus::Unknown),
                 report: report.clone(),
                 laboratory: laboratory.clone(),
+                report_id: None,
+                comment: xml::string(analysis, "analysisComment"),
             };
             out.push(as_part(cx.sourced(&record, item), &part));
         }
-        if let Some(text) = body.and_then(|b| xml::string(b, "resultReport")) {
-            let mut item = text_result(
-                report.clone(),
-                text,
-                registered.or(record.time),
-                report_status,
-            );
+        let (time, status) = (
+            report_time(&out, registered.or(record.time)),
+            report_status.unwrap_or_else(|| common_status(&out)),
+        );
+        let conclusion = body.and_then(|b| xml::string(b, "resultReport"));
+        if let Some(text) = conclusion.clone() {
+            let mut item = text_result(report.clone(), text, registered.or(record.time), status);
             item.laboratory = laboratory.clone();
             out.push(as_part(cx.sourced(&record, item), "text"));
         }
+        let item = LabReport {
+            title: report.unwrap_or_else(|| REPORT_TITLE.to_owned()),
+            code: None,
+            time,
+            status,
+            laboratory: record.care_unit.clone(),
+            ordering_unit: None,
+            conclusion,
+            comments: body
+                .and_then(|b| xml::string(b, "resultComment"))
+                .into_iter()
+                .collect(),
+            result_ids: Vec::new(),
+        };
+        let report = cx.sourced(&record, item);
+        push_report(cx, report, out, &mut all);
     }
-    out
+    all
 }
 
 /// A v3 `referenceInterval`: the text, and its bounds where it is `a-b`, `<b` or `>a`.
@@ -373,17 +542,15 @@ fn reference_v3(text: String, unit: Option<String>) -> ReferenceRange {
 // Both
 
 /// The item for a report's free text (a conclusion, or a report that is text only, e.g.
-/// microbiology).
+/// microbiology), with the report's status.
 fn text_result(
     report: Option<String>,
     text: String,
     time: Option<DateTime<Utc>>,
-    status: Option<ResultStatus>,
+    status: ResultStatus,
 ) -> LabResult {
     LabResult {
-        analysis: report
-            .clone()
-            .unwrap_or_else(|| "Laboratoriesvar".to_owned()),
+        analysis: report.clone().unwrap_or_else(|| REPORT_TITLE.to_owned()),
         code: None,
         value: None,
         value_text: Some(text),
@@ -391,9 +558,11 @@ fn text_result(
         abnormal: None,
         interpretation: None,
         time,
-        status: status.unwrap_or(ResultStatus::Unknown),
+        status,
         report,
         laboratory: None,
+        report_id: None,
+        comment: None,
     }
 }
 
@@ -434,6 +603,22 @@ mod tests {
     use crate::sources::rivta::map::testing::{hsa, run};
 
     const NPU: &str = "urn:oid:1.2.208.176.2.1";
+
+    fn results_v4(payload: Node<'_, '_>, cx: &mut Ctx<'_>) -> Vec<Sourced<LabResult>> {
+        map_v4(payload, cx).results
+    }
+
+    fn results_v3(payload: Node<'_, '_>, cx: &mut Ctx<'_>) -> Vec<Sourced<LabResult>> {
+        map_v3(payload, cx).results
+    }
+
+    fn reports_v4(payload: Node<'_, '_>, cx: &mut Ctx<'_>) -> Vec<Sourced<LabReport>> {
+        map_v4(payload, cx).reports
+    }
+
+    fn reports_v3(payload: Node<'_, '_>, cx: &mut Ctx<'_>) -> Vec<Sourced<LabReport>> {
+        map_v3(payload, cx).reports
+    }
 
     fn v4(approved: &str, groups: &str) -> String {
         format!(
@@ -490,9 +675,12 @@ mod tests {
                 ),
             )
         };
-        let (hl7, _) = run(&v4("true", &with_system("2.16.840.1.113883.5.83")), map_v4);
+        let (hl7, _) = run(
+            &v4("true", &with_system("2.16.840.1.113883.5.83")),
+            results_v4,
+        );
         assert_eq!(hl7[0].item.abnormal, Some(AbnormalFlag::High));
-        let (local, _) = run(&v4("true", &with_system("1.2.752.999.1")), map_v4);
+        let (local, _) = run(&v4("true", &with_system("1.2.752.999.1")), results_v4);
         assert_eq!(local[0].item.abnormal, None);
         // The words are kept either way: the flag is not guessed, the text is not lost.
         assert_eq!(local[0].item.interpretation.as_deref(), Some("Högt"));
@@ -500,7 +688,7 @@ mod tests {
 
     #[test]
     fn each_v4_result_is_one_lab_result_with_its_own_record_id() {
-        let (items, stats) = run(&v4("true", GLUCOSE), map_v4);
+        let (items, stats) = run(&v4("true", GLUCOSE), results_v4);
         assert_eq!(stats.skipped_total(), 0);
         assert_eq!(items.len(), 2);
         let glucose = &items[0];
@@ -557,8 +745,117 @@ mod tests {
     }
 
     #[test]
+    fn a_v4_answer_is_one_report_whose_results_name_it() {
+        let (reports, stats) = run(&v4("true", GLUCOSE), reports_v4);
+        assert_eq!(stats.skipped_total(), 0);
+        assert_eq!(reports.len(), 1);
+        let report = &reports[0];
+        assert_eq!(report.item.title, "Klinisk kemi, slutsvar");
+        assert_eq!(report.item.status, ResultStatus::Final);
+        // No author naming the lab: the accountable unit, by HSA-id.
+        let lab = report.item.laboratory.as_ref().unwrap();
+        assert_eq!(lab.hsa_id, Some(hsa("SE2321000016-KEM1")));
+        // The earliest sample.
+        assert_eq!(
+            report.item.time.unwrap().to_rfc3339(),
+            "2025-10-20T05:45:00+00:00"
+        );
+        assert_eq!(
+            report.provenance.record_id,
+            "SE2321000016-LAB1/1.2.752.129.2.1.2.1:LAB-9"
+        );
+        assert!(
+            report
+                .identifiers
+                .iter()
+                .any(|i| i.system.as_deref() == Some("urn:oid:1.2.3") && i.value == "R-9")
+        );
+        let (results, _) = run(&v4("true", GLUCOSE), results_v4);
+        let reference =
+            LabReport::source_ref(&report.provenance.source_id, &report.provenance.record_id);
+        assert!(
+            results
+                .iter()
+                .all(|r| r.item.report_id.as_deref() == Some(reference.as_str()))
+        );
+        // The lab's name where known, else its HSA-id.
+        assert_eq!(
+            results[0].item.laboratory.as_deref(),
+            Some("SE2321000016-KEM1")
+        );
+    }
+
+    #[test]
+    fn a_v4_report_names_its_author_lab_ordering_unit_conclusion_and_comments() {
+        let payload = v4("true", &GLUCOSE.replacen(
+            "<a:name>Diabetesprover</a:name>",
+            "<a:name>Diabetesprover</a:name><a:comment>Hemolys i provet.</a:comment>",
+            1,
+        ).replacen(
+            "<a:interpretation>",
+            "<a:comment>Fastande.</a:comment><a:interpretation>",
+            1,
+        ))
+        .replace(
+            "</a:record>",
+            "</a:record><a:author><a:id><a:root>1.2.752.129.2.1.4.1</a:root><a:extension>SE2321000016-KEM2</a:extension></a:id><a:name>Klinisk kemi, Akademiska</a:name><a:timestamp>20251020100000</a:timestamp></a:author>",
+        )
+        .replace(
+            "<a:requester><a:name>Dr Dahl</a:name></a:requester>",
+            "<a:requester><a:name>Dr Dahl</a:name><a:orgUnit><a:id><a:root>1.2.752.129.2.1.4.1</a:root><a:extension>SE2321000016-VC1</a:extension></a:id><a:name>Vårdcentralen Kärnan</a:name></a:orgUnit></a:requester>",
+        )
+        .replace(
+            "<a:recipientUnit>",
+            "<a:text>Förhöjt glukos.</a:text><a:recipientUnit>",
+        );
+        let (reports, _) = run(&payload, reports_v4);
+        let report = &reports[0].item;
+        let lab = report.laboratory.as_ref().unwrap();
+        assert_eq!(lab.name.as_deref(), Some("Klinisk kemi, Akademiska"));
+        assert_eq!(lab.hsa_id, Some(hsa("SE2321000016-KEM2")));
+        let ordering = report.ordering_unit.as_ref().unwrap();
+        assert_eq!(ordering.name.as_deref(), Some("Vårdcentralen Kärnan"));
+        assert_eq!(report.conclusion.as_deref(), Some("Förhöjt glukos."));
+        assert_eq!(report.comments, ["Hemolys i provet."]);
+        let (results, _) = run(&payload, results_v4);
+        assert_eq!(
+            results[0].item.laboratory.as_deref(),
+            Some("Klinisk kemi, Akademiska")
+        );
+        assert_eq!(results[0].item.comment.as_deref(), Some("Fastande."));
+        assert_eq!(results[0].item.abnormal, Some(AbnormalFlag::High));
+        assert_eq!(results[0].item.interpretation.as_deref(), Some("Högt"));
+    }
+
+    #[test]
+    fn a_v3_answer_is_one_report_from_the_accountable_laboratory() {
+        let body = format!(
+            "<c:resultReport>Lätt anemi.</c:resultReport><c:resultComment>Provet hemolyserat.</c:resultComment>{}",
+            HB.replacen(
+                "<c:analysisOutcome>",
+                "<c:analysisComment>Kontrolleras om en vecka.</c:analysisComment><c:analysisOutcome>",
+                1
+            )
+        );
+        let (reports, _) = run(&v3("", &body), reports_v3);
+        assert_eq!(reports.len(), 1);
+        let report = &reports[0].item;
+        assert_eq!(report.title, "Klinisk kemi");
+        let lab = report.laboratory.as_ref().unwrap();
+        assert_eq!(lab.name.as_deref(), Some("Klinisk kemi Akademiska"));
+        assert_eq!(report.conclusion.as_deref(), Some("Lätt anemi."));
+        assert_eq!(report.comments, ["Provet hemolyserat."]);
+        let (results, _) = run(&v3("", &body), results_v3);
+        assert_eq!(
+            results[0].item.comment.as_deref(),
+            Some("Kontrolleras om en vecka.")
+        );
+        assert!(results.iter().all(|r| r.item.report_id.is_some()));
+    }
+
+    #[test]
     fn a_v4_report_not_approved_for_the_patient_marks_every_result() {
-        let (items, _) = run(&v4("false", GLUCOSE), map_v4);
+        let (items, _) = run(&v4("false", GLUCOSE), results_v4);
         assert!(items.iter().all(|i| !i.approved_for_patient));
     }
 
@@ -570,7 +867,7 @@ mod tests {
             "</a:result><a:result><a:type><a:displayName>Kommentar</a:displayName></a:type><a:value><a:st>Fastande</a:st></a:value></a:result>",
             1,
         );
-        let (items, _) = run(&v4("true", &two), map_v4);
+        let (items, _) = run(&v4("true", &two), results_v4);
         assert_eq!(items.len(), 3);
         assert!(items[0].provenance.record_id.ends_with("#1.2.3.4:A1/1"));
         assert!(items[1].provenance.record_id.ends_with("#1.2.3.4:A1/2"));
@@ -580,7 +877,7 @@ mod tests {
     #[test]
     fn an_analysis_without_a_result_is_shown_as_ordered() {
         let pending = r#"<a:groupOfAnalyses><a:analysis><a:code><a:code>NPU01685</a:code><a:codeSystem>1.2.208.176.2.1</a:codeSystem><a:displayName>B-HbA1c</a:displayName></a:code><a:status><a:code>registered</a:code></a:status></a:analysis></a:groupOfAnalyses>"#;
-        let (items, _) = run(&v4("true", pending), map_v4);
+        let (items, _) = run(&v4("true", pending), results_v4);
         assert_eq!(items[0].item.analysis, "B-HbA1c");
         assert_eq!(items[0].item.value, None);
         assert_eq!(items[0].item.status, ResultStatus::Registered);
@@ -591,7 +888,7 @@ mod tests {
         let odd = v4("true", GLUCOSE)
             .replace("<a:code>DEF</a:code>", "<a:code>XX</a:code>")
             .replace("<a:code>PREL</a:code>", "<a:code>YY</a:code>");
-        let (items, stats) = run(&odd, map_v4);
+        let (items, stats) = run(&odd, results_v4);
         assert_eq!(stats.skipped_total(), 0);
         assert!(items.iter().all(|i| i.item.status == ResultStatus::Unknown));
     }
@@ -600,7 +897,7 @@ mod tests {
     fn a_v4_report_without_record_id_is_skipped_and_counted() {
         let (items, stats) = run(
             &v4("true", GLUCOSE).replace("<a:record><a:id><a:root>1.2.752.129.2.1.2.1</a:root><a:extension>LAB-9</a:extension></a:id>", "<a:record>"),
-            map_v4,
+            results_v4,
         );
         assert!(items.is_empty());
         assert_eq!(stats.skipped.get("laboratoryOrderOutcome"), Some(&1));
@@ -653,7 +950,7 @@ mod tests {
 
     #[test]
     fn each_v3_analysis_is_one_lab_result_from_the_accountable_laboratory() {
-        let (items, stats) = run(&v3("", HB), map_v3);
+        let (items, stats) = run(&v3("", HB), results_v3);
         assert_eq!(stats.skipped_total(), 0);
         let hb = &items[0];
         assert_eq!(hb.item.analysis, "B-Hemoglobin");
@@ -698,7 +995,7 @@ mod tests {
                 "",
                 "<c:resultReport>Växt av E. coli, känslig för nitrofurantoin.</c:resultReport>",
             ),
-            map_v3,
+            results_v3,
         );
         assert_eq!(items.len(), 1);
         assert_eq!(items[0].item.analysis, "Klinisk kemi");
@@ -711,20 +1008,23 @@ mod tests {
 
     #[test]
     fn v3_follows_the_shared_header_rules() {
-        let (items, stats) = run(&v3("<c:nullified>true</c:nullified>", HB), map_v3);
+        let (items, stats) = run(&v3("<c:nullified>true</c:nullified>", HB), results_v3);
         assert!(items.is_empty());
         assert_eq!(stats.nullified, 1);
         let (items, _) = run(
             &v3("", HB).replace("<c:approvedForPatient>true", "<c:approvedForPatient>false"),
-            map_v3,
+            results_v3,
         );
         assert!(items.iter().all(|i| !i.approved_for_patient));
-        let (items, stats) = run(&v3("", HB).replace("191212121212", "201212121212"), map_v3);
+        let (items, stats) = run(
+            &v3("", HB).replace("191212121212", "201212121212"),
+            results_v3,
+        );
         assert!(items.is_empty());
         assert_eq!(stats.skipped.get("otherPatient"), Some(&1));
         let (items, stats) = run(
             &v3("", HB).replace("<c:documentId>L3-1</c:documentId>", ""),
-            map_v3,
+            results_v3,
         );
         assert!(items.is_empty());
         assert_eq!(stats.skipped.get("laboratoryOrderOutcome"), Some(&1));
@@ -732,9 +1032,9 @@ mod tests {
 
     #[test]
     fn an_unknown_v3_result_type_is_unknown() {
-        let (items, _) = run(&v3("", HB).replace(">DEF<", ">KLAR?<"), map_v3);
+        let (items, _) = run(&v3("", HB).replace(">DEF<", ">KLAR?<"), results_v3);
         assert_eq!(items[0].item.status, ResultStatus::Unknown);
-        let (items, _) = run(&v3("", HB).replace(">DEF<", ">TILL<"), map_v3);
+        let (items, _) = run(&v3("", HB).replace(">DEF<", ">TILL<"), results_v3);
         assert_eq!(items[0].item.status, ResultStatus::Amended);
     }
 }
