@@ -134,6 +134,7 @@ impl Application {
                 origins: settings.server.cors_origins.clone(),
                 loopback: settings.server.cors_loopback,
             },
+            keep_alive: settings.graphql.subscriptions.keep_alive,
         });
         let listener =
             TcpListener::bind(settings.listen)
@@ -176,6 +177,13 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        // Live subscriptions end first (with SUBSCRIPTION_ENDED): an open event stream is a
+        // request in flight that would otherwise hold the shutdown until its lifetime is over.
+        let engine = self.engine.clone();
+        let shutdown = async move {
+            shutdown.await;
+            engine.changes().close();
+        };
         crate::http::server::serve(self.listener, self.router, &self.server, shutdown).await
     }
 

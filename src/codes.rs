@@ -46,6 +46,18 @@ codes! {
     /// The access log could not be written, so no data is returned.
     AUDIT_UNAVAILABLE,
 
+    // Subscriptions: each ends the stream (its last event).
+
+    /// What the viewer may see of a subscribed overview changed (a consent, block or
+    /// delegation) in a way no other code names; subscribing again shows what is allowed now.
+    ACCESS_CHANGED,
+    /// A subscription reached its lifetime or was idle too long; subscribe again to go on.
+    SUBSCRIPTION_ENDED,
+    /// A subscriber did not read its events and was dropped rather than buffered for.
+    SLOW_CONSUMER,
+    /// The subject (or the replica) has as many subscriptions open as allowed.
+    TOO_MANY_SUBSCRIPTIONS,
+
     // One source's call (the engine and the adapters): the rest of the overview is answered.
 
     /// A source did not answer in time (its data is missing or stale).

@@ -131,6 +131,53 @@ pub struct GraphqlSettings {
     pub max_batch: usize,
     /// The largest request body, in bytes, however it is sent (also chunked).
     pub max_body_bytes: usize,
+    /// `Subscription.overview` (`[graphql.subscriptions]`).
+    pub subscriptions: SubscriptionSettings,
+}
+
+/// Live overviews: when the first event goes out, and what one subscriber may hold open.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SubscriptionSettings {
+    /// The first event goes out when every source has answered or this has passed, whichever
+    /// is first; sources still working are `PENDING` in it.
+    #[serde(with = "humantime_serde")]
+    pub first_answer: Duration,
+    /// Open subscriptions per signed-in subject (browser tabs, devices).
+    pub max_per_subject: usize,
+    /// Open subscriptions in all, on this replica.
+    pub max_total: usize,
+    /// A live subscription ends (`SUBSCRIPTION_ENDED`) after this long; the client subscribes
+    /// again, which also renews the access decision's context (a new token).
+    #[serde(with = "humantime_serde")]
+    pub max_lifetime: Duration,
+    /// A live subscription with no event for this long ends (`SUBSCRIPTION_ENDED`).
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Changes arriving this close together make one event.
+    #[serde(with = "humantime_serde")]
+    pub coalesce: Duration,
+    /// Events kept for a subscriber that does not read them; one more and it is dropped
+    /// (`SLOW_CONSUMER`), never buffered without bound.
+    pub buffer: usize,
+    /// How often a transport sends a keep-alive (SSE comment, WebSocket ping).
+    #[serde(with = "humantime_serde")]
+    pub keep_alive: Duration,
+}
+
+impl Default for SubscriptionSettings {
+    fn default() -> Self {
+        SubscriptionSettings {
+            first_answer: Duration::from_millis(150),
+            max_per_subject: 8,
+            max_total: 2000,
+            max_lifetime: Duration::from_secs(60 * 60),
+            idle_timeout: Duration::from_secs(30 * 60),
+            coalesce: Duration::from_millis(100),
+            buffer: 8,
+            keep_alive: Duration::from_secs(15),
+        }
+    }
 }
 
 impl Default for GraphqlSettings {
@@ -145,6 +192,7 @@ impl Default for GraphqlSettings {
             max_query_bytes: 16 * 1024,
             max_batch: 1,
             max_body_bytes: 64 * 1024,
+            subscriptions: SubscriptionSettings::default(),
         }
     }
 }

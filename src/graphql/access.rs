@@ -599,6 +599,18 @@ fn log_entry(r: AccessRecord) -> AccessLogEntry {
 
 pub struct AccessMutation;
 
+/// Tells `patient`'s live subscriptions that who may see what changed: they decide access
+/// again at once instead of at their next data change.
+fn access_changed(ctx: &Context<'_>, patient: &PersonId) {
+    if let Ok(engine) = ctx.data::<Arc<crate::engine::Engine>>() {
+        engine.changes().publish(crate::live::Change {
+            patient: patient.clone(),
+            source: None,
+            cause: crate::live::Cause::Access,
+        });
+    }
+}
+
 #[Object]
 impl AccessMutation {
     /// Care staff: registers a care relationship (patientrelation) between the patient and your
@@ -626,6 +638,7 @@ impl AccessMutation {
             })
             .await
             .map_err(|e| store_error(request, e))?;
+        access_changed(ctx, &r.patient);
         Ok(relationship_view(r, ctx))
     }
 
@@ -669,6 +682,7 @@ impl AccessMutation {
             })
             .await
             .map_err(|e| store_error(request, e))?;
+        access_changed(ctx, &c.patient);
         Ok(consent_view(c, ctx))
     }
 
@@ -682,6 +696,7 @@ impl AccessMutation {
             .await
             .map_err(|e| store_error(request, e))?
             .ok_or_else(|| not_found("consent"))?;
+        access_changed(ctx, me);
         Ok(consent_view(c, ctx))
     }
 
@@ -725,6 +740,7 @@ impl AccessMutation {
             })
             .await
             .map_err(|e| store_error(request, e))?;
+        access_changed(ctx, me);
         Ok(block_view(b, ctx))
     }
 
@@ -738,6 +754,7 @@ impl AccessMutation {
             .await
             .map_err(|e| store_error(request, e))?
             .ok_or_else(|| not_found("block"))?;
+        access_changed(ctx, me);
         Ok(block_view(b, ctx))
     }
 
@@ -795,6 +812,7 @@ impl AccessMutation {
             .grant_delegation_replacing(&new, &replaces, Utc::now())
             .await
             .map_err(|e| store_error(request, e))?;
+        access_changed(ctx, me);
         Ok(delegation_view(d, ctx).await)
     }
 
@@ -808,6 +826,7 @@ impl AccessMutation {
             .await
             .map_err(|e| store_error(request, e))?
             .ok_or_else(|| not_found("delegation"))?;
+        access_changed(ctx, me);
         Ok(delegation_view(d, ctx).await)
     }
 }

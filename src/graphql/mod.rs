@@ -7,6 +7,7 @@
 pub mod access;
 pub mod labels;
 pub mod limits;
+pub mod live;
 pub mod nulls;
 pub mod overview;
 pub mod paging;
@@ -15,9 +16,7 @@ pub mod types;
 
 use std::sync::Arc;
 
-use async_graphql::{
-    Context, EmptySubscription, Enum, ErrorExtensions, MergedObject, Object, Result, Schema,
-};
+use async_graphql::{Context, Enum, ErrorExtensions, MergedObject, Object, Result, Schema};
 use chrono::Utc;
 
 use crate::access::gate::{Gate, GateError};
@@ -46,7 +45,7 @@ pub struct RequestContext {
     pub request_id: String,
 }
 
-pub type OverblickSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type OverblickSchema = Schema<Query, Mutation, live::Subscription>;
 
 /// Builds the schema over the engine, the access gate and the access log, with the default
 /// `[graphql]` settings (introspection off).
@@ -62,7 +61,8 @@ pub fn schema_with(
     audit: Arc<dyn AuditLog>,
     settings: &GraphqlSettings,
 ) -> OverblickSchema {
-    let mut builder = Schema::build(Query::default(), access::AccessMutation, EmptySubscription)
+    let mut builder = Schema::build(Query::default(), access::AccessMutation, live::Subscription)
+        .data(live::Subscribers::new(settings.subscriptions.clone()))
         .data(engine)
         .data(gate)
         .data(audit)
@@ -77,7 +77,7 @@ pub fn schema_with(
 
 /// The schema's SDL, as committed in `schema/schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(Query::default(), access::AccessMutation, EmptySubscription)
+    Schema::build(Query::default(), access::AccessMutation, live::Subscription)
         .finish()
         .sdl()
 }
@@ -412,6 +412,7 @@ pub(crate) fn selected_domains(ctx: &Context<'_>) -> Vec<Domain> {
 
 /// Who read, as the access log shows the patient: a name as it is now, and for a person
 /// refused someone else's overview, what they could have been asking as.
+#[derive(Clone)]
 pub(crate) struct Reader {
     name: Option<String>,
     claimed_role: Option<Role>,
@@ -421,7 +422,12 @@ pub(crate) struct Reader {
 /// acting for someone else) the population register's. Costs nothing for a patient reading
 /// their own overview or for staff; one register read for a relative, and for a refused one
 /// also one store read (`Gate::claimed_role`).
-pub(crate) async fn reader(gate: &Gate, request: &RequestContext, ask: &Ask<'_>, refused: bool) -> Reader {
+pub(crate) async fn reader(
+    gate: &Gate,
+    request: &RequestContext,
+    ask: &Ask<'_>,
+    refused: bool,
+) -> Reader {
     let token_name = request.principal.name().map(str::to_owned);
     match &request.principal.kind {
         PrincipalKind::Person { person, .. } if person != ask.patient => {

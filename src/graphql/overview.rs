@@ -360,6 +360,14 @@ pub struct Overview {
     bookings: OnceLock<Arc<Vec<Merged<Booking>>>>,
     /// Each selected list's filter, for `SourceStatus.itemCount`.
     filters: Vec<(Domain, Option<ListFilter>)>,
+    /// False in a subscription's event while sources are still pending.
+    complete: bool,
+    /// In a subscription's event: the (source id, domain) pairs whose data changed since the
+    /// previous event.
+    changed: Vec<(String, Domain)>,
+    /// Staff without the patient's consent: the lists carry `CONSENT_REQUIRED` (a
+    /// subscription's events; the query puts it on `overview` itself).
+    consent_error: std::sync::atomic::AtomicBool,
 }
 
 impl Overview {
@@ -385,7 +393,25 @@ impl Overview {
             measurements: OnceLock::new(),
             lab: OnceLock::new(),
             bookings: OnceLock::new(),
+            complete: true,
+            changed: Vec::new(),
+            consent_error: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// As an event of a subscription: whether every source has ended, which sources' data
+    /// changed since the previous event, and whether the first list resolved should carry
+    /// `CONSENT_REQUIRED` (an event has no field of its own to put it on).
+    pub(crate) fn as_event(
+        mut self,
+        complete: bool,
+        changed: Vec<(String, Domain)>,
+        consent_error: bool,
+    ) -> Self {
+        self.complete = complete;
+        self.changed = changed;
+        self.consent_error = std::sync::atomic::AtomicBool::new(consent_error);
+        self
     }
 
     fn today(&self) -> NaiveDate {
@@ -540,6 +566,13 @@ impl Overview {
     /// Adds one GraphQL error per source that could not give fresh data for `domain`, at the
     /// path of the list being resolved, so clients see exactly what is missing or stale.
     fn report_failures(&self, ctx: &Context<'_>, domain: Domain) {
+        if self
+            .consent_error
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            let err = super::consent_required();
+            ctx.add_error(ctx.set_error_path(err.into_server_error(ctx.item.pos)));
+        }
         let text = SourceErrorText::of(ctx);
         for outcome in self.visible_outcomes(domain) {
             let Some(error) = &outcome.error else {
@@ -776,6 +809,7 @@ pub struct SourceStatus<'a> {
     item_count: usize,
     reported_count: usize,
     part: Option<&'a PartStatus>,
+    changed: bool,
 }
 
 /// What happened when one source was asked for one domain; or, for a source system behind an
@@ -809,6 +843,13 @@ impl SourceStatus<'_> {
     /// reported it (its `ProcessingStatus`).
     async fn aggregated(&self) -> bool {
         self.part.is_some()
+    }
+
+    /// In a subscription's events: whether this source's data for the domain changed since
+    /// the previous event (a pending source that answered, new data after a notification).
+    /// Always false in a query's answer.
+    async fn changed(&self) -> bool {
+        self.changed
     }
 
     async fn state(&self) -> SourceState {
@@ -1024,6 +1065,12 @@ impl IndexLookupStatus<'_> {
 impl Overview {
     async fn patient(&self) -> PatientHeader<'_> {
         PatientHeader { overview: self }
+    }
+
+    /// Whether every source has answered, failed or timed out. Always true in a query's
+    /// answer; in a subscription's events false while some source is `PENDING`.
+    async fn complete(&self) -> bool {
+        self.complete
     }
 
     /// Named contacts and the care network, ordered by role (named doctor, named care contact,
@@ -1339,11 +1386,16 @@ impl Overview {
                 })
             };
             let (item_count, reported_count) = counts(None);
+            let changed = self
+                .changed
+                .iter()
+                .any(|(id, domain)| *id == outcome.source.id && *domain == outcome.domain);
             statuses.push(SourceStatus {
                 outcome,
                 item_count,
                 reported_count,
                 part: None,
+                changed,
             });
             for part in outcome.parts() {
                 let (item_count, reported_count) = counts(Some(&part.logical_address));
@@ -1352,6 +1404,7 @@ impl Overview {
                     item_count,
                     reported_count,
                     part: Some(part),
+                    changed,
                 });
             }
         }

@@ -18,7 +18,9 @@ use async_graphql_axum::GraphQLResponse;
 use axum::Extension;
 use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use prometheus_client::metrics::gauge::Gauge;
 use serde::Deserialize;
@@ -89,6 +91,10 @@ pub(super) async fn get(
     Extension(id): Extension<RequestId>,
     request: Request,
 ) -> Response {
+    if super::ws::is_upgrade(request.headers()) {
+        let language = language(request.headers());
+        return super::ws::upgrade(state, id, language, request).await;
+    }
     let params = Query::<GetParams>::try_from_uri(request.uri()).map(|q| q.0);
     if let (Some(mode), Ok(GetParams { query: None, .. })) = (&state.graphiql, &params) {
         return graphiql::page(mode);
@@ -114,6 +120,7 @@ async fn answer_post(
     client: IpAddr,
     request: Request,
 ) -> Answer {
+    let headers = request.headers().clone();
     let principal = match admit(state, client, request.headers()).await {
         Ok(p) => p,
         Err(response) => return Answer::refused(response),
@@ -153,7 +160,82 @@ async fn answer_post(
         Ok(o) => o,
         Err(refusal) => return Answer::refused(refusal.response()),
     };
+    if wants_event_stream(&headers) {
+        return event_stream(state, id, principal, language, operations);
+    }
     execute(state, id, principal, language, operations, false).await
+}
+
+/// Whether the client asks for GraphQL over Server-Sent Events (`Accept: text/event-stream`).
+fn wants_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| {
+            t.split(';')
+                .next()
+                .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("text/event-stream"))
+        })
+}
+
+/// GraphQL over Server-Sent Events, "distinct connections" mode: one operation per request,
+/// each result an event `next` (its data a GraphQL response), then an event `complete`. A
+/// subscription streams its events; a query or mutation gives one. For clients behind proxies
+/// that block WebSockets. Keep-alive comments keep idle proxies from closing the stream.
+fn event_stream(
+    state: &HttpState,
+    id: &RequestId,
+    principal: Principal,
+    language: Language,
+    operations: Operations,
+) -> Answer {
+    let Operations {
+        mut requests,
+        batch,
+    } = operations;
+    if batch {
+        return Answer::refused(bad_request(
+            "an event stream carries one operation: send a JSON object, not a batch",
+        ));
+    }
+    let Some(request) = requests.pop() else {
+        return Answer::refused(bad_request(REQUEST_SHAPE));
+    };
+    let report = RequestReport::new(false, request.operation_name.clone());
+    let context = RequestContext {
+        principal,
+        request_id: id.to_string(),
+    };
+    let responses = state
+        .schema
+        .execute_stream(request.data(context).data(report.clone()).data(language));
+    let events = responses
+        .map(|response| {
+            Event::default()
+                .event("next")
+                .json_data(&response)
+                .or_else(|_| Ok::<_, std::convert::Infallible>(Event::default().event("next")))
+        })
+        .chain(futures::stream::once(async {
+            Ok(Event::default().event("complete").data(""))
+        }));
+    let mut response = Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(state.keep_alive))
+        .into_response();
+    response.headers_mut().insert(
+        header::CONTENT_LANGUAGE,
+        HeaderValue::from_static(language.tag()),
+    );
+    // Proxies (nginx) otherwise hold the events back to fill their buffers.
+    response
+        .headers_mut()
+        .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Answer {
+        response,
+        operations: vec![(report.operation(), "stream")],
+    }
 }
 
 /// The parameters of a GraphQL GET request (`variables` is JSON text).

@@ -17,6 +17,7 @@ mod graphql;
 pub mod headers;
 pub mod rate_limit;
 pub mod server;
+mod ws;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -69,6 +70,8 @@ pub struct HttpState {
     pub address_rate_limit: Option<Arc<AddressRateLimiter>>,
     /// Browser apps' origins that may call `/graphql` (CORS).
     pub cors: cors::AllowedOrigins,
+    /// How often an event stream (SSE) or a WebSocket sends a keep-alive.
+    pub keep_alive: std::time::Duration,
 }
 
 /// How GraphiQL is served, when it is.

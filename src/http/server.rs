@@ -1,6 +1,7 @@
 //! The accept loop: HTTP/1.1 connections served by hyper with a header read timeout and a cap on
 //! the connections open at once per client address, the peer's address handed to every request
-//! (`ConnectInfo`), and a graceful shutdown that finishes the requests in flight.
+//! (`ConnectInfo`), upgrades (WebSocket) allowed, and a graceful shutdown that finishes the
+//! requests in flight.
 //!
 //! Written out rather than `axum::serve`, which can do neither defence: hyper's header read
 //! timeout needs a timer axum does not give it, and axum has no hook to refuse a connection. A
@@ -21,7 +22,6 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tower::Service;
 
@@ -37,7 +37,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let connections = Arc::new(ConnectionCounts::new(settings.max_connections_per_ip));
-    let graceful = GracefulShutdown::new();
+    // Shutdown by hand rather than hyper-util's GracefulShutdown, which cannot watch a
+    // connection that may be upgraded: `stop` tells every connection to finish, and
+    // `closed` ends when the last connection task has dropped its sender.
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let (open, mut closed) = tokio::sync::mpsc::channel::<()>(1);
     let mut builder = http1::Builder::new();
     // From when hyper starts waiting for a request's head (a new connection, or the end of the
     // previous answer) until the whole head is in, however steadily bytes trickle.
@@ -72,16 +76,30 @@ pub async fn serve(
             let mut router = router.clone();
             async move { router.call(request.map(Body::new)).await }
         });
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades();
+        let mut stopping = stopping.clone();
+        let open = open.clone();
         tokio::spawn(async move {
+            let mut connection = pin!(connection);
             // An error here is the client's doing (gone, or too slow with its headers): the
             // connection is closed either way, and there is nobody to tell.
-            let _ = connection.await;
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                _ = async { let _ = stopping.wait_for(|stop| *stop).await; } => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
             drop(slot);
+            drop(open);
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    let _ = stop.send(true);
+    drop(open);
+    let _ = closed.recv().await;
     Ok(())
 }
 

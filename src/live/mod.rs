@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use crate::domain::PersonId;
 
@@ -19,6 +19,9 @@ pub enum Cause {
     Notified,
     /// A source's answer was fetched again and differs from the one cached before it.
     Refreshed,
+    /// Who may see the patient's data changed (a consent, block, delegation or care
+    /// relationship): live subscriptions decide access again at once.
+    Access,
 }
 
 /// One change: whose data, at which source (by id; all sources when none).
@@ -32,6 +35,8 @@ pub struct Change {
 /// The hub changes pass through.
 pub struct Changes {
     sender: broadcast::Sender<Arc<Change>>,
+    /// True once the service is shutting down: every listener's stream ends.
+    closing: watch::Sender<bool>,
 }
 
 /// Some changes were lost because the subscriber fell behind.
@@ -43,7 +48,13 @@ impl Changes {
     pub fn new(capacity: usize) -> Self {
         Changes {
             sender: broadcast::channel(capacity.max(1)).0,
+            closing: watch::channel(false).0,
         }
+    }
+
+    /// Ends every listener (the service is shutting down).
+    pub fn close(&self) {
+        self.closing.send_replace(true);
     }
 
     /// Tells every subscriber of `change.patient`. Nobody listening is not an error.
@@ -56,6 +67,7 @@ impl Changes {
         Listener {
             patient: patient.clone(),
             receiver: self.sender.subscribe(),
+            closing: self.closing.subscribe(),
         }
     }
 }
@@ -70,14 +82,25 @@ impl Default for Changes {
 pub struct Listener {
     patient: PersonId,
     receiver: broadcast::Receiver<Arc<Change>>,
+    closing: watch::Receiver<bool>,
 }
 
 impl Listener {
     /// The next change to the patient's data; `Err(Missed)` when some were lost; `None` when
-    /// the hub is gone.
+    /// the hub is closing or gone.
     pub async fn next(&mut self) -> Option<Result<Arc<Change>, Missed>> {
         loop {
-            match self.receiver.recv().await {
+            if *self.closing.borrow() {
+                return None;
+            }
+            let received = tokio::select! {
+                received = self.receiver.recv() => received,
+                closing = self.closing.changed() => match closing {
+                    Ok(()) => continue,
+                    Err(_) => return None,
+                },
+            };
+            match received {
                 Ok(change) if change.patient == self.patient => return Some(Ok(change)),
                 Ok(_) => continue,
                 Err(broadcast::error::RecvError::Lagged(_)) => return Some(Err(Missed)),
