@@ -275,6 +275,26 @@ pub struct Sourced<T> {
     pub approved_for_patient: bool,
 }
 
+impl<T: PartialEq> Sourced<T> {
+    /// The same record with the same content, whenever each was fetched.
+    pub fn same_record(&self, other: &Self) -> bool {
+        let (a, b) = (&self.provenance, &other.provenance);
+        self.item == other.item
+            && self.identifiers == other.identifiers
+            && self.approved_for_patient == other.approved_for_patient
+            && a.source_id == b.source_id
+            && a.source_name == b.source_name
+            && a.system == b.system
+            && a.care_unit == b.care_unit
+            && a.care_provider == b.care_provider
+            && a.record_id == b.record_id
+    }
+}
+
+fn same_records<T: PartialEq>(a: &[Sourced<T>], b: &[Sourced<T>]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_record(y))
+}
+
 /// One real-world record after merging, with every source that reported it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Merged<T> {
@@ -632,6 +652,25 @@ pub enum DomainItems {
 }
 
 impl DomainItems {
+    /// Whether two answers hold the same records with the same content, in the same order,
+    /// whenever each was fetched: a refetch that brings nothing new is not a change.
+    pub fn same_records(&self, other: &Self) -> bool {
+        use DomainItems as D;
+        match (self, other) {
+            (D::Patient(a), D::Patient(b)) => same_records(a, b),
+            (D::Contacts(a), D::Contacts(b)) => same_records(a, b),
+            (D::CarePlans(a), D::CarePlans(b)) => same_records(a, b),
+            (D::Agreements(a), D::Agreements(b)) => same_records(a, b),
+            (D::Medications(a), D::Medications(b)) => same_records(a, b),
+            (D::Measurements(a), D::Measurements(b)) => same_records(a, b),
+            (D::LabResults(a), D::LabResults(b)) => {
+                same_records(&a.results, &b.results) && same_records(&a.reports, &b.reports)
+            }
+            (D::Bookings(a), D::Bookings(b)) => same_records(a, b),
+            _ => false,
+        }
+    }
+
     /// An empty list for `domain`.
     pub fn empty(domain: Domain) -> Self {
         match domain {

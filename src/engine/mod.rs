@@ -681,7 +681,7 @@ impl Engine {
         let latency = started.elapsed();
         if let (Ok((answer, Served::Fetched)), Some(previous)) = (&result, &previous)
             && !Arc::ptr_eq(answer, previous)
-            && answer.items != previous.items
+            && !answer.items.same_records(&previous.items)
         {
             self.changes.publish(Change {
                 patient: patient.clone(),

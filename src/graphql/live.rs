@@ -344,7 +344,7 @@ impl Producer {
             let before = self.sent.get(&key);
             let new_data = match (&outcome.answer, before.and_then(|s| s.answer.as_ref())) {
                 (Some(answer), Some(sent)) => {
-                    !Arc::ptr_eq(answer, sent) && answer.items != sent.items
+                    !Arc::ptr_eq(answer, sent) && !answer.items.same_records(&sent.items)
                 }
                 (Some(_), None) => true,
                 (None, _) => false,

@@ -24,6 +24,7 @@ fn small_limits() -> GraphqlSettings {
         max_query_bytes: 300,
         max_batch: 1,
         max_body_bytes: 1024,
+        subscriptions: Default::default(),
     }
 }
 

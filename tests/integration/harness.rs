@@ -295,6 +295,8 @@ pub struct TestApp {
     pub index: Option<EngagementIndexHandle>,
     /// The service's own store (the same database, the same access-log writer).
     pub store: Store,
+    /// The service's engine (its change hub: what a source's notification publishes).
+    pub engine: std::sync::Arc<overblick::engine::Engine>,
     _dir: tempfile::TempDir,
     // Removed when the test ends; declared last so the store's connections close first.
     _database: Option<TestDatabase>,
@@ -377,6 +379,7 @@ impl TestApp {
             .await
             .expect("the service starts");
         let store = app.store().clone();
+        let engine = app.engine().clone();
         let addr = app.spawn();
         TestApp {
             url: format!("http://{addr}"),
@@ -386,6 +389,7 @@ impl TestApp {
             rivta: Vec::new(),
             index: None,
             store,
+            engine,
             _dir: dir,
             _database: database,
         }

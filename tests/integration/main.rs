@@ -22,4 +22,5 @@ mod rules;
 mod schema;
 mod security;
 mod shape;
+mod subscriptions;
 mod tokens;
