@@ -406,7 +406,7 @@ impl Producer {
             self.opened.grant.clone(),
             self.filters.clone(),
         )
-        .as_event(complete, changed, self.opened.grant.consent_missing);
+        .into_event(complete, changed, self.opened.grant.consent_missing);
         match self.events.try_send(Ok(event)) {
             Ok(()) => Ok(true),
             Err(mpsc::error::TrySendError::Full(_)) => {

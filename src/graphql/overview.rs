@@ -402,7 +402,7 @@ impl Overview {
     /// As an event of a subscription: whether every source has ended, which sources' data
     /// changed since the previous event, and whether the first list resolved should carry
     /// `CONSENT_REQUIRED` (an event has no field of its own to put it on).
-    pub(crate) fn as_event(
+    pub(crate) fn into_event(
         mut self,
         complete: bool,
         changed: Vec<(String, Domain)>,
