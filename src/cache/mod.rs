@@ -45,6 +45,9 @@ pub enum Served {
     /// This request's own call to the source, or a call another request made concurrently for
     /// the same key that this request waited on: either way, fetched while this request waited.
     Fetched,
+    /// Fetched by this request's own call, and its records differ from the answer kept before
+    /// it (a change to tell live subscriptions about).
+    Replaced,
     /// An answer fetched before this request began, still within its TTL.
     Cached,
     /// The source failed; this is an older answer within the stale window.
@@ -106,19 +109,28 @@ impl SourceCache {
         };
         let asked_at = Instant::now();
         let ran_here = AtomicBool::new(false);
+        let replaced = AtomicBool::new(false);
         let stale = &inner.stale;
         let result = inner
             .fresh
             .try_get_with_by_ref(&key, async {
                 ran_here.store(true, Ordering::Relaxed);
                 let answer = fetch.await?;
+                // Only on a real fetch: a hit costs no second lookup.
+                if let Some(previous) = stale.get(&key).await
+                    && !previous.items.same_records(&answer.items)
+                {
+                    replaced.store(true, Ordering::Relaxed);
+                }
                 stale.insert(key.clone(), answer.clone()).await;
                 Ok::<_, SourceError>(answer)
             })
             .await;
         match result {
             Ok(answer) => {
-                let served = if ran_here.load(Ordering::Relaxed) || answer.arrived >= asked_at {
+                let served = if replaced.load(Ordering::Relaxed) {
+                    Served::Replaced
+                } else if ran_here.load(Ordering::Relaxed) || answer.arrived >= asked_at {
                     Served::Fetched
                 } else {
                     Served::Cached
@@ -134,11 +146,6 @@ impl SourceCache {
                 Err((error, fallback))
             }
         }
-    }
-
-    /// The newest answer kept for `key`, fresh or stale, without asking the source.
-    pub async fn newest(&self, key: &CacheKey) -> Option<Arc<Answer>> {
-        self.inner.as_ref()?.stale.get(key).await
     }
 
     /// Forgets `patient`'s fresh answers from the source at `source` (its index), in every

@@ -664,12 +664,6 @@ impl Engine {
             source: index,
             domain,
         };
-        // What was known before, to tell live subscriptions when a fetch brings something new.
-        let previous = if self.cache.enabled() {
-            self.cache.newest(&key).await
-        } else {
-            None
-        };
         // A request that joined another's call still stops waiting at its own deadline.
         let result =
             match timeout_at(call_deadline.into(), self.cache.get_or_fetch(key, fetch)).await {
@@ -679,10 +673,7 @@ impl Engine {
         let info = source.adapter.info().clone();
         let logical_address = source.adapter.logical_address().map(Arc::from);
         let latency = started.elapsed();
-        if let (Ok((answer, Served::Fetched)), Some(previous)) = (&result, &previous)
-            && !Arc::ptr_eq(answer, previous)
-            && !answer.items.same_records(&previous.items)
-        {
+        if let Ok((_, Served::Replaced)) = &result {
             self.changes.publish(Change {
                 patient: patient.clone(),
                 source: Some(source.adapter.info().id.clone()),
@@ -695,7 +686,7 @@ impl Engine {
                 logical_address,
                 domain,
                 state: match served {
-                    Served::Fetched => FetchState::FromSource,
+                    Served::Fetched | Served::Replaced => FetchState::FromSource,
                     Served::Cached | Served::Stale => FetchState::FromCache,
                 },
                 answer: Some(answer),
