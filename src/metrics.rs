@@ -52,6 +52,14 @@ pub struct OperationLabels {
     pub operation: String,
 }
 
+/// Labels of a subscription's end.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EndLabels {
+    /// `complete`, `client_gone`, `slow_consumer`, `access`, `lifetime`, `idle`, `shutdown` or
+    /// `error`.
+    pub reason: &'static str,
+}
+
 /// Labels of a GraphQL request's outcome.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
@@ -90,6 +98,10 @@ pub struct Metrics {
     pub request_duration: HistogramFamily<OperationLabels>,
     /// GraphQL requests being answered now.
     pub in_flight: Gauge,
+    /// Live overviews (subscriptions) open now on this replica.
+    pub subscriptions_open: Gauge,
+    /// Subscriptions ended, by why.
+    pub subscriptions_ended: Family<EndLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -163,6 +175,18 @@ impl Metrics {
             "GraphQL requests being answered now",
             in_flight.clone(),
         );
+        let subscriptions_open = Gauge::default();
+        registry.register(
+            "subscriptions_open",
+            "Live overviews (subscriptions) open now on this replica",
+            subscriptions_open.clone(),
+        );
+        let subscriptions_ended = Family::<EndLabels, Counter>::default();
+        registry.register(
+            "subscriptions_ended",
+            "Subscriptions ended, by reason: complete, client_gone, slow_consumer, access, lifetime, idle, shutdown, error",
+            subscriptions_ended.clone(),
+        );
         Metrics {
             registry,
             source_calls_avoided,
@@ -175,7 +199,16 @@ impl Metrics {
             requests,
             request_duration,
             in_flight,
+            subscriptions_open,
+            subscriptions_ended,
         }
+    }
+
+    /// Counts one subscription's end.
+    pub fn subscription_ended(&self, reason: &'static str) {
+        self.subscriptions_ended
+            .get_or_create(&EndLabels { reason })
+            .inc();
     }
 
     /// Counts one source cache lookup.

@@ -84,6 +84,7 @@ async fn the_benchmark_harness_measures_a_small_run_sanely() {
         date: "today".into(),
         machine: harness::machine(),
         setup: "smoke".into(),
+        timed: Vec::new(),
         rows: vec![row],
         findings: vec![],
     };

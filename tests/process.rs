@@ -44,9 +44,14 @@ impl Service {
     /// Starts the service on `database_url` with `RUST_LOG=rust_log` and waits until
     /// `GET /healthz` answers.
     async fn start(database_url: &str, rust_log: &str) -> Service {
+        Self::start_with(database_url, rust_log, "").await
+    }
+
+    /// As [`Service::start`], with `extra` (TOML tables) added to the config.
+    async fn start_with(database_url: &str, rust_log: &str, extra: &str) -> Service {
         let mut last_failure = String::new();
         for _ in 0..3 {
-            match Self::try_start(database_url, rust_log).await {
+            match Self::try_start(database_url, rust_log, extra).await {
                 Ok(service) => return service,
                 Err(failure) => last_failure = failure,
             }
@@ -54,7 +59,7 @@ impl Service {
         panic!("the service does not start: {last_failure}");
     }
 
-    async fn try_start(database_url: &str, rust_log: &str) -> Result<Service, String> {
+    async fn try_start(database_url: &str, rust_log: &str, extra: &str) -> Result<Service, String> {
         let dir = tempfile::tempdir().expect("a temp dir");
         let port = free_port();
         let config = dir.path().join("overblick.toml");
@@ -67,7 +72,7 @@ impl Service {
                 "mode = \"demo\"\nlisten = \"127.0.0.1:{port}\"\nsources = {:?}\n\
                  [database]\nurl = {database_url:?}\n\
                  [rate_limit]\nenabled = false\n\
-                 [access]\ndelegation = true\npopulation_file = {:?}\n",
+                 [access]\ndelegation = true\npopulation_file = {:?}\n{extra}",
                 repo_path("sources"),
                 repo_path("sources/registers/population.toml"),
             ),
@@ -304,6 +309,163 @@ async fn no_access_that_returned_data_is_missing_from_the_access_log_when_the_se
             db.backend,
             returned.len(),
             started.elapsed().as_secs_f64()
+        );
+    }
+}
+
+/// A subscription's request id and, for each event with data, the sources of that data.
+type Streamed = (String, Vec<HashSet<String>>);
+
+/// One subscription's events as the client read them, until its end or the kill: for each
+/// event that carried data, the sources of that data.
+async fn subscribe(client: &reqwest::Client, url: &str, token: &str) -> Option<Streamed> {
+    let query = "subscription { overview { complete medications { id provenance { sourceId } } } }";
+    let mut response = client
+        .post(format!("{url}/graphql"))
+        .bearer_auth(token)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(reqwest::header::ACCEPT, "text/event-stream")
+        .body(json!({ "query": query }).to_string())
+        .timeout(Duration::from_secs(20))
+        .send()
+        .await
+        .ok()?;
+    let request_id = response
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())?
+        .to_owned();
+    let mut buffer = String::new();
+    let mut events = Vec::new();
+    // An error mid-stream (the kill) ends the reading; what was read counts.
+    while let Ok(Some(chunk)) = response.chunk().await {
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let frame: String = buffer.drain(..end + 2).collect();
+            let Some(data) = frame.lines().find_map(|l| l.strip_prefix("data:")) else {
+                continue;
+            };
+            let Ok(event) = serde_json::from_str::<Value>(data.trim()) else {
+                continue;
+            };
+            let sources: HashSet<String> = event["data"]["overview"]["medications"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|m| m["provenance"].as_array().cloned().unwrap_or_default())
+                .filter_map(|p| p["sourceId"].as_str().map(str::to_owned))
+                .collect();
+            if !sources.is_empty() {
+                events.push(sources);
+            }
+        }
+    }
+    Some((request_id, events))
+}
+
+/// The live overview's events are accesses too: every event that reached the subscriber with
+/// data is in the access log, naming the sources of that data, although the service is killed
+/// while subscriptions are streaming.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_subscription_event_that_carried_data_is_missing_from_the_access_log_when_the_service_is_killed()
+ {
+    let tolvan = DEMO_PATIENT.id();
+    for db in databases().await {
+        // No cache, and a first event after 20 ms: the demo's sources answer in 15 to 65 ms,
+        // so most subscriptions bring their data in several events, each its own access.
+        let mut service = Service::start_with(
+            &db.url,
+            "warn",
+            "[cache]\nenabled = false\n[graphql.subscriptions]\nfirst_answer = \"20ms\"\n",
+        )
+        .await;
+        let token = Arc::new(person_token(DEMO_PATIENT));
+        let client = reqwest::Client::new();
+        let next = Arc::new(AtomicUsize::new(0));
+        let with_data = Arc::new(AtomicUsize::new(0));
+        let enough = Arc::new(tokio::sync::Notify::new());
+        let received: Arc<Mutex<Vec<Streamed>>> = Arc::default();
+        let workers: Vec<_> = (0..AT_ONCE)
+            .map(|_| {
+                let (client, url, token) = (client.clone(), service.url.clone(), token.clone());
+                let (next, with_data, enough) = (next.clone(), with_data.clone(), enough.clone());
+                let received = received.clone();
+                tokio::spawn(async move {
+                    while next.fetch_add(1, Ordering::SeqCst) < BURST {
+                        let Some((id, events)) = subscribe(&client, &url, &token).await else {
+                            continue;
+                        };
+                        if events.is_empty() {
+                            continue;
+                        }
+                        received.lock().unwrap().push((id, events));
+                        if with_data.fetch_add(1, Ordering::SeqCst) + 1 == KILL_AFTER {
+                            enough.notify_one();
+                        }
+                    }
+                })
+            })
+            .collect();
+        tokio::time::timeout(Duration::from_secs(90), enough.notified())
+            .await
+            .unwrap_or_else(|_| panic!("{:?}: {KILL_AFTER} subscriptions in 90 s", db.backend));
+        service.child.kill().expect("the service is killed");
+        service.child.wait().expect("the killed service is reaped");
+        for worker in workers {
+            worker.await.expect("a burst worker finishes");
+        }
+        let received = received.lock().unwrap().clone();
+        let events: usize = received.iter().map(|(_, e)| e.len()).sum();
+        assert!(
+            events > received.len(),
+            "{:?}: every subscription brought its data in one event: nothing tested events after the first",
+            db.backend
+        );
+        assert!(
+            received.len() >= KILL_AFTER && received.len() < BURST,
+            "{:?}: {} subscriptions with data: the kill was not inside the burst",
+            db.backend,
+            received.len()
+        );
+
+        let store = Store::open(&db.url)
+            .await
+            .expect("the database opens after the kill");
+        let mut logged: std::collections::HashMap<String, HashSet<String>> = Default::default();
+        for record in store
+            .access_log(&tolvan, None, None)
+            .await
+            .expect("the access log reads")
+            .into_iter()
+            .filter(|r| r.outcome == "granted")
+        {
+            logged
+                .entry(record.request_id)
+                .or_default()
+                .extend(record.sources);
+        }
+        let mut unlogged = Vec::new();
+        for (id, events) in &received {
+            let seen: HashSet<&String> = events.iter().flatten().collect();
+            let named = logged.get(id);
+            let missing: Vec<&&String> = seen
+                .iter()
+                .filter(|s| !named.is_some_and(|n| n.contains(**s)))
+                .collect();
+            if !missing.is_empty() {
+                unlogged.push(format!("{id}: {missing:?}"));
+            }
+        }
+        assert!(
+            unlogged.is_empty(),
+            "{:?}: data from these sources reached subscribers with no access record naming them: {unlogged:?}",
+            db.backend
+        );
+        eprintln!(
+            "{:?}: {} subscriptions with data ({} events), every source of it in the access log",
+            db.backend,
+            received.len(),
+            received.iter().map(|(_, e)| e.len()).sum::<usize>()
         );
     }
 }

@@ -349,6 +349,18 @@ impl Target {
     }
 }
 
+impl Target {
+    /// Per patient: the request body and the Authorization header, if any.
+    pub fn requests(&self) -> &[(axum::body::Bytes, Option<String>)] {
+        &self.requests
+    }
+
+    /// Counts the items (and errors) in an answer.
+    pub fn counter(&self) -> CountItems {
+        self.count
+    }
+}
+
 fn count_overblick_items(body: &[u8]) -> Result<(usize, usize), String> {
     let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
     let items = v["data"]["overview"]["medications"]

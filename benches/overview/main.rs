@@ -9,6 +9,7 @@
 mod harness;
 mod peer;
 mod report;
+mod stream;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,7 +17,8 @@ use std::time::{Duration, Instant};
 use harness::{
     LoadSpec, OverblickOptions, OverblickProcess, Sources, Target, drive, memory, patients,
 };
-use report::{Report, Row};
+use report::{Report, Row, TimedRow};
+use stream::{Ask, OVERBLICK_SUBSCRIPTION, drive_timed};
 
 const SOURCE_LATENCY: Duration = Duration::from_millis(20);
 
@@ -89,6 +91,7 @@ struct Bench {
     gateway_cpu: Option<usize>,
     patients: Vec<String>,
     rows: Vec<Row>,
+    timed: Vec<TimedRow>,
     findings: Vec<String>,
     peer: Option<peer::PeerInstall>,
 }
@@ -122,6 +125,7 @@ async fn run(args: Args, gateway_cpu: Option<usize>, file_limit: Option<u64>) {
     let mut bench = Bench {
         patients: patients(1000),
         rows: Vec::new(),
+        timed: Vec::new(),
         findings: Vec::new(),
         peer,
         args,
@@ -144,6 +148,9 @@ async fn run(args: Args, gateway_cpu: Option<usize>, file_limit: Option<u64>) {
     }
     if wanted("slow source") {
         bench.slow_source().await;
+    }
+    if wanted("first data") {
+        bench.first_data().await;
     }
     if wanted("isolation") {
         bench.isolation().await;
@@ -179,6 +186,7 @@ async fn run(args: Args, gateway_cpu: Option<usize>, file_limit: Option<u64>) {
             }
         ),
         rows: bench.rows.clone(),
+        timed: bench.timed.clone(),
         findings: bench.findings.clone(),
     };
     let dir = harness::results_dir();
@@ -390,6 +398,98 @@ impl Bench {
             .await;
         let config = self.peer_config(&sources, Some(Duration::from_millis(500)), false);
         self.run_peer(one, &sources, config, &runs, &patients).await;
+    }
+
+    /// Time to first data and to complete, 10 sources with one answering after 2 s (within its
+    /// time limit, so overviews complete), at 1 and 50 clients: Överblick's live overview
+    /// (subscription over SSE) and its query, and the peer's query.
+    async fn first_data(&mut self) {
+        println!("\nTime to first data: 10 sources, one answering after 2 s, 3 s time limit");
+        let sources = Arc::new(Sources::start(10, SOURCE_LATENCY).await);
+        sources.list[0].set_latency(Duration::from_secs(2));
+        let scenario = "10 sources, one at 2 s, cache off";
+        let patients = self.patients.clone();
+        // Each overview takes 2 s: twice the usual window, so that 1 client gives a few samples.
+        let specs: Vec<(usize, LoadSpec)> = [1, 50]
+            .into_iter()
+            .map(|clients| {
+                let spec = LoadSpec {
+                    duration: Duration::from_secs(self.args.seconds * 2),
+                    ..self.spec(clients, 10)
+                };
+                (clients, spec)
+            })
+            .collect();
+        let options = self.overblick_options(false, Duration::from_secs(3));
+        match OverblickProcess::start(&harness::overblick_binary(), &sources.urls(), &options).await
+        {
+            Ok(process) => {
+                for (clients, spec) in &specs {
+                    let clients = *clients;
+                    for (ask, asked) in [
+                        (Ask::Stream, "Överblick, subscription (SSE)"),
+                        (Ask::Query, "Överblick, query"),
+                    ] {
+                        let url = process.graphql_url();
+                        let target = match ask {
+                            // Events are read and counted by the timed driver itself.
+                            Ask::Stream => Target::overblick_query(
+                                url,
+                                &patients,
+                                OVERBLICK_SUBSCRIPTION,
+                                |_| Err("events are counted by the timed driver".into()),
+                            ),
+                            Ask::Query => Target::overblick(url, &patients),
+                        };
+                        let result = drive_timed(Arc::new(target), ask, spec, process.pid()).await;
+                        self.push_timed(scenario, asked, clients, &result);
+                    }
+                }
+            }
+            Err(e) => self.findings.push(format!(
+                "Överblick did not start for the first-data run: {e}"
+            )),
+        }
+        let Some(install) = &self.peer else {
+            return;
+        };
+        let config = self.peer_config(&sources, Some(Duration::from_secs(3)), false);
+        let process = match tokio::task::block_in_place(|| install.start(&config)) {
+            Ok(p) => p,
+            Err(e) => {
+                self.findings.push(format!(
+                    "The peer did not start for the first-data run: {e}"
+                ));
+                return;
+            }
+        };
+        for (clients, spec) in &specs {
+            let target = Target::other(process.graphql_url(), &patients, peer::request_body, |b| {
+                peer::count_items(std::str::from_utf8(b).map_err(|e| e.to_string())?)
+            });
+            let result = drive_timed(Arc::new(target), Ask::Query, spec, process.pid()).await;
+            self.push_timed(scenario, "Mesh + Hive, query", *clients, &result);
+        }
+    }
+
+    fn push_timed(&mut self, scenario: &str, asked: &str, clients: usize, r: &stream::TimedResult) {
+        let ms = |h: &hdrhistogram::Histogram<u64>, q| h.value_at_quantile(q) as f64 / 1000.0;
+        let row = TimedRow {
+            scenario: scenario.to_owned(),
+            asked: asked.to_owned(),
+            clients,
+            rate: r.rate(),
+            first_p50: ms(&r.first_data, 0.5),
+            first_p99: ms(&r.first_data, 0.99),
+            complete_p50: ms(&r.complete, 0.5),
+            complete_p99: ms(&r.complete, 0.99),
+            cpu_per_overview: r.cpu_ms_per_overview(),
+            overviews: r.overviews,
+            failed: r.failed,
+            partial: r.partial,
+        };
+        row.print();
+        self.timed.push(row);
     }
 
     /// Isolation (issue 6's bulkhead): overviews of medications (which the first source does not

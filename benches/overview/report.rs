@@ -86,12 +86,52 @@ fn mib(bytes: u64) -> String {
     format!("{:.0} MiB", bytes as f64 / 1024.0 / 1024.0)
 }
 
+/// Time to first data and to complete, for one way of asking, one gateway and a client count.
+#[derive(Clone, Debug)]
+pub struct TimedRow {
+    pub scenario: String,
+    /// The gateway and how it was asked, e.g. "Överblick, subscription (SSE)".
+    pub asked: String,
+    pub clients: usize,
+    pub rate: f64,
+    pub first_p50: f64,
+    pub first_p99: f64,
+    pub complete_p50: f64,
+    pub complete_p99: f64,
+    pub cpu_per_overview: f64,
+    pub overviews: u64,
+    pub failed: u64,
+    pub partial: u64,
+}
+
+impl TimedRow {
+    pub fn print(&self) {
+        println!(
+            "{:<48} {:<34} {:>2} clients {:>7.1}/s  first data p50 {:>8.1} ms p99 {:>8.1} ms  complete p50 {:>8.1} ms p99 {:>8.1} ms  cpu/overview {:>6.2} ms  failed {} partial {}/{}",
+            self.scenario,
+            self.asked,
+            self.clients,
+            self.rate,
+            self.first_p50,
+            self.first_p99,
+            self.complete_p50,
+            self.complete_p99,
+            self.cpu_per_overview,
+            self.failed,
+            self.partial,
+            self.overviews
+        );
+    }
+}
+
 /// The whole run.
 pub struct Report {
     pub date: String,
     pub machine: String,
     pub setup: String,
     pub rows: Vec<Row>,
+    /// Time to first data and to complete (the live overview against the query).
+    pub timed: Vec<TimedRow>,
     /// Targets and findings, one Markdown line each.
     pub findings: Vec<String>,
 }
@@ -154,6 +194,36 @@ impl Report {
             let _ = writeln!(md, "|---|---:|---:|---:|");
             for line in ratios {
                 let _ = writeln!(md, "{line}");
+            }
+        }
+        if !self.timed.is_empty() {
+            let _ = writeln!(md);
+            let _ = writeln!(
+                md,
+                "Time to first data and to complete: from sending the request to the first answer or event holding any medication, and to the answer or event after which no source is still working. Cache off; ten sources, one of them answering after 2 s (every source's time limit 3 s, so it completes)."
+            );
+            let _ = writeln!(md);
+            let _ = writeln!(
+                md,
+                "| scenario | asked as | clients | overviews/s | first data p50 ms | first data p99 ms | complete p50 ms | complete p99 ms | gateway CPU / overview | failed / partial |"
+            );
+            let _ = writeln!(md, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+            for r in &self.timed {
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} ms | {} / {} |",
+                    r.scenario,
+                    r.asked,
+                    r.clients,
+                    r.rate,
+                    r.first_p50,
+                    r.first_p99,
+                    r.complete_p50,
+                    r.complete_p99,
+                    r.cpu_per_overview,
+                    r.failed,
+                    r.partial
+                );
             }
         }
         if !self.findings.is_empty() {

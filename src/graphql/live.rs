@@ -34,6 +34,7 @@ use crate::cache::Answer;
 use crate::config::SubscriptionSettings;
 use crate::domain::Domain;
 use crate::engine::{Engine, FetchState, Gathered};
+use crate::metrics::Metrics;
 
 /// Every subscription.
 #[derive(Default)]
@@ -133,13 +134,16 @@ impl Subscription {
 pub struct Subscribers {
     settings: SubscriptionSettings,
     open: Mutex<(usize, HashMap<String, usize>)>,
+    /// Open subscriptions and why they ended, for operators.
+    metrics: Arc<Metrics>,
 }
 
 impl Subscribers {
-    pub fn new(settings: SubscriptionSettings) -> Arc<Self> {
+    pub fn new(settings: SubscriptionSettings, metrics: Arc<Metrics>) -> Arc<Self> {
         Arc::new(Subscribers {
             settings,
             open: Mutex::new((0, HashMap::new())),
+            metrics,
         })
     }
 
@@ -159,6 +163,7 @@ impl Subscribers {
         }
         *total += 1;
         per_subject.insert(subject.to_owned(), mine + 1);
+        self.metrics.subscriptions_open.inc();
         Ok(Place {
             subscribers: self.clone(),
             subject: subject.to_owned(),
@@ -186,6 +191,7 @@ impl Drop for Place {
             .unwrap_or_else(|e| e.into_inner());
         let (total, per_subject) = &mut *open;
         *total -= 1;
+        self.subscribers.metrics.subscriptions_open.dec();
         if let Some(n) = per_subject.get_mut(&self.subject) {
             *n -= 1;
             if *n == 0 {
@@ -215,10 +221,12 @@ fn standing(state: FetchState) -> Standing {
 
 /// Why the producer stopped before the stream's natural end.
 enum Stop {
-    /// The subscriber is gone, or was dropped for not reading: nothing more to send.
-    Gone,
-    /// An error to send as the stream's last event.
-    Error(async_graphql::Error),
+    /// The subscriber is gone, or was dropped for not reading: nothing more to send. With why,
+    /// for the metrics.
+    Gone(&'static str),
+    /// An error to send as the stream's last event, with why the stream ended (for the
+    /// metrics).
+    Error(&'static str, async_graphql::Error),
 }
 
 /// What one (source, domain) pair was when last sent.
@@ -249,10 +257,16 @@ struct Producer {
 
 impl Producer {
     async fn run(mut self) {
-        if let Err(Stop::Error(error)) = self.stream().await {
-            // The last word; a subscriber who cannot take it has gone anyway.
-            let _ = self.events.try_send(Err(error));
-        }
+        let reason = match self.stream().await {
+            Ok(()) => "complete",
+            Err(Stop::Gone(reason)) => reason,
+            Err(Stop::Error(reason, error)) => {
+                // The last word; a subscriber who cannot take it has gone anyway.
+                let _ = self.events.try_send(Err(error));
+                reason
+            }
+        };
+        self.engine.metrics().subscription_ended(reason);
     }
 
     async fn stream(&mut self) -> Result<(), Stop> {
@@ -268,7 +282,7 @@ impl Producer {
         let first = std::time::Instant::now() + self.settings.first_answer;
         tokio::select! {
             _ = gathering.settle(first) => {}
-            _ = self.events.closed() => return Err(Stop::Gone),
+            _ = self.events.closed() => return Err(Stop::Gone("client_gone")),
         }
         let mut first_event = true;
         loop {
@@ -282,7 +296,7 @@ impl Producer {
             }
             tokio::select! {
                 _ = gathering.next() => {}
-                _ = self.events.closed() => return Err(Stop::Gone),
+                _ = self.events.closed() => return Err(Stop::Gone("client_gone")),
             }
         }
         drop(gathering);
@@ -297,14 +311,14 @@ impl Producer {
             tokio::select! {
                 change = changes.next() => {
                     if change.is_none() {
-                        return Err(Stop::Error(ended("the service is restarting")));
+                        return Err(Stop::Error("shutdown", ended("the service is restarting")));
                     }
                 }
-                _ = sleep_until(ends) => return Err(Stop::Error(ended("its lifetime is over"))),
+                _ = sleep_until(ends) => return Err(Stop::Error("lifetime", ended("its lifetime is over"))),
                 _ = sleep_until(idle_ends) => {
-                    return Err(Stop::Error(ended("nothing changed for a long time")));
+                    return Err(Stop::Error("idle", ended("nothing changed for a long time")));
                 }
-                _ = self.events.closed() => return Err(Stop::Gone),
+                _ = self.events.closed() => return Err(Stop::Gone("client_gone")),
             }
             // Changes close together make one event.
             sleep(self.settings.coalesce).await;
@@ -316,7 +330,7 @@ impl Producer {
                 g = self.engine.gather_where(&self.opened.patient, &self.opened.domains, |info| {
                     view.source(info) != SourceAccess::Skip
                 }) => g,
-                _ = self.events.closed() => return Err(Stop::Gone),
+                _ = self.events.closed() => return Err(Stop::Gone("client_gone")),
             };
             if self.send(gathered, true, true, false).await? {
                 last_event = Instant::now();
@@ -395,7 +409,7 @@ impl Producer {
             );
             write_record(self.audit.as_ref(), &self.opened.request, &record)
                 .await
-                .map_err(Stop::Error)?;
+                .map_err(|e| Stop::Error("error", e))?;
             self.started = true;
         }
         self.sent = shown;
@@ -415,9 +429,9 @@ impl Producer {
                     request_id = %self.opened.request.request_id,
                     "subscriber did not read its events; subscription ended"
                 );
-                Err(Stop::Gone)
+                Err(Stop::Gone("slow_consumer"))
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(Stop::Gone),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(Stop::Gone("client_gone")),
         }
     }
 
@@ -439,9 +453,10 @@ impl Producer {
                         "what you may see of this overview has changed (a consent, block or delegation); subscribe again",
                     )
                 };
-                Err(Stop::Error(error))
+                Err(Stop::Error("access", error))
             }
             Err(refusal) => Err(Stop::Error(
+                "access",
                 refused(
                     &self.gate,
                     self.audit.as_ref(),

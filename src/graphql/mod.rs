@@ -62,7 +62,10 @@ pub fn schema_with(
     settings: &GraphqlSettings,
 ) -> OverblickSchema {
     let mut builder = Schema::build(Query::default(), access::AccessMutation, live::Subscription)
-        .data(live::Subscribers::new(settings.subscriptions.clone()))
+        .data(live::Subscribers::new(
+            settings.subscriptions.clone(),
+            engine.metrics().clone(),
+        ))
         .data(engine)
         .data(gate)
         .data(audit)

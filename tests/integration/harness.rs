@@ -297,6 +297,9 @@ pub struct TestApp {
     pub store: Store,
     /// The service's engine (its change hub: what a source's notification publishes).
     pub engine: std::sync::Arc<overblick::engine::Engine>,
+    /// The service's routes, for requests made in-process: an answer's body is then read only
+    /// as fast as the test reads it, with no socket buffers in between.
+    pub router: axum::Router,
     _dir: tempfile::TempDir,
     // Removed when the test ends; declared last so the store's connections close first.
     _database: Option<TestDatabase>,
@@ -380,6 +383,7 @@ impl TestApp {
             .expect("the service starts");
         let store = app.store().clone();
         let engine = app.engine().clone();
+        let router = app.router();
         let addr = app.spawn();
         TestApp {
             url: format!("http://{addr}"),
@@ -390,6 +394,7 @@ impl TestApp {
             index: None,
             store,
             engine,
+            router,
             _dir: dir,
             _database: database,
         }

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use overblick::config::{GraphqlSettings, SubscriptionSettings};
+use overblick::config::{GraphqlSettings, PolicyOverrides, SubscriptionSettings};
 use overblick::domain::PersonId;
 use overblick::live::{Cause, Change};
 use overblick_simulators::Behaviour;
@@ -484,4 +484,267 @@ async fn a_websocket_without_a_valid_token_is_closed_before_anything_runs() {
     let frame = closed.expect("a close frame with a reason");
     assert!(frame.reason.contains("UNAUTHENTICATED"), "{frame:?}");
     assert!(app.access_records(TOLVAN).await.is_empty());
+}
+
+/// A subscriber that stops reading is dropped with `SLOW_CONSUMER` instead of the service
+/// holding ever more events for it. The request goes to the service's routes in-process, so
+/// that the answer's body is read exactly as fast as this test reads it: over a network the
+/// socket buffers (up to `net.ipv4.tcp_wmem`'s maximum, 4 MiB here) hold some events first.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_subscriber_that_stops_reading_is_dropped_with_slow_consumer_and_its_events_do_not_pile_up()
+ {
+    use axum::extract::ConnectInfo;
+    use http_body_util::BodyExt;
+    use tower::Service;
+
+    let app = TestApp::builder()
+        .sources(&["vc-gottsunda"])
+        // Every failure is one quick call, and the breaker never opens: each round below is
+        // a real change of state, so a real event.
+        .source_policy(
+            "vc-gottsunda",
+            PolicyOverrides {
+                max_attempts: Some(1),
+                breaker_failures: Some(1_000_000),
+                ..PolicyOverrides::default()
+            },
+        )
+        .graphql(with_subscriptions(SubscriptionSettings {
+            buffer: 2,
+            coalesce: Duration::from_millis(1),
+            ..SubscriptionSettings::default()
+        }))
+        .start()
+        .await;
+    let request = axum::http::Request::post("/graphql")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::ACCEPT, "text/event-stream")
+        .header(header::AUTHORIZATION, format!("Bearer {}", token(TOLVAN)))
+        .extension(ConnectInfo(std::net::SocketAddr::from((
+            [127, 0, 0, 1],
+            50000,
+        ))))
+        .body(axum::body::Body::from(
+            json!({ "query": MEDICATIONS, "variables": { "live": true } }).to_string(),
+        ))
+        .unwrap();
+    let mut router = app.router.clone();
+    let response = router.call(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let mut body = response.into_body();
+    let mut read = String::new();
+    // Read until the overview is complete, then stop reading.
+    while !read.contains("\"complete\":true") {
+        let frame = tokio::time::timeout(Duration::from_secs(20), body.frame())
+            .await
+            .expect("the first events within 20 s")
+            .expect("the stream goes on")
+            .unwrap();
+        if let Ok(data) = frame.into_data() {
+            read.push_str(&String::from_utf8_lossy(&data));
+        }
+    }
+
+    // The source fails and recovers, again and again: every round is a new event (its state
+    // goes from answered to stale and back), none of which is read.
+    let tolvan = PersonId::parse(TOLVAN).unwrap();
+    let simulator = app.simulator("vc-gottsunda");
+    let dropped = "overblick_subscriptions_ended_total{reason=\"slow_consumer\"}";
+    let calls = |outcome: &str| {
+        format!(
+            "overblick_source_calls_total{{source=\"vc-gottsunda\",domain=\"medications\",outcome=\"{outcome}\"}}"
+        )
+    };
+    let mut rounds = 0;
+    while app.metric(dropped).await.unwrap_or(0.0) < 1.0 {
+        assert!(
+            rounds < 20,
+            "the service still keeps events for a subscriber who has not read for {rounds} rounds"
+        );
+        rounds += 1;
+        let (behaviour, outcome) = if rounds % 2 == 1 {
+            (Behaviour::Status(500), calls("stale"))
+        } else {
+            (Behaviour::Normal, calls("fresh"))
+        };
+        let before = app.metric(&outcome).await.unwrap_or(0.0);
+        simulator.set_behaviour(behaviour);
+        app.engine.source_changed(&tolvan, "vc-gottsunda").await;
+        // The round is over when the subscription's refetch has seen the new behaviour.
+        for _ in 0..200 {
+            if app.metric(&outcome).await.unwrap_or(0.0) > before
+                || app.metric(dropped).await.unwrap_or(0.0) >= 1.0
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+    assert_eq!(
+        app.metric("overblick_subscriptions_open").await,
+        Some(0.0),
+        "the dropped subscription's place is given back"
+    );
+
+    // Reading again, the subscriber finds the events kept for it (no more than the buffer),
+    // then the reason, then the end.
+    let mut rest = String::new();
+    while let Some(frame) = tokio::time::timeout(Duration::from_secs(20), body.frame())
+        .await
+        .expect("the stream ends")
+    {
+        if let Ok(data) = frame.unwrap().into_data() {
+            rest.push_str(&String::from_utf8_lossy(&data));
+        }
+    }
+    let rest = rest.replace("event: ", "event:");
+    assert!(rest.contains("SLOW_CONSUMER"), "{rest}");
+    assert!(rest.contains("event:complete"), "{rest}");
+    // The kept events, and the one with the reason.
+    let events = rest.matches("event:next").count();
+    assert!(
+        events <= 2 + 1,
+        "{events} events delivered after {rounds} rounds: they piled up"
+    );
+}
+
+/// One graphql-transport-ws connection, signed in.
+struct Socket {
+    socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+impl Socket {
+    async fn open(app: &TestApp, bearer: &str) -> Socket {
+        let url = format!("{}/graphql", app.url.replacen("http", "ws", 1));
+        let mut request = url.as_str().into_client_request().unwrap();
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            "graphql-transport-ws".parse().unwrap(),
+        );
+        let (socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        let mut socket = Socket { socket };
+        socket
+            .send(json!({
+                "type": "connection_init",
+                "payload": { "Authorization": format!("Bearer {bearer}") }
+            }))
+            .await;
+        let ack = socket.receive().await;
+        assert_eq!(ack["type"], "connection_ack", "{ack}");
+        socket
+    }
+
+    async fn send(&mut self, message: Value) {
+        self.socket
+            .send(Message::Text(message.to_string().into()))
+            .await
+            .unwrap();
+    }
+
+    async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
+        self.send(json!({
+            "id": id,
+            "type": "subscribe",
+            "payload": { "query": query, "variables": variables }
+        }))
+        .await;
+    }
+
+    /// The next message that is not a ping (pings are answered).
+    async fn receive(&mut self) -> Value {
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(20), self.socket.next())
+                .await
+                .expect("a message within 20 s")
+                .expect("the socket is open")
+                .unwrap();
+            let Message::Text(text) = message else {
+                continue;
+            };
+            let value: Value = serde_json::from_str(&text).unwrap();
+            if value["type"] == "ping" {
+                self.send(json!({ "type": "pong" })).await;
+                continue;
+            }
+            return value;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn over_websocket_a_revoked_delegation_ends_the_stream_with_forbidden_and_the_users_limit_holds()
+ {
+    let app = TestApp::builder()
+        .sources(&["vc-gottsunda"])
+        .graphql(with_subscriptions(SubscriptionSettings {
+            max_per_subject: 1,
+            ..SubscriptionSettings::default()
+        }))
+        .start()
+        .await;
+    let grant = app
+        .post_as(
+            &token(TOLVAN),
+            "mutation($d: PersonId!, $u: Date!) { grantDelegation(delegate: $d, domains: [MEDICATIONS], validUntil: $u) { id } }",
+            json!({
+                "d": MARGARETA,
+                "u": (chrono::Utc::now().date_naive() + chrono::Days::new(365)).to_string(),
+            }),
+        )
+        .await;
+    let id = grant["data"]["grantDelegation"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{grant}"))
+        .to_owned();
+    let query = "subscription($p: PersonId) { overview(patient: $p, live: true) { complete medications { name } } }";
+    let mut socket = Socket::open(&app, &token(MARGARETA)).await;
+    socket.subscribe("1", query, json!({ "p": TOLVAN })).await;
+    let first = socket.receive().await;
+    assert_eq!(first["type"], "next", "{first}");
+    assert!(first["payload"]["data"]["overview"]["medications"].is_array());
+
+    // A second subscription of the same user on the same socket is over the limit of one.
+    socket.subscribe("2", query, json!({ "p": TOLVAN })).await;
+    // As an event with the error, or as the protocol's `error` message: either is the
+    // protocol's way for an operation refused at its start.
+    let refused = loop {
+        let message = socket.receive().await;
+        if message["id"] == "2" && message["type"] == "next" {
+            break message["payload"].clone();
+        }
+        if message["id"] == "2" && message["type"] == "error" {
+            break json!({ "errors": message["payload"] });
+        }
+    };
+    assert_eq!(codes(&refused), ["TOO_MANY_SUBSCRIPTIONS"], "{refused}");
+
+    let revoked = app
+        .post_as(
+            &token(TOLVAN),
+            "mutation($id: ID!) { revokeDelegation(id: $id) { active } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(revoked["data"]["revokeDelegation"]["active"], false);
+    let mut ending = Vec::new();
+    loop {
+        let message = socket.receive().await;
+        if message["id"] != "1" {
+            continue;
+        }
+        let done = message["type"] == "complete";
+        ending.push(message);
+        if done {
+            break;
+        }
+    }
+    let last_next = ending
+        .iter()
+        .rev()
+        .find(|m| m["type"] == "next")
+        .unwrap_or_else(|| panic!("an event before the end: {ending:?}"));
+    assert_eq!(codes(&last_next["payload"]), ["FORBIDDEN"], "{ending:?}");
+    assert!(last_next["payload"]["data"].is_null());
 }
