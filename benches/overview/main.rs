@@ -484,6 +484,7 @@ impl Bench {
             complete_p50: ms(&r.complete, 0.5),
             complete_p99: ms(&r.complete, 0.99),
             cpu_per_overview: r.cpu_ms_per_overview(),
+            harness_load: r.harness_cpu.as_secs_f64() / r.elapsed.as_secs_f64().max(1e-9),
             overviews: r.overviews,
             failed: r.failed,
             partial: r.partial,

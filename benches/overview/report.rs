@@ -99,6 +99,8 @@ pub struct TimedRow {
     pub complete_p50: f64,
     pub complete_p99: f64,
     pub cpu_per_overview: f64,
+    /// Share of a core the sources and clients used (1.0 = saturated).
+    pub harness_load: f64,
     pub overviews: u64,
     pub failed: u64,
     pub partial: u64,
@@ -107,7 +109,7 @@ pub struct TimedRow {
 impl TimedRow {
     pub fn print(&self) {
         println!(
-            "{:<48} {:<34} {:>2} clients {:>7.1}/s  first data p50 {:>8.1} ms p99 {:>8.1} ms  complete p50 {:>8.1} ms p99 {:>8.1} ms  cpu/overview {:>6.2} ms  failed {} partial {}/{}",
+            "{:<48} {:<34} {:>2} clients {:>7.1}/s  first data p50 {:>8.1} ms p99 {:>8.1} ms  complete p50 {:>8.1} ms p99 {:>8.1} ms  cpu/overview {:>6.2} ms  harness core {:>3.0}%  failed {} partial {}/{}",
             self.scenario,
             self.asked,
             self.clients,
@@ -117,6 +119,7 @@ impl TimedRow {
             self.complete_p50,
             self.complete_p99,
             self.cpu_per_overview,
+            self.harness_load * 100.0,
             self.failed,
             self.partial,
             self.overviews
