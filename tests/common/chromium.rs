@@ -222,6 +222,37 @@ impl Browser {
         }
     }
 
+    /// Presses and releases `key` (`ArrowDown`, `Tab`, `Enter` or `Space`) in the page, as a
+    /// keyboard would: to whatever has the focus.
+    pub async fn press(&mut self, key: &str) {
+        let (name, code, text) = match key {
+            "ArrowDown" => ("ArrowDown", 40, None),
+            "Tab" => ("Tab", 9, None),
+            "Enter" => ("Enter", 13, Some("\r")),
+            "Space" => (" ", 32, Some(" ")),
+            other => panic!("no key {other} in this driver"),
+        };
+        let mut down = json!({
+            "type": if text.is_some() { "keyDown" } else { "rawKeyDown" },
+            "key": name,
+            "code": key,
+            "windowsVirtualKeyCode": code,
+            "nativeVirtualKeyCode": code,
+        });
+        if let Some(text) = text {
+            down["text"] = text.into();
+        }
+        self.call("Input.dispatchKeyEvent", down).await;
+        let up = json!({
+            "type": "keyUp",
+            "key": name,
+            "code": key,
+            "windowsVirtualKeyCode": code,
+            "nativeVirtualKeyCode": code,
+        });
+        self.call("Input.dispatchKeyEvent", up).await;
+    }
+
     /// Whether `condition` holds in the page now.
     pub async fn holds(&mut self, condition: &str) -> bool {
         let expression = format!("(() => {{ try {{ return !!({condition}); }} catch (e) {{ return false; }} }})()");
