@@ -120,7 +120,7 @@
   }
 
   function appendAll(node, children) {
-    for (const child of children.flat()) {
+    for (const child of children.flat(Infinity)) {
       if (child === null || child === undefined || child === false) continue;
       node.append(child instanceof Node ? child : String(child));
     }
@@ -653,8 +653,8 @@
     },
     svg("line", { x1: left, y1: top, x2: left, y2: height - bottom, class: "axis" }),
     svg("line", { x1: left, y1: height - bottom, x2: width - right, y2: height - bottom, class: "axis" }),
-    svg("text", { x: left - 6, y: y(v1 - pad) + 4, "text-anchor": "end", class: "tick" }, number(v1 - pad)),
-    svg("text", { x: left - 6, y: y(v0 + pad) + 4, "text-anchor": "end", class: "tick" }, number(v0 + pad)),
+    svg("text", { x: left - 6, y: (y(v1 - pad) + 4).toFixed(1), "text-anchor": "end", class: "tick" }, number(v1 - pad)),
+    svg("text", { x: left - 6, y: (y(v0 + pad) + 4).toFixed(1), "text-anchor": "end", class: "tick" }, number(v0 + pad)),
     svg("text", { x: left, y: height - 10, "text-anchor": "start", class: "tick" }, shortDayFormat.format(new Date(t0))),
     svg("text", { x: width - right, y: height - 10, "text-anchor": "end", class: "tick" }, shortDayFormat.format(new Date(t1))),
     unit ? svg("text", { x: 4, y: top - 4, class: "tick" }, unit) : null,
