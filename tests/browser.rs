@@ -598,12 +598,13 @@ async fn the_demo_serves_the_page_and_its_identities_and_production_serves_neith
         page.headers()["content-security-policy"],
         overblick::http::headers::PAGE_POLICY
     );
-    let people: serde_json::Value = reqwest::get(format!("http://{}/demo/identities", demo.addr))
+    let people = reqwest::get(format!("http://{}/demo/identities", demo.addr))
         .await
         .unwrap()
-        .json()
+        .text()
         .await
         .unwrap();
+    let people: serde_json::Value = serde_json::from_str(&people).unwrap();
     let ids: Vec<&str> = people
         .as_array()
         .unwrap()

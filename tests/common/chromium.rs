@@ -93,12 +93,13 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
-        let targets: Vec<Value> = reqwest::get(format!("http://127.0.0.1:{port}/json/list"))
+        let listed = reqwest::get(format!("http://127.0.0.1:{port}/json/list"))
             .await
             .expect("chromium lists its targets")
-            .json()
+            .text()
             .await
-            .expect("as JSON");
+            .expect("a body");
+        let targets: Vec<Value> = serde_json::from_str(&listed).expect("as JSON");
         let url = targets
             .iter()
             .find(|t| t["type"] == "page")
