@@ -211,8 +211,8 @@ pub fn demo_person() -> PersonId {
 /// the demo database stays.
 /// Called by the demo command only: tests start from an empty database.
 pub async fn seed_demo(store: &Store) -> Result<(), StoreError> {
-    use crate::access::records::{NewCareRelationship, NewDelegation};
     use crate::access::records::NewConsent;
+    use crate::access::records::{NewCareRelationship, NewDelegation};
     use crate::auth::demo::{DEMO_DELEGATE, DEMO_PATIENT, DEMO_STAFF, DEMO_STAFF_WITH_CONSENT};
     use crate::domain::Domain;
 

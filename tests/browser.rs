@@ -369,7 +369,9 @@ async fn a_page_on_a_configured_origin_reads_the_api_and_one_on_another_origin_i
 
 /// The demo page's condition for "this source's chip is in this state".
 fn chip(source: &str, state: &str) -> String {
-    format!("document.querySelector('#sources li[data-source=\"{source}\"][data-state=\"{state}\"]')")
+    format!(
+        "document.querySelector('#sources li[data-source=\"{source}\"][data-state=\"{state}\"]')"
+    )
 }
 
 /// The demo page's condition for "a medication this source reported is shown".
@@ -391,7 +393,10 @@ async fn the_page_shows_the_fast_sources_medications_while_a_slow_source_is_pend
         s.engine.deadline = Duration::from_secs(30);
     })
     .await;
-    running.set_behaviour("akademiska-sjukhuset", Behaviour::Delay(Duration::from_secs(5)));
+    running.set_behaviour(
+        "akademiska-sjukhuset",
+        Behaviour::Delay(Duration::from_secs(5)),
+    );
     let mut browser = Browser::start(&chromium).await;
     browser
         .navigate(&format!("http://{}/?som=patient", running.addr))
@@ -424,7 +429,10 @@ async fn the_page_shows_the_fast_sources_medications_while_a_slow_source_is_pend
     }
     assert!(
         browser
-            .holds(&format!("{}.textContent.includes('Väntar på svar')", chip("akademiska-sjukhuset", "PENDING")))
+            .holds(&format!(
+                "{}.textContent.includes('Väntar på svar')",
+                chip("akademiska-sjukhuset", "PENDING")
+            ))
             .await,
         "the chip says so in the API's Swedish label: {}",
         browser.body().await
@@ -490,7 +498,9 @@ async fn graphiql_with_the_demo_token_runs_a_subscription_and_shows_its_result()
         )
         .await;
     assert!(
-        !browser.holds(&format!("{result}.includes('\"errors\"')")).await,
+        !browser
+            .holds(&format!("{result}.includes('\"errors\"')"))
+            .await,
         "{}",
         browser.body().await
     );
@@ -520,7 +530,9 @@ async fn staff_without_consent_are_told_so_in_swedish_and_staff_with_consent_see
         browser.press("ArrowDown").await;
     }
     assert!(
-        browser.holds("document.querySelector('#who-staff').checked").await,
+        browser
+            .holds("document.querySelector('#who-staff').checked")
+            .await,
         "the arrow keys choose: {}",
         browser.body().await
     );
@@ -592,7 +604,9 @@ async fn staff_without_consent_are_told_so_in_swedish_and_staff_with_consent_see
 #[tokio::test]
 async fn the_demo_serves_the_page_and_its_identities_and_production_serves_neither() {
     let demo = start_service(|_| {}).await;
-    let page = reqwest::get(format!("http://{}/", demo.addr)).await.unwrap();
+    let page = reqwest::get(format!("http://{}/", demo.addr))
+        .await
+        .unwrap();
     assert_eq!(page.status(), 200);
     assert_eq!(
         page.headers()["content-security-policy"],

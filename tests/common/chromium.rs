@@ -80,7 +80,10 @@ impl Browser {
         let started = Instant::now();
         let port = loop {
             if let Ok(text) = std::fs::read_to_string(&port_file)
-                && let Some(port) = text.lines().next().and_then(|l| l.trim().parse::<u16>().ok())
+                && let Some(port) = text
+                    .lines()
+                    .next()
+                    .and_then(|l| l.trim().parse::<u16>().ok())
             {
                 break port;
             }
@@ -204,7 +207,9 @@ impl Browser {
     /// timeout, the failure says what was waited for and shows the page and its log.
     pub async fn wait_for(&mut self, what: &str, condition: &str, timeout: Duration) {
         let started = Instant::now();
-        let expression = format!("(() => {{ try {{ return !!({condition}); }} catch (e) {{ return false; }} }})()");
+        let expression = format!(
+            "(() => {{ try {{ return !!({condition}); }} catch (e) {{ return false; }} }})()"
+        );
         loop {
             if self.eval(&expression).await == Value::Bool(true) {
                 return;
@@ -256,13 +261,17 @@ impl Browser {
 
     /// Whether `condition` holds in the page now.
     pub async fn holds(&mut self, condition: &str) -> bool {
-        let expression = format!("(() => {{ try {{ return !!({condition}); }} catch (e) {{ return false; }} }})()");
+        let expression = format!(
+            "(() => {{ try {{ return !!({condition}); }} catch (e) {{ return false; }} }})()"
+        );
         self.eval(&expression).await == Value::Bool(true)
     }
 
     /// The page's body, for failure messages.
     pub async fn body(&mut self) -> String {
-        let body = self.eval("document.body ? document.body.outerHTML : ''").await;
+        let body = self
+            .eval("document.body ? document.body.outerHTML : ''")
+            .await;
         format!(
             "{:.6000}\nlog:\n{}",
             body.as_str().unwrap_or_default(),
