@@ -661,7 +661,11 @@
     lines.map(([name, points], i) => svg("g", { class: `series series-${i % 3}` },
       svg("title", {}, name),
       svg("polyline", { points: points.map((p) => `${x(p.at).toFixed(1)},${y(p.value).toFixed(1)}`).join(" ") }),
-      points.map((p) => svg("circle", { cx: x(p.at).toFixed(1), cy: y(p.value).toFixed(1), r: 3 })))));
+      points.map((p) => svg("circle", { cx: x(p.at).toFixed(1), cy: y(p.value).toFixed(1), r: 3 })),
+      // Several lines (a blood pressure's parts): each named at its start, in its colour.
+      lines.length > 1
+        ? svg("text", { x: left + 6, y: (y(points[0].value) - 6).toFixed(1), class: "tick legend" }, name)
+        : null)));
     return picture;
   }
 
