@@ -638,3 +638,83 @@ async fn the_demo_serves_the_page_and_its_identities_and_production_serves_neith
         assert_eq!(response.status(), 404, "{path} in production");
     }
 }
+
+#[tokio::test]
+async fn every_demo_identity_opens_the_overview_the_page_offers_it_for() {
+    let demo = start_demo(&["vc-gottsunda", "hjartkliniken-fyris"], |_| {}).await;
+    let people = reqwest::get(format!("http://{}/demo/identities", demo.addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let people: serde_json::Value = serde_json::from_str(&people).unwrap();
+    let client = reqwest::Client::new();
+    let mut answers = std::collections::BTreeMap::new();
+    for person in people.as_array().unwrap() {
+        let body = serde_json::json!({
+            "query": "query($p: PersonId, $purpose: Purpose) { overview(patient: $p, purpose: $purpose) \
+                      { medications { provenance { sourceId } } contacts { name } } }",
+            "variables": { "p": person["patient"], "purpose": person["purpose"] },
+        });
+        let text = client
+            .post(format!("http://{}/graphql", demo.addr))
+            .bearer_auth(person["token"].as_str().unwrap())
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let answer: serde_json::Value = serde_json::from_str(&text).unwrap();
+        answers.insert(person["id"].as_str().unwrap().to_owned(), answer);
+    }
+    let codes = |id: &str| -> Vec<String> {
+        answers[id]["errors"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| e["extensions"]["code"].as_str().unwrap_or("").to_owned())
+            .collect()
+    };
+    let sources = |id: &str| -> Vec<String> {
+        answers[id]["data"]["overview"]["medications"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|m| m["provenance"].as_array().unwrap().clone())
+            .map(|p| p["sourceId"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    for id in ["patient", "guardian", "staff-consent"] {
+        assert!(codes(id).is_empty(), "{id}: {}", answers[id]);
+        assert!(
+            answers[id]["data"]["overview"]["medications"].is_array(),
+            "{id}: {}",
+            answers[id]
+        );
+    }
+    assert!(
+        sources("staff-consent")
+            .iter()
+            .any(|s| s == "hjartkliniken-fyris")
+            && sources("staff-consent").iter().any(|s| s == "vc-gottsunda"),
+        "staff with consent see both providers: {}",
+        answers["staff-consent"]
+    );
+    assert_eq!(codes("staff"), ["CONSENT_REQUIRED"], "{}", answers["staff"]);
+    assert!(
+        !sources("staff").iter().any(|s| s == "hjartkliniken-fyris"),
+        "staff without consent see their own provider's only: {}",
+        answers["staff"]
+    );
+    // The delegation covers medications and bookings, not contacts.
+    assert!(
+        answers["delegate"]["data"]["overview"]["medications"].is_array(),
+        "{}",
+        answers["delegate"]
+    );
+    assert_eq!(codes("delegate"), ["FORBIDDEN"], "{}", answers["delegate"]);
+}
