@@ -1,8 +1,8 @@
 //! The demo's overview page on `GET /`: plain HTML, CSS and JavaScript (`page/`), embedded in
 //! the binary and served under `/page/<file>` with a strict policy of its own
-//! ([`super::headers::page_policy`]: its own files only, no inline code); and
+//! ([`super::headers::PAGE_POLICY`]: its own files only, no inline code); and
 //! `GET /demo/identities`, fresh short-lived demo tokens for the demo's people, for the page's
-//! sign-in chooser. Both exist in demo mode only: a production service answers them 404.
+//! sign-in chooser. Both are routed in demo mode only: a production service answers them 404.
 
 use std::time::Duration;
 
