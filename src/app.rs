@@ -135,6 +135,9 @@ impl Application {
                 loopback: settings.server.cors_loopback,
             },
             keep_alive: settings.graphql.subscriptions.keep_alive,
+            // As GraphiQL's demo token: the demo issuer's tokens, which the page hands out, are
+            // accepted in demo mode only.
+            demo_page: settings.mode == Mode::Demo,
         });
         let listener =
             TcpListener::bind(settings.listen)
@@ -202,29 +205,56 @@ pub fn demo_person() -> PersonId {
 
 /// The demo's standing facts, so every role can be tried at once: Karin Lindqvist has a care
 /// relationship with Tolvan at Gottsunda vårdcentral (but no consent: registering one is part
-/// of the tour), and Tolvan has delegated his medications and bookings to Margareta. Added only
-/// when missing, so what a user changed in the demo database stays.
+/// of the tour), Sara Holm has one at Hjärtkliniken Fyris and Tolvan's consent for it (so
+/// staff who see other providers' data can be tried too), and Tolvan has delegated his
+/// medications and bookings to Margareta. Added only when missing, so what a user changed in
+/// the demo database stays.
 /// Called by the demo command only: tests start from an empty database.
 pub async fn seed_demo(store: &Store) -> Result<(), StoreError> {
+    use crate::access::records::NewConsent;
     use crate::access::records::{NewCareRelationship, NewDelegation};
-    use crate::auth::demo::{DEMO_DELEGATE, DEMO_PATIENT, DEMO_STAFF};
+    use crate::auth::demo::{DEMO_DELEGATE, DEMO_PATIENT, DEMO_STAFF, DEMO_STAFF_WITH_CONSENT};
     use crate::domain::Domain;
 
     let now = chrono::Utc::now();
     let tolvan = DEMO_PATIENT.id();
-    let karin = DEMO_STAFF.identity();
-    let related = store
-        .care_relationships(&tolvan)
+    for staff in [DEMO_STAFF.identity(), DEMO_STAFF_WITH_CONSENT.identity()] {
+        let related = store
+            .care_relationships(&tolvan)
+            .await?
+            .iter()
+            .any(|r| r.care_unit == staff.care_unit && r.is_active(now));
+        if !related {
+            store
+                .register_care_relationship(&NewCareRelationship {
+                    patient: tolvan.clone(),
+                    care_unit: staff.care_unit.clone(),
+                    care_provider: staff.care_provider.clone(),
+                    registered_by: staff.hsa_id.clone(),
+                    valid_from: now,
+                    valid_until: now + chrono::TimeDelta::days(365),
+                })
+                .await?;
+        }
+    }
+    let sara = DEMO_STAFF_WITH_CONSENT.identity();
+    // Any consent ever registered for her unit counts as seeded: one the user withdrew in the
+    // demo stays withdrawn.
+    let consented = store
+        .consents(&tolvan)
         .await?
         .iter()
-        .any(|r| r.care_unit == karin.care_unit && r.is_active(now));
-    if !related {
+        .any(|c| c.care_unit == sara.care_unit);
+    if !consented {
         store
-            .register_care_relationship(&NewCareRelationship {
+            .register_consent(&NewConsent {
                 patient: tolvan.clone(),
-                care_unit: karin.care_unit.clone(),
-                care_provider: karin.care_provider.clone(),
-                registered_by: karin.hsa_id.clone(),
+                care_unit: sara.care_unit.clone(),
+                care_unit_name: sara.care_unit_name.clone(),
+                care_provider: sara.care_provider.clone(),
+                registered_by: sara.hsa_id.clone(),
+                registered_by_name: sara.name.clone(),
+                registered_by_profession: sara.profession.clone(),
                 valid_from: now,
                 valid_until: now + chrono::TimeDelta::days(365),
             })

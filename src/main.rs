@@ -221,6 +221,7 @@ async fn serve(
         println!("Överblick demo is running.");
         println!("  {}", simulated.describe());
         println!("  GraphiQL:  http://{addr}/graphql  (signed in as Tolvan Tolvansson, {person})");
+        println!("  The overview page:  http://{addr}/  (sign in as any of the demo's people)");
         println!(
             "  A token for scripts:  cargo run --release -- token [--role patient|staff|guardian|delegate]"
         );

@@ -1,42 +1,27 @@
 //! The API as a browser uses it, in headless Chromium: GraphiQL starting from the service's own
-//! assets with no network beyond loopback, and a browser app on another origin calling
-//! `/graphql` under CORS.
+//! assets with no network beyond loopback (and running a subscription), a browser app on
+//! another origin calling `/graphql` under CORS, and the demo's overview page filling in while
+//! its sources answer.
 //!
-//! Chromium is driven by its command line only (`--dump-dom` after a virtual-time budget, which
-//! waits while fetches are pending): no DevTools client crate. What the page did is read from
-//! the DOM it leaves and from the service's own metrics. Needs `chromium` (Debian's package);
-//! with `CI` set a missing one fails the tests, elsewhere they are skipped with a message.
+//! Pages that settle are read with Chromium's command line (`--dump-dom` after a virtual-time
+//! budget, which waits while fetches are pending); pages that keep changing while they stream
+//! are watched over the DevTools protocol (`common/chromium.rs`). Needs `chromium` (Debian's
+//! package); with `CI` set a missing one fails the tests, elsewhere they are skipped with a
+//! message.
+
+#[path = "common/chromium.rs"]
+mod chromium;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use chromium::{Browser, chromium};
 use overblick::app::Application;
 use overblick::auth::demo;
-use overblick::config::Settings;
-
-const CHROMIUM: &str = "/usr/bin/chromium";
-
-/// The browser, or `None` (after saying why) when it is missing outside CI.
-fn chromium() -> Option<PathBuf> {
-    let path = std::env::var_os("OVERBLICK_CHROMIUM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(CHROMIUM));
-    if path.is_file() {
-        return Some(path);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{} is missing: install Debian's `chromium` (.ci/run does)",
-        path.display()
-    );
-    eprintln!(
-        "skipped: {} is missing (apt-get install chromium)",
-        path.display()
-    );
-    None
-}
+use overblick::config::{Mode, Settings};
+use overblick_simulators::Behaviour;
 
 /// The page at `url` as Chromium leaves it after `budget` of virtual time (which does not run
 /// while network fetches are pending), in a fresh profile with every background service off,
@@ -44,19 +29,9 @@ fn chromium() -> Option<PathBuf> {
 fn dump_dom(chromium: &Path, url: &str, budget: Duration) -> Page {
     let profile = tempfile::tempdir().expect("a temp dir");
     let mut child = Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--disable-dev-shm-usage",
-            // The page's console and network errors, for the failure messages.
-            "--enable-logging=stderr",
-            "--v=0",
-        ])
+        .args(chromium::FLAGS)
+        // The page's console and network errors, for the failure messages.
+        .args(["--enable-logging=stderr", "--v=0"])
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .arg(format!("--virtual-time-budget={}", budget.as_millis()))
         .arg("--dump-dom")
@@ -124,10 +99,23 @@ impl std::fmt::Display for Page {
 /// The service as the demo runs it (GraphiQL with a demo token), on port 0 with a fresh
 /// database and one simulated source; `adjust` changes its settings first.
 async fn start_service(adjust: impl FnOnce(&mut Settings)) -> Service {
-    let sources = Path::new(env!("CARGO_MANIFEST_DIR")).join("sources");
-    let mut settings = Settings::demo(&sources).expect("the demo settings load");
-    settings.catalog.retain(|e| e.info.id == "vc-gottsunda");
-    assert_eq!(settings.catalog.len(), 1, "the demo has vc-gottsunda");
+    start_demo(&["vc-gottsunda"], adjust).await
+}
+
+/// The service as the demo runs it, with the demo's standing facts (care relationships, the
+/// consent, the delegation) and these of its simulated sources; `adjust` changes its settings
+/// first.
+async fn start_demo(sources: &[&str], adjust: impl FnOnce(&mut Settings)) -> Service {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("sources");
+    let mut settings = Settings::demo(&dir).expect("the demo settings load");
+    settings
+        .catalog
+        .retain(|e| sources.contains(&e.info.id.as_str()));
+    assert_eq!(
+        settings.catalog.len(),
+        sources.len(),
+        "the demo has {sources:?}"
+    );
     let dir = tempfile::tempdir().expect("a temp dir");
     settings.database.url = format!(
         "sqlite://{}?mode=rwc",
@@ -141,9 +129,14 @@ async fn start_service(adjust: impl FnOnce(&mut Settings)) -> Service {
     let app = Application::build(&settings)
         .await
         .expect("the service starts");
+    if settings.mode == Mode::Demo {
+        overblick::app::seed_demo(app.store())
+            .await
+            .expect("the demo's facts are seeded");
+    }
     Service {
         addr: app.spawn(),
-        _simulators: simulators,
+        simulators,
         _dir: dir,
     }
 }
@@ -151,8 +144,19 @@ async fn start_service(adjust: impl FnOnce(&mut Settings)) -> Service {
 /// A running service, and what it needs kept for the test's life.
 struct Service {
     addr: SocketAddr,
-    _simulators: overblick::demo::CatalogSimulators,
+    simulators: overblick::demo::CatalogSimulators,
     _dir: tempfile::TempDir,
+}
+
+impl Service {
+    /// Sets how the simulator of the source with this id answers.
+    fn set_behaviour(&self, source: &str, behaviour: Behaviour) {
+        self.simulators
+            .for_source(source)
+            .unwrap_or_else(|| panic!("a simulator for {source}"))
+            .server()
+            .set_behaviour(behaviour);
+    }
 }
 
 /// GraphQL requests the service answered with `outcome`, from its metrics.
@@ -361,4 +365,356 @@ async fn a_page_on_a_configured_origin_reads_the_api_and_one_on_another_origin_i
         "{:?}",
         refused.headers()
     );
+}
+
+/// The demo page's condition for "this source's chip is in this state".
+fn chip(source: &str, state: &str) -> String {
+    format!(
+        "document.querySelector('#sources li[data-source=\"{source}\"][data-state=\"{state}\"]')"
+    )
+}
+
+/// The demo page's condition for "a medication this source reported is shown".
+fn medication_from(source: &str) -> String {
+    format!(
+        "document.querySelector('section[data-section=\"medications\"] li[data-source~=\"{source}\"]')"
+    )
+}
+
+const WAIT: Duration = Duration::from_secs(30);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_shows_the_fast_sources_medications_while_a_slow_source_is_pending_then_its_medications_without_a_reload()
+ {
+    let Some(chromium) = chromium() else { return };
+    let running = start_demo(&["vc-gottsunda", "akademiska-sjukhuset"], |s| {
+        // The slow source answers well within its timeout, long after the first event.
+        s.policy.timeout = Duration::from_secs(30);
+        s.engine.deadline = Duration::from_secs(30);
+    })
+    .await;
+    running.set_behaviour(
+        "akademiska-sjukhuset",
+        Behaviour::Delay(Duration::from_secs(5)),
+    );
+    let mut browser = Browser::start(&chromium).await;
+    browser
+        .navigate(&format!("http://{}/?som=patient", running.addr))
+        .await;
+
+    browser
+        .wait_for(
+            "the fast source's medications",
+            &medication_from("vc-gottsunda"),
+            WAIT,
+        )
+        .await;
+    // Marks this document: a reload would lose it.
+    browser.eval("window.sameDocument = true").await;
+    let pending = [
+        "document.body.dataset.transport === 'sse'".to_owned(),
+        "document.querySelector('#status').dataset.status === 'pending'".to_owned(),
+        chip("akademiska-sjukhuset", "PENDING"),
+        chip("vc-gottsunda", "FROM_SOURCE"),
+        format!("!{}", medication_from("akademiska-sjukhuset")),
+        "document.querySelector('section[data-section=\"medications\"]').dataset.state === 'ok'"
+            .to_owned(),
+    ];
+    for condition in &pending {
+        assert!(
+            browser.holds(condition).await,
+            "while the slow source works: {condition}\n{}",
+            browser.body().await
+        );
+    }
+    assert!(
+        browser
+            .holds(&format!(
+                "{}.textContent.includes('Väntar på svar')",
+                chip("akademiska-sjukhuset", "PENDING")
+            ))
+            .await,
+        "the chip says so in the API's Swedish label: {}",
+        browser.body().await
+    );
+
+    browser
+        .wait_for(
+            "the slow source's medications",
+            &medication_from("akademiska-sjukhuset"),
+            WAIT,
+        )
+        .await;
+    browser
+        .wait_for(
+            "the overview complete and live",
+            "document.querySelector('#status').dataset.status === 'live'",
+            WAIT,
+        )
+        .await;
+    for condition in [
+        chip("akademiska-sjukhuset", "FROM_SOURCE"),
+        chip("vc-gottsunda", "FROM_SOURCE"),
+        "window.sameDocument === true".to_owned(),
+        "document.body.dataset.transport === 'sse'".to_owned(),
+        // The measurements are drawn as charts over time.
+        "document.querySelector('section[data-section=\"measurements\"] figure[data-chart] svg polyline')"
+            .to_owned(),
+    ] {
+        assert!(
+            browser.holds(&condition).await,
+            "once every source answered: {condition}\n{}",
+            browser.body().await
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graphiql_with_the_demo_token_runs_a_subscription_and_shows_its_result() {
+    let Some(chromium) = chromium() else { return };
+    let running = start_service(|_| {}).await;
+    let mut browser = Browser::start(&chromium).await;
+    browser
+        .navigate(&format!("http://{}/graphql", running.addr))
+        .await;
+    let editor = "document.querySelector('.graphiql-query-editor .CodeMirror')";
+    browser
+        .wait_for("GraphiQL's editor", &format!("{editor}.CodeMirror"), WAIT)
+        .await;
+    browser
+        .eval(&format!(
+            "{editor}.CodeMirror.setValue('subscription Live {{ overview {{ complete medications {{ name }} }} }}')"
+        ))
+        .await;
+    browser
+        .eval("document.querySelector('.graphiql-execute-button').click()")
+        .await;
+    let result = "(document.querySelector('.result-window .CodeMirror').CodeMirror.getValue())";
+    browser
+        .wait_for(
+            "the subscription's last event in the result pane",
+            &format!("{result}.includes('\"complete\": true') && {result}.includes('Eliquis')"),
+            WAIT,
+        )
+        .await;
+    assert!(
+        !browser
+            .holds(&format!("{result}.includes('\"errors\"')"))
+            .await,
+        "{}",
+        browser.body().await
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_without_consent_are_told_so_in_swedish_and_staff_with_consent_see_the_overview() {
+    let Some(chromium) = chromium() else { return };
+    let running = start_demo(&["vc-gottsunda", "hjartkliniken-fyris"], |_| {}).await;
+    let mut browser = Browser::start(&chromium).await;
+    browser.navigate(&format!("http://{}/", running.addr)).await;
+    browser
+        .wait_for(
+            "the sign-in chooser",
+            "document.querySelectorAll('input[name=\"who\"]').length === 5",
+            WAIT,
+        )
+        .await;
+
+    // Chosen with the keyboard alone: the first person, arrow keys to the staff member
+    // without consent (the last), Tab to the button, Enter.
+    browser
+        .eval("document.querySelector('input[name=\"who\"]').focus()")
+        .await;
+    browser.press("Space").await;
+    for _ in 0..4 {
+        browser.press("ArrowDown").await;
+    }
+    assert!(
+        browser
+            .holds("document.querySelector('#who-staff').checked")
+            .await,
+        "the arrow keys choose: {}",
+        browser.body().await
+    );
+    browser.press("Tab").await;
+    assert!(
+        browser
+            .holds("document.activeElement === document.querySelector('#signin-button')")
+            .await,
+        "Tab reaches the button: {}",
+        browser.body().await
+    );
+    browser.press("Enter").await;
+    browser
+        .wait_for(
+            "the consent notice",
+            "document.querySelector('[data-notice=\"CONSENT_REQUIRED\"]')",
+            WAIT,
+        )
+        .await;
+    browser
+        .wait_for(
+            "the overview of her own provider's data",
+            "document.querySelector('#status').dataset.status === 'live'",
+            WAIT,
+        )
+        .await;
+    for condition in [
+        "document.querySelector('[data-notice=\"CONSENT_REQUIRED\"]').textContent.includes('samtycke')"
+            .to_owned(),
+        medication_from("vc-gottsunda"),
+        format!("!{}", medication_from("hjartkliniken-fyris")),
+    ] {
+        assert!(
+            browser.holds(&condition).await,
+            "staff without consent: {condition}\n{}",
+            browser.body().await
+        );
+    }
+
+    browser
+        .navigate(&format!("http://{}/?som=staff-consent", running.addr))
+        .await;
+    browser
+        .wait_for(
+            "the other provider's medications",
+            &medication_from("hjartkliniken-fyris"),
+            WAIT,
+        )
+        .await;
+    browser
+        .wait_for(
+            "the whole overview",
+            "document.querySelector('#status').dataset.status === 'live'",
+            WAIT,
+        )
+        .await;
+    for condition in [
+        medication_from("vc-gottsunda"),
+        "!document.querySelector('[data-notice]')".to_owned(),
+    ] {
+        assert!(
+            browser.holds(&condition).await,
+            "staff with consent: {condition}\n{}",
+            browser.body().await
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_demo_serves_the_page_and_its_identities_and_production_serves_neither() {
+    let demo = start_service(|_| {}).await;
+    let page = reqwest::get(format!("http://{}/", demo.addr))
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(
+        page.headers()["content-security-policy"],
+        overblick::http::headers::PAGE_POLICY
+    );
+    let people = reqwest::get(format!("http://{}/demo/identities", demo.addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let people: serde_json::Value = serde_json::from_str(&people).unwrap();
+    let ids: Vec<&str> = people
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        ["patient", "guardian", "delegate", "staff-consent", "staff"]
+    );
+
+    let production = start_demo(&[], |s| s.mode = Mode::Production).await;
+    for path in ["/", "/demo/identities", "/page/page.js"] {
+        let response = reqwest::get(format!("http://{}{path}", production.addr))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 404, "{path} in production");
+    }
+}
+
+#[tokio::test]
+async fn every_demo_identity_opens_the_overview_the_page_offers_it_for() {
+    let demo = start_demo(&["vc-gottsunda", "hjartkliniken-fyris"], |_| {}).await;
+    let people = reqwest::get(format!("http://{}/demo/identities", demo.addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let people: serde_json::Value = serde_json::from_str(&people).unwrap();
+    let client = reqwest::Client::new();
+    let mut answers = std::collections::BTreeMap::new();
+    for person in people.as_array().unwrap() {
+        let body = serde_json::json!({
+            "query": "query($p: PersonId, $purpose: Purpose) { overview(patient: $p, purpose: $purpose) \
+                      { medications { provenance { sourceId } } contacts { name } } }",
+            "variables": { "p": person["patient"], "purpose": person["purpose"] },
+        });
+        let text = client
+            .post(format!("http://{}/graphql", demo.addr))
+            .bearer_auth(person["token"].as_str().unwrap())
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let answer: serde_json::Value = serde_json::from_str(&text).unwrap();
+        answers.insert(person["id"].as_str().unwrap().to_owned(), answer);
+    }
+    let codes = |id: &str| -> Vec<String> {
+        answers[id]["errors"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| e["extensions"]["code"].as_str().unwrap_or("").to_owned())
+            .collect()
+    };
+    let sources = |id: &str| -> Vec<String> {
+        answers[id]["data"]["overview"]["medications"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|m| m["provenance"].as_array().unwrap().clone())
+            .map(|p| p["sourceId"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    for id in ["patient", "guardian", "staff-consent"] {
+        assert!(codes(id).is_empty(), "{id}: {}", answers[id]);
+        assert!(
+            answers[id]["data"]["overview"]["medications"].is_array(),
+            "{id}: {}",
+            answers[id]
+        );
+    }
+    assert!(
+        sources("staff-consent")
+            .iter()
+            .any(|s| s == "hjartkliniken-fyris")
+            && sources("staff-consent").iter().any(|s| s == "vc-gottsunda"),
+        "staff with consent see both providers: {}",
+        answers["staff-consent"]
+    );
+    assert_eq!(codes("staff"), ["CONSENT_REQUIRED"], "{}", answers["staff"]);
+    assert!(
+        !sources("staff").iter().any(|s| s == "hjartkliniken-fyris"),
+        "staff without consent see their own provider's only: {}",
+        answers["staff"]
+    );
+    // The delegation covers medications and bookings, not contacts.
+    assert!(
+        answers["delegate"]["data"]["overview"]["medications"].is_array(),
+        "{}",
+        answers["delegate"]
+    );
+    assert_eq!(codes("delegate"), ["FORBIDDEN"], "{}", answers["delegate"]);
 }

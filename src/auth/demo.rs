@@ -96,6 +96,20 @@ pub const DEMO_STAFF: DemoStaff = DemoStaff {
     care_provider_name: "Region Uppsala",
 };
 
+/// A cardiologist at Hjärtkliniken Fyris, a private clinic and another care provider than the
+/// region's: the demo seeds Tolvan's consent for her unit (and a care relationship), so the demo
+/// shows staff who see other providers' data beside [`DEMO_STAFF`], who sees only her own
+/// provider's until a consent is registered.
+pub const DEMO_STAFF_WITH_CONSENT: DemoStaff = DemoStaff {
+    hsa_id: "SE5566778899-P0042",
+    name: "Sara Holm",
+    profession: "Läkare",
+    care_unit: "SE5566778899-HJ01",
+    care_unit_name: "Hjärtkliniken Fyris, mottagning",
+    care_provider: "SE5566778899-0001",
+    care_provider_name: "Hjärtkliniken Fyris AB",
+};
+
 const SEED_PHRASE: &[u8] =
     b"overblick demo token issuer: public by design, accepted only in demo mode";
 

@@ -3,7 +3,8 @@
 //! ([`super::headers::graphiql_policy`]); and its scripts and stylesheet on
 //! `GET /graphiql/assets/<file>`, vendored in `graphiql/` (see its README: packages, versions,
 //! licences) and embedded in the binary, so GraphiQL needs no network beyond the service and
-//! the page loads nothing from anywhere else.
+//! the page loads nothing from anywhere else. The template's fetcher sends subscriptions over
+//! Server-Sent Events (the service's own transport, so GraphiQL needs no WebSocket library).
 //!
 //! Not async-graphql's `GraphiQLSource`: that renders through handlebars, which logs what it
 //! renders at debug level (`Rendering helper: each, params: [...]` lists the page's headers),

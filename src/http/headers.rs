@@ -1,6 +1,7 @@
 //! The security headers every answer carries, and the one place its Content-Security-Policies
-//! are written: the API's (JSON, text, metrics: nothing to load, run or frame) and the GraphiQL
-//! page's (its own assets from this service, and its nonced inline code, nothing else).
+//! are written: the API's (JSON, text, metrics: nothing to load, run or frame), the GraphiQL
+//! page's (its own assets from this service, and its nonced inline code, nothing else) and the
+//! demo's overview page's (its own files, no inline code at all).
 
 use axum::http::{HeaderMap, HeaderValue, header};
 
@@ -33,6 +34,15 @@ pub fn graphiql_policy(nonce: &str) -> String {
     )
 }
 
+/// The demo's overview page (`GET /` and its files under `/page/`): its script and stylesheet
+/// from this service only, no inline script or style at all (so it needs no nonce), requests
+/// to this service only (`/graphql`, `/demo/identities`), images only as `data:` (its icon);
+/// its charts are SVG built in the document, which no policy governs. No frames, objects,
+/// workers, forms (sign-in is handled by its script) or `<base>`, and framed by nobody.
+pub const PAGE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
+     form-action 'none'";
+
 /// Sets the headers every answer carries; an answer's own Content-Security-Policy (GraphiQL's)
 /// is kept, any other gets [`API_POLICY`].
 pub fn secure(headers: &mut HeaderMap) {
@@ -63,7 +73,7 @@ mod tests {
     #[test]
     fn both_policies_forbid_framing_and_inline_code_without_a_nonce() {
         let graphiql = graphiql_policy("abc123");
-        for policy in [API_POLICY, graphiql.as_str()] {
+        for policy in [API_POLICY, graphiql.as_str(), PAGE_POLICY] {
             assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
             assert!(policy.starts_with("default-src 'none';"), "{policy}");
             assert!(!policy.contains("unsafe"), "{policy}");
@@ -76,6 +86,9 @@ mod tests {
             "nothing from elsewhere: {graphiql}"
         );
         assert!(graphiql.contains("connect-src 'self';"));
+        assert!(PAGE_POLICY.contains("script-src 'self';"), "{PAGE_POLICY}");
+        assert!(PAGE_POLICY.contains("connect-src 'self';"), "{PAGE_POLICY}");
+        assert!(!PAGE_POLICY.contains("nonce") && !PAGE_POLICY.contains("http"));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The HTTP edge, the only module that knows axum (and hyper): the listener's defences, routes,
 //! bearer authentication before any GraphQL runs, rate limiting per signed-in subject and per
 //! address for requests without a valid token, the request body's limits, request ids,
-//! GraphiQL, health and readiness, and the headers every answer carries.
+//! GraphiQL, the demo's overview page, health and readiness, and the headers every answer
+//! carries.
 //!
 //! Every answer of the service (4xx, 5xx, `/metrics` and GraphiQL included) passes one
 //! middleware, [`edge`]: it gives the request its id, runs everything under a tracing span that
@@ -15,6 +16,7 @@ pub mod cors;
 mod graphiql;
 mod graphql;
 pub mod headers;
+mod page;
 pub mod rate_limit;
 pub mod server;
 mod ws;
@@ -72,6 +74,8 @@ pub struct HttpState {
     pub cors: cors::AllowedOrigins,
     /// How often an event stream (SSE) or a WebSocket sends a keep-alive.
     pub keep_alive: std::time::Duration,
+    /// The demo's overview page on `/` and its `/demo/identities` (demo mode only; else 404).
+    pub demo_page: bool,
 }
 
 /// How GraphiQL is served, when it is.
@@ -127,9 +131,15 @@ pub fn router(state: HttpState) -> Router {
                 cors::only_for_allowed(r)
             }));
     }
-    let routes = Router::new()
+    let mut routes = Router::new()
         .route("/graphql", graphql)
-        .route(graphiql::ASSETS_ROUTE, get_only(graphiql::asset))
+        .route(graphiql::ASSETS_ROUTE, get_only(graphiql::asset));
+    if state.demo_page {
+        // Not routed at all otherwise: a production service answers these paths as any other
+        // unknown path.
+        routes = page::routes(routes);
+    }
+    let routes = routes
         .route("/healthz", get_only(|| async { "ok" }))
         .route("/readyz", get_only(readyz))
         .route("/metrics", get_only(metrics))
@@ -195,6 +205,9 @@ async fn edge(mut request: Request, next: Next) -> Response {
             "/readyz" => "/readyz",
             "/metrics" => "/metrics",
             graphiql::ASSETS_ROUTE => "/graphiql/assets",
+            "/" => "/",
+            page::ASSETS_ROUTE => "/page",
+            "/demo/identities" => "/demo/identities",
             _ => "other",
         });
     let method = known_method(request.method());
