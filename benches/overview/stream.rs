@@ -205,7 +205,7 @@ async fn stream(request: reqwest::RequestBuilder, expected: usize, sent: Instant
     let mut buffer = String::new();
     // How far the buffer has been searched for an event's end: a large event comes in many
     // chunks, and searching it from the start each time would cost the generator's core.
-    let mut searched = 0;
+    let mut searched: usize = 0;
     let mut first = None;
     loop {
         let chunk = match response.chunk().await {
