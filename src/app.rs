@@ -46,6 +46,8 @@ pub enum StartError {
     Auth(#[from] AuthConfigError),
     #[error(transparent)]
     Population(#[from] DirectoryFileError),
+    #[error(transparent)]
+    Notify(#[from] crate::notify::NotifyConfigError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -120,6 +122,11 @@ impl Application {
             (true, Mode::Demo) => Some(GraphiqlMode::DemoToken(demo_person())),
             (true, Mode::Production) => Some(GraphiqlMode::Plain),
         };
+        let notify = Arc::new(crate::notify::Notifier::new(
+            settings,
+            engine.clone(),
+            |var| std::env::var(var).ok(),
+        )?);
         let router = router(HttpState {
             schema: crate::graphql::schema_with(engine.clone(), gate, audit, &settings.graphql),
             auth,
@@ -135,6 +142,7 @@ impl Application {
                 loopback: settings.server.cors_loopback,
             },
             keep_alive: settings.graphql.subscriptions.keep_alive,
+            notify,
         });
         let listener =
             TcpListener::bind(settings.listen)

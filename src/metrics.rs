@@ -38,6 +38,15 @@ pub struct SourceCallLabels {
     pub outcome: &'static str,
 }
 
+/// Labels of a change notification received from a source (or the platform): the source's
+/// catalog id (`platform` for the engagement index) and what came of it.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NotificationLabels {
+    pub source: String,
+    /// `changed`, `ping`, `unauthenticated`, `unknown_source`, `invalid`, `unresolved`.
+    pub outcome: &'static str,
+}
+
 /// Labels of a source cache lookup.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CacheLabels {
@@ -90,6 +99,8 @@ pub struct Metrics {
     pub request_duration: HistogramFamily<OperationLabels>,
     /// GraphQL requests being answered now.
     pub in_flight: Gauge,
+    /// Change notifications received, by source and outcome.
+    pub notifications: Family<NotificationLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -163,6 +174,12 @@ impl Metrics {
             "GraphQL requests being answered now",
             in_flight.clone(),
         );
+        let notifications = Family::<NotificationLabels, Counter>::default();
+        registry.register(
+            "notifications",
+            "Change notifications received from sources and the platform, by source and outcome",
+            notifications.clone(),
+        );
         Metrics {
             registry,
             source_calls_avoided,
@@ -175,6 +192,7 @@ impl Metrics {
             requests,
             request_duration,
             in_flight,
+            notifications,
         }
     }
 

@@ -30,6 +30,7 @@
 mod config;
 pub mod contract;
 pub mod engagement;
+pub mod notification;
 pub mod map;
 pub mod soap;
 pub mod xml;
