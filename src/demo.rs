@@ -95,22 +95,39 @@ impl CatalogSimulators {
         }
     }
 
-    /// Points every simulated FHIR source's change notifications at the service at
-    /// `service_url` (e.g. `http://127.0.0.1:4000`), with the secret its catalog entry was
-    /// given ([`give_notify_secrets`]).
-    pub fn notify_service(&self, entries: &[SourceEntry], service_url: &str) {
+    /// Points every simulated source's change notifications at the service at `service_url`
+    /// (e.g. `http://127.0.0.1:4000`): a FHIR source's with the secret its catalog entry was
+    /// given ([`give_notify_secrets`]); a RIV-TA source's, sent as the platform's
+    /// ProcessNotification, with `platform_secret` (none: they tell nobody).
+    pub fn notify_service(
+        &self,
+        entries: &[SourceEntry],
+        platform_secret: Option<&str>,
+        service_url: &str,
+    ) {
+        let service_url = service_url.trim_end_matches('/');
         for (id, simulator) in &self.started {
-            let Simulator::Fhir(handle) = simulator else {
-                continue;
-            };
-            let secret = entries.iter().find(|e| e.info.id == *id).and_then(|e| match &e.protocol {
-                ProtocolConfig::FhirR4(config) => config.notify_secret.clone(),
-                _ => None,
-            });
-            handle.notify_to(secret.map(|secret| NotifyTarget {
-                url: format!("{}/notify/fhir/{id}", service_url.trim_end_matches('/')),
-                secret: secret.expose().to_owned(),
-            }));
+            match simulator {
+                Simulator::Fhir(handle) => {
+                    let secret = entries
+                        .iter()
+                        .find(|e| e.info.id == *id)
+                        .and_then(|e| match &e.protocol {
+                            ProtocolConfig::FhirR4(config) => config.notify_secret.clone(),
+                            _ => None,
+                        });
+                    handle.notify_to(secret.map(|secret| NotifyTarget {
+                        url: format!("{service_url}/notify/fhir/{id}"),
+                        secret: secret.expose().to_owned(),
+                    }));
+                }
+                Simulator::RivTa(handle) => {
+                    handle.notify_to(platform_secret.map(|secret| NotifyTarget {
+                        url: format!("{service_url}/notify/rivta"),
+                        secret: secret.to_owned(),
+                    }));
+                }
+            }
         }
     }
 

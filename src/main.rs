@@ -326,8 +326,11 @@ impl Simulated {
         } else {
             service
         };
-        self.sources
-            .notify_service(&settings.catalog, &format!("http://{host}"));
+        self.sources.notify_service(
+            &settings.catalog,
+            settings.platform.notify_secret.as_ref().map(|s| s.expose()),
+            &format!("http://{host}"),
+        );
         let source = self.sources.fhir_for(DEMO_CHANGING_SOURCE).filter(|_| demo_changes)?;
         Some(overblick::demo::spawn_demo_changes(
             source,
@@ -369,6 +372,13 @@ async fn simulate(
         overblick::demo::move_story_to(&mut settings.catalog, chrono::Utc::now().date_naive());
     }
     overblick::demo::give_notify_secrets(&mut settings.catalog);
+    if settings.platform.notify_secret_env.is_none() {
+        // The simulated producers tell the service of their changes as the platform would.
+        settings
+            .platform
+            .notify_secret
+            .get_or_insert_with(overblick::notify::Secret::generate);
+    }
     let sources = overblick::demo::start_simulators(&mut settings.catalog).await?;
     let index = match demo_dir {
         Some(dir) if dir.join(DEMO_ENGAGEMENT_INDEX_FILE).is_file() => {

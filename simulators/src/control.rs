@@ -11,8 +11,10 @@
 //!   the FHIR source changes that person's records and, when the demo pointed it at the
 //!   service, sends the service a rest-hook notification (a Backport IG `full-resource`
 //!   Bundle), so live overviews update. Answers `{"source", "change", "record", "notified"}`;
-//!   404 for an unknown source, 400 for an unknown change, a missing person or a person (or
-//!   booking) the source has no record of, 409 for a source that cannot change (RIV-TA).
+//!   A RIV-TA source moves bookings only (its first timeslot) and, when pointed at the
+//!   service, sends the platform's `ProcessNotification` as the engagement index would.
+//!   404 for an unknown source, 400 for an unknown change, a missing person, a person (or
+//!   booking) the source has no record of, or a change the source cannot make.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -182,13 +184,11 @@ async fn change(
             &json!({ "error": "say whose records change: ?person=<12 digits>" }),
         );
     };
-    let Simulator::Fhir(handle) = simulator else {
-        return json_answer(
-            StatusCode::CONFLICT,
-            &json!({ "error": "only FHIR sources change their records from the panel" }),
-        );
+    let changed = match simulator {
+        Simulator::Fhir(handle) => handle.change(&person, kind).await,
+        Simulator::RivTa(handle) => handle.change(&person, kind).await,
     };
-    match handle.change(&person, kind).await {
+    match changed {
         Ok(changed) => json_answer(
             StatusCode::OK,
             &json!({

@@ -151,3 +151,74 @@ pub fn backport_notification(
         ]
     })
 }
+
+/// The engagement index's `ProcessNotification` (RIVTABP21, SOAP 1.1) telling subscribers that
+/// `person`'s engagement in `service_domain`/`categorization` at `logical_address` changed: what
+/// the platform sends after a producer's `Update`. Element names as in SKLTP EI's
+/// `ProcessNotificationType` (`engagementTransaction`: `deleteFlag`, `engagement`).
+pub fn process_notification(
+    person: &str,
+    service_domain: &str,
+    categorization: &str,
+    logical_address: &str,
+) -> String {
+    use quick_xml::escape::escape;
+    let now = chrono::Utc::now().format("%Y%m%d%H%M%S");
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="{env}"><soapenv:Header><a:LogicalAddress xmlns:a="{registry}">overblick</a:LogicalAddress></soapenv:Header><soapenv:Body><r:ProcessNotification xmlns:r="urn:riv:itintegration:engagementindex:ProcessNotificationResponder:1" xmlns:e="urn:riv:itintegration:engagementindex:1"><r:engagementTransaction><e:deleteFlag>false</e:deleteFlag><e:engagement><e:registeredResidentIdentification>{person}</e:registeredResidentIdentification><e:serviceDomain>{domain}</e:serviceDomain><e:categorization>{category}</e:categorization><e:logicalAddress>{address}</e:logicalAddress><e:businessObjectInstanceIdentifier>NA</e:businessObjectInstanceIdentifier><e:clinicalProcessInterestId>NA</e:clinicalProcessInterestId><e:mostRecentContent>{now}</e:mostRecentContent><e:sourceSystem>{address}</e:sourceSystem><e:dataController>{address}</e:dataController><e:owner>{address}</e:owner><e:updateTime>{now}</e:updateTime></e:engagement></r:engagementTransaction></r:ProcessNotification></soapenv:Body></soapenv:Envelope>"#,
+        env = crate::soap::SOAP_ENV,
+        registry = crate::soap::REGISTRY_NS,
+        person = escape(person),
+        domain = escape(service_domain),
+        category = escape(categorization),
+        address = escape(logical_address),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backport_notification_names_its_focus_and_carries_the_resource() {
+        let resource = json!({ "resourceType": "Observation", "id": "o1", "subject": { "reference": "Patient/p1" } });
+        let bundle = backport_notification("http://127.0.0.1:1/fhir", &resource, true, 3);
+        assert_eq!(bundle["type"], "history");
+        let status = &bundle["entry"][0]["resource"];
+        assert_eq!(status["resourceType"], "Parameters");
+        let event = status["parameter"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "notification-event")
+            .unwrap();
+        assert_eq!(
+            event["part"][2]["valueReference"]["reference"],
+            "http://127.0.0.1:1/fhir/Observation/o1"
+        );
+        assert_eq!(bundle["entry"][1]["resource"], resource);
+        assert_eq!(bundle["entry"][1]["request"]["method"], "POST");
+    }
+
+    #[test]
+    fn a_process_notification_is_well_formed_and_names_the_engagement() {
+        let text = process_notification("191212121212", "riv:crm:scheduling", "Booking", "SE1-A");
+        let doc = roxmltree::Document::parse(&text).unwrap();
+        let names: Vec<&str> = doc
+            .descendants()
+            .filter(|n| n.is_element())
+            .map(|n| n.tag_name().name())
+            .collect();
+        for name in ["ProcessNotification", "engagementTransaction", "deleteFlag", "engagement", "registeredResidentIdentification", "serviceDomain", "categorization", "logicalAddress", "sourceSystem"] {
+            assert!(names.contains(&name), "{name} in {names:?}");
+        }
+    }
+
+    #[test]
+    fn changes_have_the_names_the_panel_takes() {
+        for name in Change::NAMES {
+            assert_eq!(Change::parse(name).unwrap().name(), name);
+        }
+        assert!(Change::parse("weight").is_none());
+    }
+}

@@ -284,7 +284,7 @@ impl Builder {
         let mut app = TestApp::start_with(catalog, simulators.fhir(), options).await;
         app.rivta = simulators.rivta();
         app.index = index;
-        simulators.notify_service(&app.catalog, &app.url);
+        simulators.notify_service(&app.catalog, Some(&app.platform_secret), &app.url);
         app.sources = simulators.started.clone();
         app
     }
