@@ -183,8 +183,8 @@ impl FhirHandle {
         let (resource, created) = {
             let mut store = self.shared.store.write().unwrap_or_else(PoisonError::into_inner);
             let (resource, created) = match change {
-                Change::Measurement => (blood_pressure(&store, &person)?, true),
-                Change::Booking => (moved_booking(&store, &person)?, false),
+                Change::Measurement => blood_pressure(&store, &person)?,
+                Change::Booking => moved_booking(&store, &person)?,
             };
             store
                 .insert_bundle(

@@ -11,7 +11,6 @@ use overblick::config::{GraphqlSettings, SubscriptionSettings};
 use overblick::domain::PersonId;
 use overblick::live::{Cause, Change};
 use overblick_simulators::Behaviour;
-use reqwest::header;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;

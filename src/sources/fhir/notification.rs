@@ -123,12 +123,12 @@ fn read_backport(status: &Value, entries: &[Value]) -> Result<Notification, Unre
         .get("parameter")
         .and_then(Value::as_array)
         .map_or(&[][..], Vec::as_slice);
-    let named = |name: &str| {
+    fn named<'a>(parameters: &'a [Value], name: &'a str) -> impl Iterator<Item = &'a Value> {
         parameters
             .iter()
             .filter(move |p| p.get("name").and_then(Value::as_str) == Some(name))
-    };
-    let kind = named("type")
+    }
+    let kind = named(parameters, "type")
         .find_map(|p| p.get("valueCode").and_then(Value::as_str))
         .ok_or_else(|| {
             Unreadable("the SubscriptionStatus has no `type` parameter (valueCode)".into())
@@ -153,7 +153,7 @@ fn read_backport(status: &Value, entries: &[Value]) -> Result<Notification, Unre
         }
     }
     let mut about = BTreeSet::new();
-    for event in named("notification-event") {
+    for event in named(parameters, "notification-event") {
         let parts = event
             .get("part")
             .and_then(Value::as_array)
@@ -277,15 +277,17 @@ mod tests {
     }
 
     fn status(kind: &str, events: Value) -> Value {
+        let mut parameter = vec![
+            json!({ "name": "subscription", "valueReference": { "reference": "Subscription/s1" } }),
+            json!({ "name": "status", "valueCode": "active" }),
+            json!({ "name": "type", "valueCode": kind }),
+            json!({ "name": "events-since-subscription-start", "valueString": "2" }),
+        ];
+        parameter.extend(events.as_array().cloned().unwrap_or_default());
         json!({
             "resourceType": "Parameters",
             "meta": { "profile": ["http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription-status-r4"] },
-            "parameter": [
-                { "name": "subscription", "valueReference": { "reference": "Subscription/s1" } },
-                { "name": "status", "valueCode": "active" },
-                { "name": "type", "valueCode": kind },
-                { "name": "events-since-subscription-start", "valueString": "2" },
-            ].into_iter().chain(events.as_array().cloned().unwrap_or_default()).collect::<Vec<_>>()
+            "parameter": parameter
         })
     }
 
