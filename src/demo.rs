@@ -109,13 +109,14 @@ impl CatalogSimulators {
         for (id, simulator) in &self.started {
             match simulator {
                 Simulator::Fhir(handle) => {
-                    let secret = entries
-                        .iter()
-                        .find(|e| e.info.id == *id)
-                        .and_then(|e| match &e.protocol {
-                            ProtocolConfig::FhirR4(config) => config.notify_secret.clone(),
-                            _ => None,
-                        });
+                    let secret =
+                        entries
+                            .iter()
+                            .find(|e| e.info.id == *id)
+                            .and_then(|e| match &e.protocol {
+                                ProtocolConfig::FhirR4(config) => config.notify_secret.clone(),
+                                _ => None,
+                            });
                     handle.notify_to(secret.map(|secret| NotifyTarget {
                         url: format!("{service_url}/notify/fhir/{id}"),
                         secret: secret.expose().to_owned(),
@@ -176,7 +177,9 @@ pub fn spawn_demo_changes(source: FhirHandle, person: String) -> tokio::task::Jo
                     notified = changed.notified,
                     "the demo source changed a record"
                 ),
-                Err(error) => tracing::warn!(change = next.name(), %error, "the demo source could not change"),
+                Err(error) => {
+                    tracing::warn!(change = next.name(), %error, "the demo source could not change")
+                }
             }
             next = match next {
                 Change::Measurement => Change::Booking,

@@ -322,7 +322,10 @@ impl Simulated {
         demo_changes: bool,
     ) -> Option<tokio::task::JoinHandle<()>> {
         let host = if service.ip().is_unspecified() {
-            SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), service.port())
+            SocketAddr::new(
+                std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+                service.port(),
+            )
         } else {
             service
         };
@@ -331,7 +334,10 @@ impl Simulated {
             settings.platform.notify_secret.as_ref().map(|s| s.expose()),
             &format!("http://{host}"),
         );
-        let source = self.sources.fhir_for(DEMO_CHANGING_SOURCE).filter(|_| demo_changes)?;
+        let source = self
+            .sources
+            .fhir_for(DEMO_CHANGING_SOURCE)
+            .filter(|_| demo_changes)?;
         Some(overblick::demo::spawn_demo_changes(
             source,
             demo_person().digits(),

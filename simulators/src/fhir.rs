@@ -181,7 +181,11 @@ impl FhirHandle {
         let person = Person::parse(person)
             .ok_or_else(|| "not a valid personnummer or samordningsnummer".to_owned())?;
         let (resource, created) = {
-            let mut store = self.shared.store.write().unwrap_or_else(PoisonError::into_inner);
+            let mut store = self
+                .shared
+                .store
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
             let (resource, created) = match change {
                 Change::Measurement => blood_pressure(&store, &person)?,
                 Change::Booking => moved_booking(&store, &person)?,
@@ -200,7 +204,10 @@ impl FhirHandle {
             resource["resourceType"].as_str().unwrap_or_default(),
             resource["id"].as_str().unwrap_or_default()
         );
-        tracing::info!(change = change.name(), "simulated FHIR source changed a record");
+        tracing::info!(
+            change = change.name(),
+            "simulated FHIR source changed a record"
+        );
         let target = self
             .shared
             .notify
@@ -317,7 +324,8 @@ fn moved_booking(store: &FhirStore, person: &Person) -> Result<(Value, bool), St
             .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
         {
             moved[field] = Value::String(
-                (at + chrono::TimeDelta::days(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+                (at + chrono::TimeDelta::days(1))
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
             );
         }
     }

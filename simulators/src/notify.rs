@@ -209,7 +209,17 @@ mod tests {
             .filter(|n| n.is_element())
             .map(|n| n.tag_name().name())
             .collect();
-        for name in ["ProcessNotification", "engagementTransaction", "deleteFlag", "engagement", "registeredResidentIdentification", "serviceDomain", "categorization", "logicalAddress", "sourceSystem"] {
+        for name in [
+            "ProcessNotification",
+            "engagementTransaction",
+            "deleteFlag",
+            "engagement",
+            "registeredResidentIdentification",
+            "serviceDomain",
+            "categorization",
+            "logicalAddress",
+            "sourceSystem",
+        ] {
             assert!(names.contains(&name), "{name} in {names:?}");
         }
     }

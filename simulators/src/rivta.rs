@@ -453,7 +453,9 @@ fn move_first_timeslot(answer: &str) -> Result<(String, String), String> {
         let at = moved[from..]
             .find(element)
             .map(|i| from + i + element.len())
-            .ok_or_else(|| "the person has no booking with a start time at this source".to_owned())?;
+            .ok_or_else(|| {
+                "the person has no booking with a start time at this source".to_owned()
+            })?;
         let stamp = moved
             .get(at..at + 14)
             .ok_or_else(|| "a booking's time is not YYYYMMDDhhmmss".to_owned())?;
@@ -468,7 +470,11 @@ fn move_first_timeslot(answer: &str) -> Result<(String, String), String> {
     let booking = moved[from..]
         .find("bookingId>")
         .map(|i| from + i + "bookingId>".len())
-        .and_then(|at| moved[at..].find('<').map(|end| moved[at..at + end].to_owned()))
+        .and_then(|at| {
+            moved[at..]
+                .find('<')
+                .map(|end| moved[at..at + end].to_owned())
+        })
         .unwrap_or_default();
     Ok((moved, booking))
 }
@@ -614,14 +620,22 @@ impl RivtaHandle {
             data.insert(contract, person, &moved)?;
             booking
         };
-        tracing::info!(change = change.name(), "simulated RIV-TA source changed a record");
+        tracing::info!(
+            change = change.name(),
+            "simulated RIV-TA source changed a record"
+        );
         let target = self
             .state
             .notify
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        let address = self.state.logical_addresses.first().cloned().unwrap_or_default();
+        let address = self
+            .state
+            .logical_addresses
+            .first()
+            .cloned()
+            .unwrap_or_default();
         let notified = match target {
             None => None,
             Some(target) => Some(

@@ -27,7 +27,9 @@ const FHIR_JSON: &str = "application/fhir+json";
 pub const CODE_SYSTEM: &str = "https://overblick.se/fhir/CodeSystem/error-code";
 
 fn authorization(headers: &HeaderMap) -> Option<&[u8]> {
-    headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes)
+    headers
+        .get(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes)
 }
 
 /// `POST /notify/fhir/{source_id}`.
@@ -93,10 +95,9 @@ async fn fhir_notification(
                 codes::UNAUTHENTICATED,
                 "send the source's secret as `Authorization: Bearer <secret>` (the Subscription's channel.header)",
             );
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer"),
-            );
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             response
         }
         Err(Refusal::Unreadable(why)) => outcome(
@@ -118,7 +119,9 @@ async fn fhir_notification(
 
 fn done(handled: &Handled) -> String {
     match handled.outcome {
-        "ping" => "received; an empty notification names no patient, so nothing was refreshed".into(),
+        "ping" => {
+            "received; an empty notification names no patient, so nothing was refreshed".into()
+        }
         "status" => "received".into(),
         _ => format!(
             "received; {} patient(s) concerned, their answers from this source will be fetched again",
@@ -146,7 +149,12 @@ fn outcome(
             }
         }]
     });
-    (status, [(header::CONTENT_TYPE, FHIR_JSON)], body.to_string()).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, FHIR_JSON)],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 /// `POST /notify/rivta`.
@@ -181,10 +189,9 @@ pub(super) async fn rivta(
                     "send the platform's secret as `Authorization: Bearer <secret>`",
                 ),
             );
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer"),
-            );
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             response
         }
         // SOAP 1.1 (section 6.2) answers a fault with HTTP 500; `Client` says the request is

@@ -51,7 +51,13 @@ impl Secret {
     pub fn generate() -> Secret {
         let mut bytes = [0u8; 32];
         aws_lc_rs::rand::fill(&mut bytes).expect("the system's random source works");
-        Secret(bytes.iter().map(|b| format!("{b:02x}")).collect::<String>().into())
+        Secret(
+            bytes
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+                .into(),
+        )
     }
 
     /// The secret's text, to hand to the source that sends it.
@@ -175,12 +181,14 @@ impl Notifier {
             };
             let secret = match (&config.notify_secret, &config.notify_secret_env) {
                 (Some(secret), _) => secret.clone(),
-                (None, Some(var)) => env(var).as_deref().and_then(Secret::new).ok_or_else(|| {
-                    NotifyConfigError::SourceSecret {
-                        file: entry.file.display().to_string(),
-                        var: var.clone(),
-                    }
-                })?,
+                (None, Some(var)) => {
+                    env(var).as_deref().and_then(Secret::new).ok_or_else(|| {
+                        NotifyConfigError::SourceSecret {
+                            file: entry.file.display().to_string(),
+                            var: var.clone(),
+                        }
+                    })?
+                }
                 (None, None) => continue,
             };
             fhir.insert(entry.info.id.clone(), secret);
@@ -190,9 +198,12 @@ impl Notifier {
             &settings.platform.notify_secret_env,
         ) {
             (Some(secret), _) => Some(secret.clone()),
-            (None, Some(var)) => Some(env(var).as_deref().and_then(Secret::new).ok_or_else(
-                || NotifyConfigError::PlatformSecret { var: var.clone() },
-            )?),
+            (None, Some(var)) => Some(
+                env(var)
+                    .as_deref()
+                    .and_then(Secret::new)
+                    .ok_or_else(|| NotifyConfigError::PlatformSecret { var: var.clone() })?,
+            ),
             (None, None) => None,
         };
         let metrics = engine.metrics().clone();

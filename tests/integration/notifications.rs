@@ -104,11 +104,7 @@ fn readings(event: &Value) -> Vec<(String, Vec<f64>)> {
         .as_array()
         .unwrap_or_else(|| panic!("measurements in {event}"))
         .iter()
-        .filter(|m| {
-            m["components"]
-                .as_array()
-                .is_some_and(|c| c.len() == 2)
-        })
+        .filter(|m| m["components"].as_array().is_some_and(|c| c.len() == 2))
         .map(|m| {
             (
                 m["time"].as_str().unwrap_or_default().to_owned(),
@@ -172,22 +168,33 @@ async fn a_rest_hook_notification_with_the_right_secret_refreshes_only_that_pati
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert!(!body.contains("1912"), "no personnummer in the answer: {body}");
+    assert!(
+        !body.contains("1912"),
+        "no personnummer in the answer: {body}"
+    );
 
     let event = stream.next_event().await;
     assert!(changed(&event, "vc-gottsunda", "MEASUREMENTS"), "{event}");
-    assert!(!changed(&event, "akademiska-sjukhuset", "MEASUREMENTS"), "{event}");
+    assert!(
+        !changed(&event, "akademiska-sjukhuset", "MEASUREMENTS"),
+        "{event}"
+    );
     let readings_after = readings(&event);
     assert_eq!(readings_after.len(), readings_before.len() + 1, "{event}");
     let today = chrono::Utc::now().date_naive().to_string();
     assert!(
-        readings_after.iter().any(|(time, _)| time.starts_with(&today)),
+        readings_after
+            .iter()
+            .any(|(time, _)| time.starts_with(&today)),
         "the new reading is today's: {readings_after:?}"
     );
 
     // Only Gottsunda's answers for Tolvan were fetched again.
     assert!(app.simulator("vc-gottsunda").hits_for("Observation") > gottsunda_observations);
-    assert_eq!(app.simulator("akademiska-sjukhuset").hits(), akademiska_hits);
+    assert_eq!(
+        app.simulator("akademiska-sjukhuset").hits(),
+        akademiska_hits
+    );
     assert_eq!(
         state_for(&app, ELIAS, "vc-gottsunda", Domain::Measurements).await,
         FetchState::FromCache
@@ -252,8 +259,18 @@ async fn a_notification_for_an_unknown_source_is_404_and_an_unreadable_body_is_4
         .start()
         .await;
     let secret = app.notify_secret("vc-gottsunda");
-    for path in ["/notify/fhir/no-such-source", "/notify/fhir/region-uppsala-npo"] {
-        let (status, body) = notify(&app, path, Some(&secret), "application/fhir+json", "{}".into()).await;
+    for path in [
+        "/notify/fhir/no-such-source",
+        "/notify/fhir/region-uppsala-npo",
+    ] {
+        let (status, body) = notify(
+            &app,
+            path,
+            Some(&secret),
+            "application/fhir+json",
+            "{}".into(),
+        )
+        .await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
         assert_eq!(outcome_code(&body), "UNKNOWN_SOURCE");
     }
@@ -270,7 +287,14 @@ async fn a_notification_for_an_unknown_source_is_404_and_an_unreadable_body_is_4
         assert_eq!(outcome_code(&body), "INVALID_NOTIFICATION");
     }
     // An empty body (R4 payload left out) is a ping: taken, naming nobody.
-    let (status, body) = notify(&app, "/notify/fhir/vc-gottsunda", Some(&secret), "application/fhir+json", String::new()).await;
+    let (status, body) = notify(
+        &app,
+        "/notify/fhir/vc-gottsunda",
+        Some(&secret),
+        "application/fhir+json",
+        String::new(),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
@@ -347,9 +371,18 @@ async fn a_process_notification_makes_the_next_overview_ask_the_index_again_and_
             .map(|b| b["start"].as_str().unwrap().to_owned())
             .collect()
     };
-    assert!(starts(&before).iter().any(|s| s.starts_with("2026-12-17")), "{before}");
-    assert!(starts(&event).iter().any(|s| s.starts_with("2026-12-18")), "{event}");
-    assert!(!starts(&event).iter().any(|s| s.starts_with("2026-12-17")), "{event}");
+    assert!(
+        starts(&before).iter().any(|s| s.starts_with("2026-12-17")),
+        "{before}"
+    );
+    assert!(
+        starts(&event).iter().any(|s| s.starts_with("2026-12-18")),
+        "{event}"
+    );
+    assert!(
+        !starts(&event).iter().any(|s| s.starts_with("2026-12-17")),
+        "{event}"
+    );
     assert!(
         index.find_content_hits() > asked,
         "the index was asked again for Tolvan"
@@ -365,7 +398,10 @@ async fn a_process_notification_makes_the_next_overview_ask_the_index_again_and_
     )
     .await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
-    assert!(body.contains("soapenv:Client") && body.contains("INVALID_NOTIFICATION"), "{body}");
+    assert!(
+        body.contains("soapenv:Client") && body.contains("INVALID_NOTIFICATION"),
+        "{body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -390,7 +426,9 @@ async fn a_simulated_source_moving_a_booking_notifies_the_service_and_a_websocke
         .await
         .unwrap();
     socket
-        .send(send(json!({ "id": "1", "type": "subscribe", "payload": { "query": BOOKINGS } })))
+        .send(send(
+            json!({ "id": "1", "type": "subscribe", "payload": { "query": BOOKINGS } }),
+        ))
         .await
         .unwrap();
     let mut next = async || -> Value {
@@ -421,7 +459,11 @@ async fn a_simulated_source_moving_a_booking_notifies_the_service_and_a_websocke
         .change("191212121212", Change::Booking)
         .await
         .expect("Tolvan has a booking at Gottsunda");
-    assert_eq!(made.notified, Some(true), "the service took the notification");
+    assert_eq!(
+        made.notified,
+        Some(true),
+        "the service took the notification"
+    );
 
     let event = next().await;
     assert!(changed(&event, "vc-gottsunda", "BOOKINGS"), "{event}");
@@ -436,6 +478,10 @@ async fn a_simulated_source_moving_a_booking_notifies_the_service_and_a_websocke
     let (old, new) = (starts(&before), starts(&event));
     let gone: Vec<_> = old.iter().filter(|s| !new.contains(s)).collect();
     let came: Vec<_> = new.iter().filter(|s| !old.contains(s)).collect();
-    assert_eq!((gone.len(), came.len()), (1, 1), "one booking moved: {old:?} → {new:?}");
+    assert_eq!(
+        (gone.len(), came.len()),
+        (1, 1),
+        "one booking moved: {old:?} → {new:?}"
+    );
     assert_eq!(*came[0] - *gone[0], chrono::TimeDelta::days(1));
 }

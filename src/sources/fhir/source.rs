@@ -133,7 +133,10 @@ impl FhirSource {
                 let carries = resource
                     .get("identifier")
                     .and_then(Value::as_array)
-                    .is_some_and(|ids| ids.iter().any(|i| person_identifier(i).as_ref() == Some(patient)));
+                    .is_some_and(|ids| {
+                        ids.iter()
+                            .any(|i| person_identifier(i).as_ref() == Some(patient))
+                    });
                 if carries && let Some(id) = resource.id() {
                     self.known.insert(id.to_owned(), patient.clone());
                 }

@@ -30,8 +30,8 @@
 mod config;
 pub mod contract;
 pub mod engagement;
-pub mod notification;
 pub mod map;
+pub mod notification;
 pub mod soap;
 pub mod xml;
 

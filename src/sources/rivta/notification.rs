@@ -53,8 +53,7 @@ pub struct Unreadable(pub String);
 
 /// Reads a ProcessNotification request.
 pub fn read(body: &[u8]) -> Result<Vec<EngagementChange>, Unreadable> {
-    let text = std::str::from_utf8(body)
-        .map_err(|_| Unreadable("the body is not UTF-8".into()))?;
+    let text = std::str::from_utf8(body).map_err(|_| Unreadable("the body is not UTF-8".into()))?;
     let doc = soap::parse(text).map_err(|e| Unreadable(describe(&e)))?;
     let payload = soap::payload(&doc).map_err(|e| Unreadable(describe(&e)))?;
     if payload.tag_name().name() != "ProcessNotification" {
@@ -77,9 +76,8 @@ pub fn read(body: &[u8]) -> Result<Vec<EngagementChange>, Unreadable> {
     let mut changes = Vec::with_capacity(transactions.len());
     for (n, transaction) in transactions.into_iter().enumerate() {
         let at = n + 1;
-        let engagement = xml::child(transaction, "engagement").ok_or_else(|| {
-            Unreadable(format!("engagementTransaction {at} has no engagement"))
-        })?;
+        let engagement = xml::child(transaction, "engagement")
+            .ok_or_else(|| Unreadable(format!("engagementTransaction {at} has no engagement")))?;
         let patient = xml::text(engagement, "registeredResidentIdentification")
             .ok_or_else(|| {
                 Unreadable(format!(
@@ -170,10 +168,7 @@ pub fn request(logical_address: &str, changes: &[EngagementChange]) -> String {
             .first()
             .map(String::as_str)
             .unwrap_or_default();
-        let system = change
-            .addresses
-            .get(1)
-            .map_or(addresses, String::as_str);
+        let system = change.addresses.get(1).map_or(addresses, String::as_str);
         transactions.push_str(&format!(
             "<r:engagementTransaction><e:deleteFlag>{}</e:deleteFlag><e:engagement>\
              <e:registeredResidentIdentification>{}</e:registeredResidentIdentification>\
@@ -229,9 +224,21 @@ mod tests {
     fn a_body_that_is_not_a_process_notification_is_refused() {
         assert!(read(b"<nope/>").is_err());
         let other = request("X", &[change()]).replace("ProcessNotification ", "Update ");
-        assert!(read(other.replace("</r:ProcessNotification>", "</r:Update>").as_bytes()).is_err());
+        assert!(
+            read(
+                other
+                    .replace("</r:ProcessNotification>", "</r:Update>")
+                    .as_bytes()
+            )
+            .is_err()
+        );
         let empty = request("X", &[]);
-        assert!(read(empty.as_bytes()).unwrap_err().0.contains("no engagementTransaction"));
+        assert!(
+            read(empty.as_bytes())
+                .unwrap_err()
+                .0
+                .contains("no engagementTransaction")
+        );
     }
 
     #[test]
@@ -242,6 +249,8 @@ mod tests {
         assert_eq!(payload.tag_name().name(), "ProcessNotificationResponse");
         assert_eq!(xml::text(payload, "ResultCode"), Some("OK"));
         let error = response(Some("a < b"));
-        assert!(error.contains("<r:ResultCode>ERROR</r:ResultCode><r:Comment>a &lt; b</r:Comment>"));
+        assert!(
+            error.contains("<r:ResultCode>ERROR</r:ResultCode><r:Comment>a &lt; b</r:Comment>")
+        );
     }
 }
