@@ -485,3 +485,47 @@ async fn a_simulated_source_moving_a_booking_notifies_the_service_and_a_websocke
     );
     assert_eq!(*came[0] - *gone[0], chrono::TimeDelta::days(1));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_resource_sent_to_the_r4_resource_path_refreshes_its_patients_answers() {
+    let app = TestApp::builder().sources(&["vc-gottsunda"]).start().await;
+    let query = "{ overview { measurements { nodes { id } } sources { source domain state } } }";
+    app.query(query).await;
+    assert!(
+        states(&app.query(query).await)
+            .iter()
+            .all(|(_, _, s)| s == "FROM_CACHE")
+    );
+    // R4 with a payload PUTs the changed resource to <endpoint>/<Type>/<id>; it names its
+    // patient by the source's logical id, which the adapter learnt while answering.
+    let resource = json!({
+        "resourceType": "Observation", "id": "got-obs-bp-20260610", "status": "final",
+        "code": { "text": "Blodtryck" }, "subject": { "reference": "Patient/got-pat-tolvan" }
+    });
+    let response = app
+        .client
+        .put(format!(
+            "{}/notify/fhir/vc-gottsunda/Observation/got-obs-bp-20260610",
+            app.url
+        ))
+        .header(reqwest::header::CONTENT_TYPE, "application/fhir+json")
+        .bearer_auth(app.notify_secret("vc-gottsunda"))
+        .body(resource.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let patient_reads = app.simulator("vc-gottsunda").hits_for("Patient");
+    let after = app.query(query).await;
+    assert!(
+        states(&after)
+            .iter()
+            .all(|(_, domain, s)| s == "FROM_SOURCE" || domain != "MEASUREMENTS"),
+        "{after}"
+    );
+    assert_eq!(
+        app.simulator("vc-gottsunda").hits_for("Patient"),
+        patient_reads,
+        "the Patient id was known: no read"
+    );
+}
