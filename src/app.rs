@@ -46,6 +46,8 @@ pub enum StartError {
     Auth(#[from] AuthConfigError),
     #[error(transparent)]
     Population(#[from] DirectoryFileError),
+    #[error(transparent)]
+    Notify(#[from] crate::notify::NotifyConfigError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -120,6 +122,11 @@ impl Application {
             (true, Mode::Demo) => Some(GraphiqlMode::DemoToken(demo_person())),
             (true, Mode::Production) => Some(GraphiqlMode::Plain),
         };
+        let notify = Arc::new(crate::notify::Notifier::new(
+            settings,
+            engine.clone(),
+            |var| std::env::var(var).ok(),
+        )?);
         let router = router(HttpState {
             schema: crate::graphql::schema_with(engine.clone(), gate, audit, &settings.graphql),
             auth,
@@ -138,6 +145,7 @@ impl Application {
             // As GraphiQL's demo token: the demo issuer's tokens, which the page hands out, are
             // accepted in demo mode only.
             demo_page: settings.mode == Mode::Demo,
+            notify,
         });
         let listener =
             TcpListener::bind(settings.listen)

@@ -119,6 +119,15 @@ codes! {
     NO_SUCH_PATH,
     /// A fault in the service itself (HTTP 500 when nothing could be answered).
     INTERNAL_ERROR,
+
+    // Notifications from sources (`/notify/...`): answered to the source, not to a user.
+
+    /// A notification for a source that does not take notifications here: no such source, not
+    /// a FHIR source, or no secret set up for it (HTTP 404).
+    UNKNOWN_SOURCE,
+    /// A notification body that cannot be read (not JSON, not a FHIR resource or Bundle, not a
+    /// ProcessNotification, an invalid personnummer, ...) (HTTP 400; SOAP `Client` fault).
+    INVALID_NOTIFICATION,
 }
 
 #[cfg(test)]

@@ -5,11 +5,15 @@
 
 use std::path::{Path, PathBuf};
 
+use std::time::Duration;
+
 use overblick_simulators::{
-    EngagementIndexHandle, RivtaHandle, Simulator, SimulatorError, SimulatorHandle,
+    Change, EngagementIndexHandle, FhirHandle, NotifyTarget, RivtaHandle, Simulator,
+    SimulatorError, SimulatorHandle,
 };
 
-use crate::config::catalog::SourceEntry;
+use crate::config::catalog::{ProtocolConfig, SourceEntry};
+use crate::notify::Secret;
 
 /// "Today" in the demo's story (see `sources/demo-data/README.md`): the day its records were
 /// written around. The demo moves the story so that this day is today.
@@ -66,7 +70,7 @@ impl CatalogSimulators {
         self.started
             .iter()
             .filter_map(|(_, sim)| match sim {
-                Simulator::Fhir(handle) => Some(handle.clone()),
+                Simulator::Fhir(handle) => Some(handle.server().clone()),
                 Simulator::RivTa(_) => None,
             })
             .collect()
@@ -83,10 +87,106 @@ impl CatalogSimulators {
             .collect()
     }
 
+    /// The FHIR simulator of the source with this id.
+    pub fn fhir_for(&self, id: &str) -> Option<FhirHandle> {
+        match self.for_source(id)? {
+            Simulator::Fhir(handle) => Some(handle.clone()),
+            Simulator::RivTa(_) => None,
+        }
+    }
+
+    /// Points every simulated source's change notifications at the service at `service_url`
+    /// (e.g. `http://127.0.0.1:4000`): a FHIR source's with the secret its catalog entry was
+    /// given ([`give_notify_secrets`]); a RIV-TA source's, sent as the platform's
+    /// ProcessNotification, with `platform_secret` (none: they tell nobody).
+    pub fn notify_service(
+        &self,
+        entries: &[SourceEntry],
+        platform_secret: Option<&str>,
+        service_url: &str,
+    ) {
+        let service_url = service_url.trim_end_matches('/');
+        for (id, simulator) in &self.started {
+            match simulator {
+                Simulator::Fhir(handle) => {
+                    let secret =
+                        entries
+                            .iter()
+                            .find(|e| e.info.id == *id)
+                            .and_then(|e| match &e.protocol {
+                                ProtocolConfig::FhirR4(config) => config.notify_secret.clone(),
+                                _ => None,
+                            });
+                    handle.notify_to(secret.map(|secret| NotifyTarget {
+                        url: format!("{service_url}/notify/fhir/{id}"),
+                        secret: secret.expose().to_owned(),
+                    }));
+                }
+                Simulator::RivTa(handle) => {
+                    handle.notify_to(platform_secret.map(|secret| NotifyTarget {
+                        url: format!("{service_url}/notify/rivta"),
+                        secret: secret.to_owned(),
+                    }));
+                }
+            }
+        }
+    }
+
     /// The RIV-TA simulator serving `base_url` (a catalog entry's, after the start).
     pub fn rivta_for(&self, base_url: &str) -> Option<RivtaHandle> {
         self.rivta().into_iter().find(|h| h.base_url() == base_url)
     }
+}
+
+/// Gives every simulated FHIR source without a notification secret a fresh one (the demo and
+/// the tests set no environment variables), so it may notify the service.
+pub fn give_notify_secrets(entries: &mut [SourceEntry]) {
+    for entry in entries.iter_mut().filter(|e| e.simulator.is_some()) {
+        if let ProtocolConfig::FhirR4(config) = &mut entry.protocol
+            && config.notify_secret.is_none()
+            && config.notify_secret_env.is_none()
+        {
+            config.notify_secret = Some(Secret::generate());
+        }
+    }
+}
+
+/// The shortest and longest wait between two of the demo's own changes.
+pub const DEMO_CHANGE_EVERY: (Duration, Duration) =
+    (Duration::from_secs(20), Duration::from_secs(40));
+
+/// The demo's living source: every 20 to 40 s (at random) `source` changes `person`'s
+/// records, a new blood-pressure reading and a moved booking in turn, and notifies the service
+/// (see [`CatalogSimulators::notify_service`]), so a live overview visibly updates. Runs until
+/// the returned task is aborted or the runtime ends.
+pub fn spawn_demo_changes(source: FhirHandle, person: String) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let (shortest, longest) = DEMO_CHANGE_EVERY;
+        let mut next = Change::Measurement;
+        loop {
+            let spread = (longest - shortest).as_millis() as u64;
+            let random = u64::from_le_bytes(
+                uuid::Uuid::new_v4().as_bytes()[..8]
+                    .try_into()
+                    .expect("eight bytes"),
+            );
+            tokio::time::sleep(shortest + Duration::from_millis(random % spread.max(1))).await;
+            match source.change(&person, next).await {
+                Ok(changed) => tracing::info!(
+                    change = next.name(),
+                    notified = changed.notified,
+                    "the demo source changed a record"
+                ),
+                Err(error) => {
+                    tracing::warn!(change = next.name(), %error, "the demo source could not change")
+                }
+            }
+            next = match next {
+                Change::Measurement => Change::Booking,
+                Change::Booking => Change::Measurement,
+            };
+        }
+    })
 }
 
 /// Starts a simulator for every catalog entry that is simulated (`simulator` set) and has no

@@ -25,5 +25,6 @@ pub mod http;
 pub mod live;
 pub mod merge;
 pub mod metrics;
+pub mod notify;
 pub mod sources;
 pub mod store;

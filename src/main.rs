@@ -37,6 +37,11 @@ struct Cli {
     /// The demo's source catalog folder.
     #[arg(long, global = true)]
     sources: Option<PathBuf>,
+    /// In the demo, keep the sources still: without this, Gottsunda vårdcentral adds a
+    /// blood-pressure reading or moves a booking of Tolvan's every 20 to 40 s and notifies the
+    /// service, so a live overview visibly updates.
+    #[arg(long)]
+    no_source_changes: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -177,7 +182,7 @@ async fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        None => match serve(cli.config, cli.listen, cli.sources).await {
+        None => match serve(cli.config, cli.listen, cli.sources, !cli.no_source_changes).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -191,6 +196,7 @@ async fn serve(
     config: Option<PathBuf>,
     listen: Option<SocketAddr>,
     sources: Option<PathBuf>,
+    source_changes: bool,
 ) -> Result<(), Box<dyn std::error::Error>> {
     init_logging()?;
 
@@ -214,6 +220,8 @@ async fn serve(
         overblick::app::seed_demo(app.store()).await?;
     }
 
+    // The built-in demo only: a configured service's sources change when their systems do.
+    let _changes = simulated.notify_service(&settings, addr, source_changes && config.is_none());
     if settings.mode == Mode::Demo {
         let person = demo_person();
         let panel = simulated.control_panel(addr).await;
@@ -238,6 +246,13 @@ async fn serve(
             );
             println!(
                 "        (normal, slow, hang, fail, error, garbage, reset; GET http://{panel}/sources lists them)"
+            );
+            println!(
+                "  Change a source's records (it notifies the service; live overviews update):"
+            );
+            println!(
+                "        curl -X POST 'http://{panel}/sources/vc-gottsunda/change?person={}' -d measurement   (or booking)",
+                person.digits()
             );
         }
         println!(
@@ -298,6 +313,38 @@ impl Simulated {
         }
     }
 
+    /// Points the simulated FHIR sources' change notifications at the service listening on
+    /// `service`; with `demo_changes`, [`DEMO_CHANGING_SOURCE`] changes Tolvan's records every
+    /// 20 to 40 s (the task runs until the process ends).
+    fn notify_service(
+        &self,
+        settings: &Settings,
+        service: SocketAddr,
+        demo_changes: bool,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        let host = if service.ip().is_unspecified() {
+            SocketAddr::new(
+                std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+                service.port(),
+            )
+        } else {
+            service
+        };
+        self.sources.notify_service(
+            &settings.catalog,
+            settings.platform.notify_secret.as_ref().map(|s| s.expose()),
+            &format!("http://{host}"),
+        );
+        let source = self
+            .sources
+            .fhir_for(DEMO_CHANGING_SOURCE)
+            .filter(|_| demo_changes)?;
+        Some(overblick::demo::spawn_demo_changes(
+            source,
+            demo_person().digits(),
+        ))
+    }
+
     fn describe(&self) -> String {
         format!(
             "{} simulated care-provider sources on loopback ({} FHIR, {} RIV-TA{})",
@@ -313,6 +360,10 @@ impl Simulated {
     }
 }
 
+/// The demo source that changes Tolvan's records by itself.
+#[cfg(feature = "demo")]
+const DEMO_CHANGING_SOURCE: &str = "vc-gottsunda";
+
 /// Starts the simulators of the catalog's simulated sources and, in the demo, its engagement
 /// index (which guides the calls to its RIV-TA sources).
 #[cfg(feature = "demo")]
@@ -326,6 +377,14 @@ async fn simulate(
         // The built-in demo's story happens around its own "today"; moved to today, its
         // bookings stay upcoming whatever day the demo runs.
         overblick::demo::move_story_to(&mut settings.catalog, chrono::Utc::now().date_naive());
+    }
+    overblick::demo::give_notify_secrets(&mut settings.catalog);
+    if settings.platform.notify_secret_env.is_none() {
+        // The simulated producers tell the service of their changes as the platform would.
+        settings
+            .platform
+            .notify_secret
+            .get_or_insert_with(overblick::notify::Secret::generate);
     }
     let sources = overblick::demo::start_simulators(&mut settings.catalog).await?;
     let index = match demo_dir {
@@ -352,6 +411,15 @@ struct Simulated;
 #[cfg(not(feature = "demo"))]
 impl Simulated {
     async fn control_panel(&self, _service: SocketAddr) -> Option<SocketAddr> {
+        None
+    }
+
+    fn notify_service(
+        &self,
+        _settings: &Settings,
+        _service: SocketAddr,
+        _demo_changes: bool,
+    ) -> Option<tokio::task::JoinHandle<()>> {
         None
     }
 

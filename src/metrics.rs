@@ -38,6 +38,15 @@ pub struct SourceCallLabels {
     pub outcome: &'static str,
 }
 
+/// Labels of a change notification received from a source (or the platform): the source's
+/// catalog id (`platform` for the engagement index) and what came of it.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NotificationLabels {
+    pub source: String,
+    /// `changed`, `ping`, `unauthenticated`, `unknown_source`, `invalid`, `unresolved`.
+    pub outcome: &'static str,
+}
+
 /// Labels of a source cache lookup.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CacheLabels {
@@ -102,6 +111,8 @@ pub struct Metrics {
     pub subscriptions_open: Gauge,
     /// Subscriptions ended, by why.
     pub subscriptions_ended: Family<EndLabels, Counter>,
+    /// Change notifications received, by source and outcome.
+    pub notifications: Family<NotificationLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -187,6 +198,12 @@ impl Metrics {
             "Subscriptions ended, by reason: complete, client_gone, slow_consumer, access, lifetime, idle, shutdown, error",
             subscriptions_ended.clone(),
         );
+        let notifications = Family::<NotificationLabels, Counter>::default();
+        registry.register(
+            "notifications",
+            "Change notifications received from sources and the platform, by source and outcome",
+            notifications.clone(),
+        );
         Metrics {
             registry,
             source_calls_avoided,
@@ -201,6 +218,7 @@ impl Metrics {
             in_flight,
             subscriptions_open,
             subscriptions_ended,
+            notifications,
         }
     }
 

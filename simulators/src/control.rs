@@ -6,21 +6,30 @@
 //! - `GET /sources`: every simulated source with its protocol and behaviour (JSON).
 //! - `PUT /sources/<id>` with a body of one of [`NAMES`]: switches it; answers as `GET` does
 //!   for that one source. An unknown source is 404, an unknown behaviour 400 naming the choices.
+//! - `POST /sources/<id>/change?person=<12 digits>` with a body of `measurement` (a new home
+//!   blood-pressure reading, now) or `booking` (the person's next booking moved a day later):
+//!   the FHIR source changes that person's records and, when the demo pointed it at the
+//!   service, sends the service a rest-hook notification (a Backport IG `full-resource`
+//!   Bundle), so live overviews update. Answers `{"source", "change", "record", "notified"}`;
+//!   A RIV-TA source moves bookings only (its first timeslot) and, when pointed at the
+//!   service, sends the platform's `ProcessNotification` as the engagement index would.
+//!   404 for an unknown source, 400 for an unknown change, a missing person, a person (or
+//!   booking) the source has no record of, or a change the source cannot make.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::{Behaviour, Simulator};
+use crate::{Behaviour, Change, Simulator};
 
 /// The behaviours the panel offers, by name.
 pub const NAMES: [&str; 7] = [
@@ -67,6 +76,7 @@ pub fn router(sources: Vec<(String, Simulator)>) -> Router {
     Router::new()
         .route("/sources", get(list))
         .route("/sources/{id}", get(one).put(switch))
+        .route("/sources/{id}/change", post(change))
         .with_state(Arc::new(sources))
 }
 
@@ -145,6 +155,51 @@ async fn switch(State(sources): State<Sources>, Path(id): Path<String>, body: St
     simulator.server().set_behaviour(behaviour);
     tracing::info!(source = %id, behaviour = wanted, "demo source switched");
     json_answer(StatusCode::OK, &describe(id, simulator))
+}
+
+#[derive(serde::Deserialize)]
+struct ChangeQuery {
+    person: Option<String>,
+}
+
+async fn change(
+    State(sources): State<Sources>,
+    Path(id): Path<String>,
+    Query(query): Query<ChangeQuery>,
+    body: String,
+) -> Response {
+    let Some((id, simulator)) = sources.iter().find(|(s, _)| *s == id) else {
+        return unknown(&id);
+    };
+    let wanted = body.trim().trim_matches('"');
+    let Some(kind) = Change::parse(wanted) else {
+        return json_answer(
+            StatusCode::BAD_REQUEST,
+            &json!({ "error": format!("no change {wanted:?}; one of {}", Change::NAMES.join(", ")) }),
+        );
+    };
+    let Some(person) = query.person else {
+        return json_answer(
+            StatusCode::BAD_REQUEST,
+            &json!({ "error": "say whose records change: ?person=<12 digits>" }),
+        );
+    };
+    let changed = match simulator {
+        Simulator::Fhir(handle) => handle.change(&person, kind).await,
+        Simulator::RivTa(handle) => handle.change(&person, kind).await,
+    };
+    match changed {
+        Ok(changed) => json_answer(
+            StatusCode::OK,
+            &json!({
+                "source": id,
+                "change": kind.name(),
+                "record": changed.record,
+                "notified": changed.notified,
+            }),
+        ),
+        Err(error) => json_answer(StatusCode::BAD_REQUEST, &json!({ "error": error })),
+    }
 }
 
 #[cfg(test)]

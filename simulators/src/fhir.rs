@@ -4,7 +4,9 @@
 //! ([`crate::server`]), for which it says what FHIR's faults look like: an OperationOutcome, a
 //! searchset Bundle of padding, the elements FHIR R4 requires.
 
-use std::sync::Arc;
+use std::ops::Deref;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use axum::Router;
@@ -13,8 +15,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde_json::Value;
+use serde_json::{Value, json};
 
+use crate::notify::{self, Change, Changed, NotifyTarget};
+use crate::person::Person;
 use crate::search::{self, Refusal, operation_outcome};
 use crate::server::{self, ServerOptions, SimulatorHandle, Wire};
 use crate::store::FhirStore;
@@ -77,30 +81,255 @@ pub(crate) const REQUIRED_ELEMENTS: &[(&str, &[&str])] = &[
     ("ServiceRequest", &["status", "intent", "subject"]),
 ];
 
-/// What the handlers share.
+/// What the handlers share. The store is behind a lock so a running source's records can
+/// change ([`FhirHandle::change`]) while it answers.
 struct Shared {
-    store: FhirStore,
+    store: RwLock<FhirStore>,
     base_url: String,
+    /// Where to tell the service about changes; `None`: nobody is told.
+    notify: Mutex<Option<NotifyTarget>>,
+    /// Changes notified so far (the Backport IG's `events-since-subscription-start`).
+    events: AtomicU64,
+}
+
+impl Shared {
+    fn store(&self) -> std::sync::RwLockReadGuard<'_, FhirStore> {
+        self.store.read().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Control of a running FHIR simulator: the shared server's controls (behaviours, hits,
+/// shutdown; through `Deref`), and the source's records, which can change at runtime and be
+/// notified to the service. Clones share one server.
+#[derive(Clone)]
+pub struct FhirHandle {
+    server: SimulatorHandle,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for FhirHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FhirHandle")
+            .field("base_url", &self.base_url())
+            .field("behaviour", &self.behaviour())
+            .finish()
+    }
+}
+
+impl Deref for FhirHandle {
+    type Target = SimulatorHandle;
+
+    fn deref(&self) -> &SimulatorHandle {
+        &self.server
+    }
 }
 
 /// Starts a FHIR simulator serving `store` on `127.0.0.1` at a free port, adding `latency`
 /// before every answer. Must be called within a Tokio runtime (the server runs in a spawned
 /// task); outside one it returns an error.
 pub fn start(store: FhirStore, latency: Duration) -> std::io::Result<SimulatorHandle> {
+    start_live(store, latency).map(|handle| handle.server)
+}
+
+/// As [`start`], keeping the controls of the source's records ([`FhirHandle`]).
+pub fn start_live(store: FhirStore, latency: Duration) -> std::io::Result<FhirHandle> {
     let people = store.person_count();
+    let mut shared = None;
     let handle = server::start(
         |base_url| {
-            router(Arc::new(Shared {
-                store,
+            let made = Arc::new(Shared {
+                store: RwLock::new(store),
                 base_url: base_url.to_owned(),
-            }))
+                notify: Mutex::new(None),
+                events: AtomicU64::new(0),
+            });
+            shared = Some(made.clone());
+            router(made)
         },
         FhirWire,
         BASE_PATH,
         &ServerOptions { latency, tls: None },
     )?;
     tracing::debug!(addr = %handle.addr(), people, "FHIR simulator started");
-    Ok(handle)
+    let shared = shared.expect("the server builds its routes before it starts");
+    Ok(FhirHandle {
+        server: handle,
+        shared,
+    })
+}
+
+impl FhirHandle {
+    /// The shared server's handle (behaviours, hits, shutdown).
+    pub fn server(&self) -> &SimulatorHandle {
+        &self.server
+    }
+
+    /// Sends a notification to `target` after every change from now on (`None`: stop).
+    pub fn notify_to(&self, target: Option<NotifyTarget>) {
+        *self
+            .shared
+            .notify
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = target;
+    }
+
+    /// Makes `change` to the records of `person` (12 digits), then, when a target is set,
+    /// sends the service a Backport IG `full-resource` notification of it. Fails (changing
+    /// nothing) when the source holds no record of the person, or nothing the change applies
+    /// to (no booking to move).
+    pub async fn change(&self, person: &str, change: Change) -> Result<Changed, String> {
+        let person = Person::parse(person)
+            .ok_or_else(|| "not a valid personnummer or samordningsnummer".to_owned())?;
+        let (resource, created) = {
+            let mut store = self
+                .shared
+                .store
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            let (resource, created) = match change {
+                Change::Measurement => blood_pressure(&store, &person)?,
+                Change::Booking => moved_booking(&store, &person)?,
+            };
+            store
+                .insert_bundle(
+                    &person,
+                    json!({ "resourceType": "Bundle", "type": "collection",
+                            "entry": [{ "resource": resource.clone() }] }),
+                )
+                .map_err(|e| e.to_string())?;
+            (resource, created)
+        };
+        let record = format!(
+            "{}/{}",
+            resource["resourceType"].as_str().unwrap_or_default(),
+            resource["id"].as_str().unwrap_or_default()
+        );
+        tracing::info!(
+            change = change.name(),
+            "simulated FHIR source changed a record"
+        );
+        let target = self
+            .shared
+            .notify
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let notified = match target {
+            None => None,
+            Some(target) => {
+                let number = self.shared.events.fetch_add(1, Ordering::Relaxed) + 1;
+                let body = notify::backport_notification(
+                    &self.shared.base_url,
+                    &resource,
+                    created,
+                    number,
+                );
+                let mut text = Vec::new();
+                write_fhir_json(&body, &mut text);
+                Some(
+                    notify::send(
+                        &target,
+                        FHIR_JSON,
+                        String::from_utf8(text).expect("JSON is UTF-8"),
+                    )
+                    .await,
+                )
+            }
+        };
+        Ok(Changed { record, notified })
+    }
+}
+
+/// The Patient reference of `person`'s record.
+fn patient_reference(store: &FhirStore, person: &Person) -> Result<String, String> {
+    let record = store
+        .record(person)
+        .ok_or_else(|| "the source holds no record of that person".to_owned())?;
+    record
+        .of_type("Patient")
+        .next()
+        .map(|(key, _)| key.to_owned())
+        .ok_or_else(|| "the person's record holds no Patient".to_owned())
+}
+
+/// A new home blood-pressure reading, taken now: a LOINC 85354-9 panel with systolic (8480-6)
+/// and diastolic (8462-4) components, values varying from reading to reading.
+fn blood_pressure(store: &FhirStore, person: &Person) -> Result<(Value, bool), String> {
+    let patient = patient_reference(store, person)?;
+    let id = uuid::Uuid::new_v4();
+    let spread = id.as_bytes();
+    let systolic = 118 + u32::from(spread[0] % 30);
+    let diastolic = 70 + u32::from(spread[1] % 18);
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let component = |code: &str, display: &str, text: &str, value: u32| {
+        json!({
+            "code": { "coding": [{ "system": "http://loinc.org", "code": code, "display": display }], "text": text },
+            "valueQuantity": { "value": value, "unit": "mmHg", "system": "http://unitsofmeasure.org", "code": "mm[Hg]" }
+        })
+    };
+    Ok((
+        json!({
+            "resourceType": "Observation",
+            "id": format!("sim-bp-{}", id.simple()),
+            "status": "final",
+            "category": [{
+                "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                             "code": "vital-signs", "display": "Vital Signs" }],
+                "text": "Mätvärde"
+            }],
+            "code": {
+                "coding": [{ "system": "http://loinc.org", "code": "85354-9",
+                             "display": "Blood pressure panel with all children optional" }],
+                "text": "Blodtryck (hemmamätning)"
+            },
+            "subject": { "reference": patient },
+            "effectiveDateTime": now,
+            "performer": [{ "reference": patient }],
+            "component": [
+                component("8480-6", "Systolic blood pressure", "Systoliskt blodtryck", systolic),
+                component("8462-4", "Diastolic blood pressure", "Diastoliskt blodtryck", diastolic)
+            ]
+        }),
+        true,
+    ))
+}
+
+/// `person`'s next booking (the first Appointment starting after now, else the latest one)
+/// moved a day later, start and end.
+fn moved_booking(store: &FhirStore, person: &Person) -> Result<(Value, bool), String> {
+    let record = store
+        .record(person)
+        .ok_or_else(|| "the source holds no record of that person".to_owned())?;
+    let start_of = |a: &Value| {
+        a["start"]
+            .as_str()
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+    };
+    let now = chrono::Utc::now();
+    let mut dated: Vec<(chrono::DateTime<chrono::FixedOffset>, &Value)> = record
+        .of_type("Appointment")
+        .filter_map(|(_, a)| start_of(a).map(|s| (s, a)))
+        .collect();
+    dated.sort_by_key(|(s, _)| *s);
+    let chosen = dated
+        .iter()
+        .find(|(s, _)| *s > now)
+        .or_else(|| dated.last())
+        .map(|(_, a)| *a)
+        .ok_or_else(|| "the person has no booking with a start time at this source".to_owned())?;
+    let mut moved = chosen.clone();
+    for field in ["start", "end"] {
+        if let Some(at) = moved[field]
+            .as_str()
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+        {
+            moved[field] = Value::String(
+                (at + chrono::TimeDelta::days(1))
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+            );
+        }
+    }
+    Ok((moved, false))
 }
 
 fn router(shared: Arc<Shared>) -> Router {
@@ -115,7 +344,7 @@ fn router(shared: Arc<Shared>) -> Router {
 async fn metadata(State(shared): State<Arc<Shared>>) -> Response {
     fhir_json(
         StatusCode::OK,
-        &search::capability_statement(&shared.store, &shared.base_url),
+        &search::capability_statement(&shared.store(), &shared.base_url),
     )
 }
 
@@ -124,19 +353,16 @@ async fn search_type(
     Path(resource_type): Path<String>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Response {
-    answer(search::search(
-        &shared.store,
-        &shared.base_url,
-        &resource_type,
-        &params,
-    ))
+    let answer_of = search::search(&shared.store(), &shared.base_url, &resource_type, &params);
+    answer(answer_of)
 }
 
 async fn read(
     State(shared): State<Arc<Shared>>,
     Path((resource_type, id)): Path<(String, String)>,
 ) -> Response {
-    answer(search::read(&shared.store, &resource_type, &id))
+    let answer_of = search::read(&shared.store(), &resource_type, &id);
+    answer(answer_of)
 }
 
 async fn not_found() -> Response {

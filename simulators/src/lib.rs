@@ -28,6 +28,7 @@ pub mod engagement;
 pub mod fhir;
 mod fhir_types;
 pub mod fixed;
+pub mod notify;
 pub mod person;
 pub mod rivta;
 mod search;
@@ -41,6 +42,8 @@ use std::time::Duration;
 
 pub use contracts::Contract;
 pub use engagement::{Engagement, EngagementIndex, EngagementIndexHandle};
+pub use fhir::FhirHandle;
+pub use notify::{Change, Changed, NotifyTarget};
 pub use rivta::{PartStatusCode, ProcessingPart, RivtaData, RivtaHandle, SyncError};
 pub use server::{
     Behaviour, DRIP_CHUNK_BYTES, GARBAGE_BODY, ServerOptions, ServerTls, SimulatorHandle,
@@ -72,7 +75,7 @@ pub enum SimulatorError {
 /// A running simulator of any protocol.
 #[derive(Clone, Debug)]
 pub enum Simulator {
-    Fhir(SimulatorHandle),
+    Fhir(FhirHandle),
     RivTa(RivtaHandle),
 }
 
@@ -80,7 +83,7 @@ impl Simulator {
     /// The shared server's controls: base URL, behaviour, hits, shutdown.
     pub fn server(&self) -> &SimulatorHandle {
         match self {
-            Simulator::Fhir(handle) => handle,
+            Simulator::Fhir(handle) => handle.server(),
             Simulator::RivTa(handle) => handle.server(),
         }
     }
@@ -92,10 +95,10 @@ pub async fn start_fhir_dir(
     data_dir: &Path,
     latency: Duration,
     shift: DateShift,
-) -> Result<SimulatorHandle, SimulatorError> {
+) -> Result<FhirHandle, SimulatorError> {
     let store = load_blocking(data_dir, move |dir| FhirStore::load_dir_shifted(dir, shift)).await?;
     let people = store.person_count();
-    let handle = fhir::start(store, latency).map_err(|source| SimulatorError::Start {
+    let handle = fhir::start_live(store, latency).map_err(|source| SimulatorError::Start {
         path: data_dir.to_owned(),
         source,
     })?;

@@ -444,12 +444,49 @@ fn payload_element(contract: Contract, text: &str) -> Result<String, String> {
     Ok(text[root.range()].to_owned())
 }
 
+/// `answer` (a GetSubjectOfCareSchedule response) with its first timeslot's
+/// `startTimeInclusive` and `endTimeExclusive` a day later; and that booking's `bookingId`.
+fn move_first_timeslot(answer: &str) -> Result<(String, String), String> {
+    let mut moved = answer.to_owned();
+    let mut from = 0;
+    for element in ["startTimeInclusive>", "endTimeExclusive>"] {
+        let at = moved[from..]
+            .find(element)
+            .map(|i| from + i + element.len())
+            .ok_or_else(|| {
+                "the person has no booking with a start time at this source".to_owned()
+            })?;
+        let stamp = moved
+            .get(at..at + 14)
+            .ok_or_else(|| "a booking's time is not YYYYMMDDhhmmss".to_owned())?;
+        let time = chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%d%H%M%S")
+            .map_err(|_| "a booking's time is not YYYYMMDDhhmmss".to_owned())?;
+        let later = (time + chrono::TimeDelta::days(1))
+            .format("%Y%m%d%H%M%S")
+            .to_string();
+        moved.replace_range(at..at + 14, &later);
+        from = at;
+    }
+    let booking = moved[from..]
+        .find("bookingId>")
+        .map(|i| from + i + "bookingId>".len())
+        .and_then(|at| {
+            moved[at..]
+                .find('<')
+                .map(|end| moved[at..at + end].to_owned())
+        })
+        .unwrap_or_default();
+    Ok((moved, booking))
+}
+
 // ---------------------------------------------------------------------------------------------
 // The RIV-TA producer
 
 struct RivtaState {
     data: RwLock<RivtaData>,
     logical_addresses: Vec<String>,
+    /// Where the platform's notifications of this producer's changes go; `None`: nowhere.
+    notify: std::sync::Mutex<Option<crate::notify::NotifyTarget>>,
 }
 
 impl RivtaState {
@@ -512,6 +549,7 @@ pub fn start(
     let state = Arc::new(RivtaState {
         data: RwLock::new(data),
         logical_addresses,
+        notify: std::sync::Mutex::new(None),
     });
     let service = Router::new().fallback(answer).with_state(state.clone());
     let server = server::start(
@@ -546,6 +584,75 @@ impl RivtaHandle {
     /// answer as a plain producer, without the header).
     pub fn set_processing_status(&self, parts: Option<Vec<ProcessingPart>>) -> Result<(), String> {
         self.state.write().set_processing_status(parts)
+    }
+
+    /// Sends the platform's `ProcessNotification` to `target` after every change from now on
+    /// (`None`: stop), as the engagement index does once a producer reported a change.
+    pub fn notify_to(&self, target: Option<crate::notify::NotifyTarget>) {
+        *self
+            .state
+            .notify
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = target;
+    }
+
+    /// Makes `change` to `person`'s (12 digits) answers and, when a target is set, sends the
+    /// platform's ProcessNotification of it. A RIV-TA producer moves bookings only
+    /// ([`Change::Booking`](crate::Change::Booking): the first timeslot of its
+    /// GetSubjectOfCareSchedule answer a day later).
+    pub async fn change(
+        &self,
+        person: &str,
+        change: crate::Change,
+    ) -> Result<crate::Changed, String> {
+        if change != crate::Change::Booking {
+            return Err("a simulated RIV-TA source changes bookings only".into());
+        }
+        let contract = Contract::SubjectOfCareSchedule1;
+        let record = {
+            let mut data = self.state.write();
+            let answer = data
+                .responses
+                .get(&(contract, person.to_owned()))
+                .cloned()
+                .ok_or_else(|| "the source holds no bookings of that person".to_owned())?;
+            let (moved, booking) = move_first_timeslot(&answer)?;
+            data.insert(contract, person, &moved)?;
+            booking
+        };
+        tracing::info!(
+            change = change.name(),
+            "simulated RIV-TA source changed a record"
+        );
+        let target = self
+            .state
+            .notify
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let address = self
+            .state
+            .logical_addresses
+            .first()
+            .cloned()
+            .unwrap_or_default();
+        let notified = match target {
+            None => None,
+            Some(target) => Some(
+                crate::notify::send(
+                    &target,
+                    "text/xml; charset=utf-8",
+                    crate::notify::process_notification(
+                        person,
+                        "riv:crm:scheduling",
+                        "Booking",
+                        &address,
+                    ),
+                )
+                .await,
+            ),
+        };
+        Ok(crate::Changed { record, notified })
     }
 
     /// Sets `person`'s answer to `contract` (see [`RivtaData::insert`]).
@@ -758,5 +865,19 @@ mod tests {
         assert!(check_timestamp("20261122081500").is_ok());
         assert!(check_timestamp("2026112208150").is_err());
         assert!(check_timestamp("20261322081500").is_err());
+    }
+}
+
+#[cfg(test)]
+mod move_tests {
+    #[test]
+    fn moving_a_booking_moves_its_first_timeslot_a_day_and_nothing_else() {
+        let answer = "<r><timeslotDetail><c:startTimeInclusive>20261231233000</c:startTimeInclusive><c:endTimeExclusive>20270101000000</c:endTimeExclusive><c:bookingId>B1</c:bookingId></timeslotDetail><timeslotDetail><c:startTimeInclusive>20270105100000</c:startTimeInclusive></timeslotDetail></r>";
+        let (moved, booking) = super::move_first_timeslot(answer).unwrap();
+        assert_eq!(booking, "B1");
+        assert!(moved.contains("<c:startTimeInclusive>20270101233000<"));
+        assert!(moved.contains("<c:endTimeExclusive>20270102000000<"));
+        assert!(moved.contains("<c:startTimeInclusive>20270105100000<"));
+        assert!(super::move_first_timeslot("<r/>").is_err());
     }
 }

@@ -477,6 +477,38 @@ name = "Region Uppsala"
     }
 
     #[test]
+    fn a_notification_secret_is_named_by_an_environment_variable_never_written_in_the_file() {
+        let e = parse_source_file(
+            Path::new("sources/a.toml"),
+            &GOOD.replace(
+                "[protocol.fhir-r4]\n",
+                "[protocol.fhir-r4]\nnotify_secret_env = \"AKADEMISKA_NOTIFY_SECRET\"\n",
+            ),
+        )
+        .unwrap();
+        let ProtocolConfig::FhirR4(config) = &e.protocol else {
+            panic!("a FHIR source");
+        };
+        assert_eq!(
+            config.notify_secret_env.as_deref(),
+            Some("AKADEMISKA_NOTIFY_SECRET")
+        );
+        let msg = error_of(&GOOD.replace(
+            "[protocol.fhir-r4]\n",
+            "[protocol.fhir-r4]\nnotify_secret_env = \"s3cret value\"\n",
+        ));
+        assert!(
+            msg.contains("[protocol.fhir-r4] field `notify_secret_env`"),
+            "{msg}"
+        );
+        let msg = error_of(&GOOD.replace(
+            "[protocol.fhir-r4]\n",
+            "[protocol.fhir-r4]\nnotify_secret = \"s3cret\"\n",
+        ));
+        assert!(msg.contains("notify_secret"), "{msg}");
+    }
+
+    #[test]
     fn two_protocol_tables_are_refused() {
         let msg = error_of(&format!(
             "{GOOD}\n[protocol.riv-ta]\nlogical_address = \"SE2321000024-0001\"\n"

@@ -353,6 +353,68 @@ impl Engine {
         true
     }
 
+    /// A locator (the engagement index) told us `patient`'s engagements changed: every
+    /// locator forgets its answers for them, so the next overview asks it again.
+    pub fn locations_changed(&self, patient: &PersonId) {
+        for locator in &self.locators {
+            locator.forget(patient);
+        }
+    }
+
+    /// The ids of the sources a locator change concerns: those grouped under `scope` (and
+    /// `category`, when it names one of the scope's groups) whose logical address is one of
+    /// `addresses`. Narrowed as far as the change allows, never to nothing a source could be
+    /// behind: when no member has one of the addresses (a source system behind an aggregating
+    /// address, say), every member of the group; when no locator groups a source under
+    /// `scope`, every source with a logical address.
+    pub fn sources_located_at(
+        &self,
+        scope: &str,
+        category: Option<&str>,
+        addresses: &[String],
+    ) -> Vec<String> {
+        let grouped = |wanted: Option<&str>| -> Vec<&Source> {
+            self.sources
+                .iter()
+                .filter(|s| {
+                    let info = s.adapter.info();
+                    s.adapter.domains().iter().any(|&domain| {
+                        self.locators.iter().any(|l| {
+                            l.key(&info.id, domain).is_some_and(|k| {
+                                k.scope == scope && wanted.is_none_or(|c| k.category == c)
+                            })
+                        })
+                    })
+                })
+                .collect()
+        };
+        let mut group = grouped(category);
+        if group.is_empty() && category.is_some() {
+            group = grouped(None);
+        }
+        if group.is_empty() {
+            group = self
+                .sources
+                .iter()
+                .filter(|s| s.adapter.logical_address().is_some())
+                .collect();
+        }
+        let named: Vec<&Source> = group
+            .iter()
+            .copied()
+            .filter(|s| {
+                s.adapter
+                    .logical_address()
+                    .is_some_and(|a| addresses.iter().any(|x| x == a))
+            })
+            .collect();
+        let chosen = if named.is_empty() { group } else { named };
+        chosen
+            .into_iter()
+            .map(|s| s.adapter.info().id.clone())
+            .collect()
+    }
+
     /// Consults `locators` before asking the sources they decide about.
     pub fn with_locators(mut self, locators: Vec<Arc<dyn Locator>>) -> Self {
         self.locators = locators;

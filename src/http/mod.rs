@@ -17,6 +17,7 @@ mod graphiql;
 mod graphql;
 pub mod headers;
 mod page;
+pub mod notify;
 pub mod rate_limit;
 pub mod server;
 mod ws;
@@ -52,6 +53,11 @@ pub const COMPRESS_FROM_BYTES: u16 = 1024;
 /// How long a browser keeps a GraphiQL asset: a year (its name holds its version).
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
+/// Sources' change notifications (see [`notify`]).
+const NOTIFY_FHIR_ROUTE: &str = "/notify/fhir/{source_id}";
+const NOTIFY_FHIR_RESOURCE_ROUTE: &str = "/notify/fhir/{source_id}/{resource_type}/{id}";
+const NOTIFY_RIVTA_ROUTE: &str = "/notify/rivta";
+
 /// What the handlers share.
 #[derive(Clone)]
 pub struct HttpState {
@@ -76,6 +82,8 @@ pub struct HttpState {
     pub keep_alive: std::time::Duration,
     /// The demo's overview page on `/` and its `/demo/identities` (demo mode only; else 404).
     pub demo_page: bool,
+    /// Takes sources' change notifications (`/notify/...`).
+    pub notify: Arc<crate::notify::Notifier>,
 }
 
 /// How GraphiQL is served, when it is.
@@ -143,6 +151,20 @@ pub fn router(state: HttpState) -> Router {
         .route("/healthz", get_only(|| async { "ok" }))
         .route("/readyz", get_only(readyz))
         .route("/metrics", get_only(metrics))
+        .route(
+            NOTIFY_FHIR_ROUTE,
+            axum::routing::post(notify::fhir).fallback(|| async { method_not_allowed("POST") }),
+        )
+        .route(
+            NOTIFY_FHIR_RESOURCE_ROUTE,
+            axum::routing::put(notify::fhir_resource)
+                .post(notify::fhir_resource)
+                .fallback(|| async { method_not_allowed("PUT, POST") }),
+        )
+        .route(
+            NOTIFY_RIVTA_ROUTE,
+            axum::routing::post(notify::rivta).fallback(|| async { method_not_allowed("POST") }),
+        )
         .fallback(|| async { not_found() })
         .with_state(state);
     with_edge(routes)
@@ -208,6 +230,8 @@ async fn edge(mut request: Request, next: Next) -> Response {
             "/" => "/",
             page::ASSETS_ROUTE => "/page",
             "/demo/identities" => "/demo/identities",
+            NOTIFY_FHIR_ROUTE | NOTIFY_FHIR_RESOURCE_ROUTE => "/notify/fhir",
+            NOTIFY_RIVTA_ROUTE => "/notify/rivta",
             _ => "other",
         });
     let method = known_method(request.method());

@@ -263,6 +263,20 @@ pub trait SourceAdapter: Send + Sync {
         patient: &'a PersonId,
         domain: Domain,
     ) -> BoxFuture<'a, Result<Fetched, SourceError>>;
+
+    /// The people a reference in the source's own terms points at (a FHIR `Patient/<id>`, or
+    /// the `<Type>/<id>` of any resource of theirs, whose patient it reads), for a change
+    /// notification that names its patient that way: from what the adapter learnt while
+    /// answering, else asked of the source. Empty when the source does not know the reference.
+    /// Sources that name patients by personnummer only (RIV-TA) have no references of their
+    /// own, and keep this answer.
+    fn resolve_patients<'a>(
+        &'a self,
+        reference: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<PersonId>, SourceError>> {
+        let _ = reference;
+        Box::pin(async { Ok(Vec::new()) })
+    }
 }
 
 /// A protocol's catalog table (`[protocol.<name>]` in a source's file): the protocol's own
@@ -389,6 +403,10 @@ pub trait Locator: Send + Sync {
         patient: &'a PersonId,
         key: &'a LocateKey,
     ) -> BoxFuture<'a, Result<Located, Arc<SourceError>>>;
+
+    /// Forgets every answer remembered for `patient` (the locator was told their engagements
+    /// changed), so that their next overview asks it again.
+    fn forget(&self, patient: &PersonId);
 }
 
 /// A group of sources one lookup decides about. For the engagement index: a service domain and

@@ -18,7 +18,9 @@ use overblick::domain::{HsaId, PersonId};
 use overblick::store::Store;
 use overblick::store::testing::{self, TestDatabase};
 use overblick_simulators::rivta::RivtaHandle;
-use overblick_simulators::{EngagementIndexHandle, SimulatorHandle, start_engagement_index};
+use overblick_simulators::{
+    EngagementIndexHandle, FhirHandle, Simulator, SimulatorHandle, start_engagement_index,
+};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -260,6 +262,8 @@ impl Builder {
         if let Some(today) = self.story_today {
             overblick::demo::move_story_to(&mut catalog, today);
         }
+        // Every simulated FHIR source may notify the service, as in the demo.
+        overblick::demo::give_notify_secrets(&mut catalog);
         let simulators = overblick::demo::start_simulators(&mut catalog)
             .await
             .expect("the simulators start");
@@ -280,6 +284,8 @@ impl Builder {
         let mut app = TestApp::start_with(catalog, simulators.fhir(), options).await;
         app.rivta = simulators.rivta();
         app.index = index;
+        simulators.notify_service(&app.catalog, Some(&app.platform_secret), &app.url);
+        app.sources = simulators.started.clone();
         app
     }
 }
@@ -300,6 +306,10 @@ pub struct TestApp {
     /// The service's routes, for requests made in-process: an answer's body is then read only
     /// as fast as the test reads it, with no socket buffers in between.
     pub router: axum::Router,
+    /// Every demo simulator by source id, when the demo catalog was started.
+    pub sources: Vec<(String, Simulator)>,
+    /// The secret the platform's notifications (`POST /notify/rivta`) must carry.
+    pub platform_secret: String,
     _dir: tempfile::TempDir,
     // Removed when the test ends; declared last so the store's connections close first.
     _database: Option<TestDatabase>,
@@ -358,6 +368,12 @@ impl TestApp {
             (None, Some(url)) => url,
             (None, None) => unreachable!("a database is chosen above"),
         };
+        let mut platform = options.platform;
+        let platform_secret = platform
+            .notify_secret
+            .get_or_insert_with(overblick::notify::Secret::generate)
+            .expose()
+            .to_owned();
         let settings = Settings {
             mode: Mode::Demo,
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -375,7 +391,7 @@ impl TestApp {
                 delegation: options.delegation,
                 population_file: Some(population_file),
             },
-            platform: options.platform,
+            platform,
             graphiql: true,
         };
         let app = Application::build(&settings)
@@ -395,6 +411,8 @@ impl TestApp {
             store,
             engine,
             router,
+            sources: Vec::new(),
+            platform_secret,
             _dir: dir,
             _database: database,
         }
@@ -413,6 +431,42 @@ impl TestApp {
             .chain(self.rivta.iter().map(|r| r.server()))
             .find(|s| s.base_url() == url)
             .expect("a simulator for every source")
+    }
+
+    /// The FHIR simulator of the source with this id, with its records' controls.
+    pub fn fhir_source(&self, source_id: &str) -> FhirHandle {
+        self.sources
+            .iter()
+            .find_map(|(id, s)| match s {
+                Simulator::Fhir(handle) if id == source_id => Some(handle.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no simulated FHIR source {source_id}"))
+    }
+
+    /// The RIV-TA simulator of the source with this id, with its answers' controls.
+    pub fn rivta_source(&self, source_id: &str) -> RivtaHandle {
+        self.sources
+            .iter()
+            .find_map(|(id, s)| match s {
+                Simulator::RivTa(handle) if id == source_id => Some(handle.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no simulated RIV-TA source {source_id}"))
+    }
+
+    /// The secret the source with this id sends with its notifications.
+    pub fn notify_secret(&self, source_id: &str) -> String {
+        self.catalog
+            .iter()
+            .find(|e| e.info.id == source_id)
+            .and_then(|e| match &e.protocol {
+                overblick::config::catalog::ProtocolConfig::FhirR4(c) => c.notify_secret.clone(),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no notification secret for {source_id}"))
+            .expose()
+            .to_owned()
     }
 
     /// Requests received by all simulators together.
@@ -556,4 +610,89 @@ pub fn provenance_sources(item: &Value) -> Vec<String> {
         .iter()
         .map(|p| p["sourceId"].as_str().unwrap().to_owned())
         .collect()
+}
+
+/// One GraphQL-over-SSE stream, read event by event.
+pub struct EventStream {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl EventStream {
+    pub async fn open(app: &TestApp, bearer: &str, query: &str, variables: Value) -> EventStream {
+        let response = app
+            .client
+            .post(format!("{}/graphql", app.url))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::ACCEPT, "text/event-stream")
+            .bearer_auth(bearer)
+            .body(json!({ "query": query, "variables": variables }).to_string())
+            .send()
+            .await
+            .expect("the service answers");
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.headers()[reqwest::header::CONTENT_TYPE],
+            "text/event-stream"
+        );
+        EventStream {
+            response,
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event's name and data (JSON, or null for an empty one); None at the end.
+    /// Keep-alive comments are skipped.
+    pub async fn next(&mut self) -> Option<(String, Value)> {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let frame: String = self.buffer.drain(..end + 2).collect();
+                let mut name = "message".to_owned();
+                let mut data = Vec::new();
+                for line in frame.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        name = v.trim().to_owned();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push(v.strip_prefix(' ').unwrap_or(v).to_owned());
+                    }
+                }
+                if name == "message" && data.is_empty() {
+                    continue;
+                }
+                let data = data.join("\n");
+                let value = if data.is_empty() {
+                    Value::Null
+                } else {
+                    serde_json::from_str(&data).expect("an event's data is JSON")
+                };
+                return Some((name, value));
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(20), self.response.chunk())
+                .await
+                .expect("the stream says something within 20 s")
+                .expect("the stream reads")?;
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+
+    /// The data of every `next` event until `complete`.
+    pub async fn until_complete(&mut self) -> Vec<Value> {
+        let mut events = Vec::new();
+        while let Some((name, data)) = self.next().await {
+            match name.as_str() {
+                "next" => events.push(data),
+                "complete" => return events,
+                other => panic!("unexpected event {other}"),
+            }
+        }
+        panic!("the stream ended without `complete` after {events:?}")
+    }
+
+    /// The next `next` event's data.
+    pub async fn next_event(&mut self) -> Value {
+        match self.next().await {
+            Some((name, data)) if name == "next" => data,
+            other => panic!("expected an event `next`, got {other:?}"),
+        }
+    }
 }

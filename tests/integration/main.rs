@@ -11,6 +11,7 @@ mod filters;
 mod harness;
 mod lab_reports;
 mod labels;
+mod notifications;
 mod overview;
 mod paging;
 #[path = "../common/pki.rs"]

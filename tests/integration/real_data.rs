@@ -42,6 +42,7 @@ async fn a_real_synthea_record_comes_through_the_whole_service() {
         },
         protocol: ProtocolConfig::FhirR4(FhirConfig {
             base_url: Some(simulator.base_url().to_owned()),
+            ..FhirConfig::default()
         }),
         domains: Domain::ALL.to_vec(),
         policy: Default::default(),

@@ -11,99 +11,13 @@ use overblick::config::{GraphqlSettings, PolicyOverrides, SubscriptionSettings};
 use overblick::domain::PersonId;
 use overblick::live::{Cause, Change};
 use overblick_simulators::Behaviour;
-use reqwest::header;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::harness::{MARGARETA, TOLVAN, TestApp, token};
+use crate::harness::{EventStream, MARGARETA, TOLVAN, TestApp, token};
 
 const MEDICATIONS: &str = "subscription($live: Boolean) { overview(live: $live) { complete medications { name provenance { sourceId } } sources { source domain state changed } } }";
-
-/// One GraphQL-over-SSE stream, read event by event.
-struct EventStream {
-    response: reqwest::Response,
-    buffer: String,
-}
-
-impl EventStream {
-    async fn open(app: &TestApp, bearer: &str, query: &str, variables: Value) -> EventStream {
-        let response = app
-            .client
-            .post(format!("{}/graphql", app.url))
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(header::ACCEPT, "text/event-stream")
-            .bearer_auth(bearer)
-            .body(json!({ "query": query, "variables": variables }).to_string())
-            .send()
-            .await
-            .expect("the service answers");
-        assert_eq!(response.status(), 200);
-        assert_eq!(
-            response.headers()[header::CONTENT_TYPE],
-            "text/event-stream"
-        );
-        EventStream {
-            response,
-            buffer: String::new(),
-        }
-    }
-
-    /// The next event's name and data (JSON, or null for an empty one); None at the end.
-    /// Keep-alive comments are skipped.
-    async fn next(&mut self) -> Option<(String, Value)> {
-        loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let frame: String = self.buffer.drain(..end + 2).collect();
-                let mut name = "message".to_owned();
-                let mut data = Vec::new();
-                for line in frame.lines() {
-                    if let Some(v) = line.strip_prefix("event:") {
-                        name = v.trim().to_owned();
-                    } else if let Some(v) = line.strip_prefix("data:") {
-                        data.push(v.strip_prefix(' ').unwrap_or(v).to_owned());
-                    }
-                }
-                if name == "message" && data.is_empty() {
-                    continue;
-                }
-                let data = data.join("\n");
-                let value = if data.is_empty() {
-                    Value::Null
-                } else {
-                    serde_json::from_str(&data).expect("an event's data is JSON")
-                };
-                return Some((name, value));
-            }
-            let chunk = tokio::time::timeout(Duration::from_secs(20), self.response.chunk())
-                .await
-                .expect("the stream says something within 20 s")
-                .expect("the stream reads")?;
-            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
-        }
-    }
-
-    /// The data of every `next` event until `complete`.
-    async fn until_complete(&mut self) -> Vec<Value> {
-        let mut events = Vec::new();
-        while let Some((name, data)) = self.next().await {
-            match name.as_str() {
-                "next" => events.push(data),
-                "complete" => return events,
-                other => panic!("unexpected event {other}"),
-            }
-        }
-        panic!("the stream ended without `complete` after {events:?}")
-    }
-
-    /// The next `next` event's data.
-    async fn next_event(&mut self) -> Value {
-        match self.next().await {
-            Some((name, data)) if name == "next" => data,
-            other => panic!("expected an event `next`, got {other:?}"),
-        }
-    }
-}
 
 fn state_of(event: &Value, source: &str, domain: &str) -> String {
     event["data"]["overview"]["sources"]
@@ -517,9 +431,9 @@ async fn a_subscriber_that_stops_reading_is_dropped_with_slow_consumer_and_its_e
         .start()
         .await;
     let request = axum::http::Request::post("/graphql")
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(header::ACCEPT, "text/event-stream")
-        .header(header::AUTHORIZATION, format!("Bearer {}", token(TOLVAN)))
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(reqwest::header::ACCEPT, "text/event-stream")
+        .header(reqwest::header::AUTHORIZATION, format!("Bearer {}", token(TOLVAN)))
         .extension(ConnectInfo(std::net::SocketAddr::from((
             [127, 0, 0, 1],
             50000,

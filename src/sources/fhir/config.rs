@@ -19,6 +19,15 @@ pub struct FhirConfig {
     /// simulator serves the source.
     #[serde(default)]
     pub base_url: Option<String>,
+    /// The environment variable holding the secret the source sends with its change
+    /// notifications (`Authorization: Bearer <secret>`, its R4 Subscription's
+    /// `channel.header`). Without it the source's notifications are refused.
+    #[serde(default)]
+    pub notify_secret_env: Option<String>,
+    /// The secret itself, set by the demo and the tests (which make one at start) instead of
+    /// an environment variable; never read from a file.
+    #[serde(skip)]
+    pub notify_secret: Option<crate::notify::Secret>,
 }
 
 impl SourceConfig for FhirConfig {
@@ -36,7 +45,12 @@ impl SourceConfig for FhirConfig {
                 "required (only simulated demo sources may leave it out)",
             ));
         }
-        check_base_url(self.base_url.as_deref())
+        check_base_url(self.base_url.as_deref())?;
+        if let Some(name) = &self.notify_secret_env {
+            crate::notify::check_env_name(name)
+                .map_err(|message| FieldError::new("notify_secret_env", message))?;
+        }
+        Ok(())
     }
 
     fn base_url(&self) -> Option<&str> {

@@ -143,6 +143,7 @@
 mod config;
 mod elements;
 mod map;
+pub mod notification;
 mod outcome;
 mod resources;
 mod source;

@@ -2,8 +2,9 @@
 //! answers into a [`ResourceSet`] and maps it. Error texts never carry a URL (it holds the
 //! patient's identifier) nor the body.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::Utc;
 use futures::future::{BoxFuture, try_join_all};
@@ -11,8 +12,9 @@ use reqwest::Url;
 use serde_json::Value;
 
 use super::map::map_domain_with_stats;
+use super::notification::{About, patients_of, person_identifier};
 use super::outcome::{has_error, summarize};
-use super::resources::ResourceSet;
+use super::resources::{ResourceSet, type_and_id};
 use crate::domain::{Domain, PersonId};
 use crate::sources::client::{HttpClient, HttpResponse};
 use crate::sources::{Fetched, SourceAdapter, SourceError, SourceInfo};
@@ -22,6 +24,11 @@ pub const FHIR_JSON: &str = "application/fhir+json";
 
 /// The most pages one search may take before the answer counts as broken.
 pub const MAX_PAGES: usize = 100;
+
+/// How many Patient logical ids a source remembers (the patients recently asked about), and for
+/// how long: long enough that a notification about a patient seen today needs no Patient read.
+const KNOWN_PATIENTS: u64 = 100_000;
+const KNOWN_PATIENTS_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// The searches per domain (see the FHIR conventions): the path with the parameter the patient
 /// token goes into, and the parameters after it. Every search also carries `_count=100`.
@@ -86,6 +93,9 @@ pub struct FhirSource {
     base: Option<Url>,
     domains: Vec<Domain>,
     http: HttpClient,
+    /// The source's Patient logical ids learnt from its answers, and whose they are: a change
+    /// notification names the patient by that id (`Patient/<id>`).
+    known: moka::sync::Cache<String, PersonId>,
 }
 
 impl FhirSource {
@@ -107,7 +117,124 @@ impl FhirSource {
             base,
             domains,
             http,
+            known: moka::sync::Cache::builder()
+                .max_capacity(KNOWN_PATIENTS)
+                .time_to_live(KNOWN_PATIENTS_TTL)
+                .build(),
         }
+    }
+
+    /// Remembers the Patient ids `set` (an answer to searches by `patient`'s identifier) shows
+    /// to be `patient`'s: every matched resource is theirs, so is the Patient it references.
+    fn learn(&self, patient: &PersonId, set: &ResourceSet) {
+        let mut about = BTreeSet::new();
+        for resource in set.resources().filter(|r| r.mode().is_primary()) {
+            if resource.resource_type() == "Patient" {
+                let carries = resource
+                    .get("identifier")
+                    .and_then(Value::as_array)
+                    .is_some_and(|ids| {
+                        ids.iter()
+                            .any(|i| person_identifier(i).as_ref() == Some(patient))
+                    });
+                if carries && let Some(id) = resource.id() {
+                    self.known.insert(id.to_owned(), patient.clone());
+                }
+                continue;
+            }
+            patients_of(resource.json(), &mut about);
+        }
+        for key in about.iter().filter_map(|a| match a {
+            About::Reference(key) => key.strip_prefix("Patient/"),
+            About::Person(_) => None,
+        }) {
+            self.known.insert(key.to_owned(), patient.clone());
+        }
+    }
+
+    /// The people `reference` (`<Type>/<id>`, relative or absolute) points at: a Patient's
+    /// person from memory or read from the source (its personnummer identifier); any other
+    /// resource read from the source, then its Patient's. Only ever this source's own base URL
+    /// is asked, whatever server an absolute reference names.
+    pub async fn resolve(&self, reference: &str) -> Result<Vec<PersonId>, SourceError> {
+        let Some((resource_type, id)) = type_and_id(reference).and_then(|k| k.split_once('/'))
+        else {
+            return Ok(Vec::new());
+        };
+        if !is_fhir_id(id) {
+            return Ok(Vec::new());
+        }
+        if resource_type == "Patient" {
+            return Ok(self.patient(id).await?.into_iter().collect());
+        }
+        let Some(resource) = self.read(resource_type, id).await? else {
+            return Ok(Vec::new());
+        };
+        let mut about = BTreeSet::new();
+        patients_of(&resource, &mut about);
+        let mut people = Vec::new();
+        for a in about {
+            match a {
+                About::Person(person) => people.push(person),
+                About::Reference(key) => {
+                    if let Some(id) = key.strip_prefix("Patient/").filter(|id| is_fhir_id(id))
+                        && let Some(person) = self.patient(id).await?
+                    {
+                        people.push(person);
+                    }
+                }
+            }
+        }
+        people.sort();
+        people.dedup();
+        Ok(people)
+    }
+
+    /// The person of the source's `Patient/<id>`: remembered, else read.
+    async fn patient(&self, id: &str) -> Result<Option<PersonId>, SourceError> {
+        if let Some(person) = self.known.get(id) {
+            return Ok(Some(person));
+        }
+        let Some(resource) = self.read("Patient", id).await? else {
+            return Ok(None);
+        };
+        let person = resource
+            .get("identifier")
+            .and_then(Value::as_array)
+            .and_then(|ids| ids.iter().find_map(person_identifier));
+        if let Some(person) = &person {
+            self.known.insert(id.to_owned(), person.clone());
+        }
+        Ok(person)
+    }
+
+    /// Reads `<Type>/<id>` from the source; `None` when it has no such resource (404, 410).
+    async fn read(&self, resource_type: &str, id: &str) -> Result<Option<Value>, SourceError> {
+        if self.base.is_none() {
+            return Err(SourceError::Connect(
+                "the source's base URL is not a valid http(s) URL".into(),
+            ));
+        }
+        let url = format!("{}/{resource_type}/{id}", self.base_url);
+        let response = self.http.get(&url, FHIR_JSON).await?;
+        if matches!(response.status, 404 | 410) {
+            return Ok(None);
+        }
+        if !(200..300).contains(&response.status) {
+            return Err(SourceError::Status {
+                status: response.status,
+                outcome: None,
+            });
+        }
+        let json: Value = serde_json::from_slice(&response.body).map_err(|_| {
+            SourceError::InvalidResponse(format!("the {resource_type} read is not JSON"))
+        })?;
+        if json.get("resourceType").and_then(Value::as_str) != Some(resource_type) {
+            return Err(SourceError::InvalidResponse(format!(
+                "the {resource_type} read answered another resource type"
+            )));
+        }
+        Ok(Some(json))
     }
 
     pub fn base_url(&self) -> &str {
@@ -192,6 +319,7 @@ impl SourceAdapter for FhirSource {
                 return Err(SourceError::Unsupported(domain.as_str()));
             }
             let set = self.fetch_set(patient, domain).await?;
+            self.learn(patient, &set);
             let (items, stats) = map_domain_with_stats(domain, &set, &self.info, Utc::now());
             for (resource_type, count) in &stats.skipped {
                 tracing::debug!(
@@ -208,6 +336,21 @@ impl SourceAdapter for FhirSource {
             })
         })
     }
+
+    fn resolve_patients<'a>(
+        &'a self,
+        reference: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<PersonId>, SourceError>> {
+        Box::pin(self.resolve(reference))
+    }
+}
+
+/// A FHIR logical id: 1 to 64 of `A-Z a-z 0-9 - .` (so it can go into a URL path as it is).
+fn is_fhir_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
 }
 
 /// The URL of the `next` link, if any.

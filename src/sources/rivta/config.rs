@@ -265,6 +265,10 @@ impl Locator for EngagementLocator {
         }
         .boxed()
     }
+
+    fn forget(&self, patient: &PersonId) {
+        self.index.forget(patient);
+    }
 }
 
 /// `[platform]`: the connection to the national service platform, shared by every `riv-ta`
@@ -283,6 +287,13 @@ pub struct PlatformSettings {
     pub ca_certificates: Option<PathBuf>,
     /// The engagement index; without it every `riv-ta` source is asked every time.
     pub engagement_index: Option<EngagementIndexSettings>,
+    /// The environment variable holding the secret the platform sends with its engagement
+    /// index notifications (`POST /notify/rivta`, `Authorization: Bearer <secret>`). Without
+    /// it they are refused.
+    pub notify_secret_env: Option<String>,
+    /// The secret itself, set by the demo and the tests instead of an environment variable.
+    #[serde(skip)]
+    pub notify_secret: Option<crate::notify::Secret>,
 }
 
 impl PlatformSettings {
@@ -290,6 +301,10 @@ impl PlatformSettings {
     pub fn resolve(self, base: &Path) -> Result<PlatformSettings, String> {
         if self.client_certificate.is_some() != self.client_key.is_some() {
             return Err("[platform]: `client_certificate` and `client_key` go together".into());
+        }
+        if let Some(name) = &self.notify_secret_env {
+            crate::notify::check_env_name(name)
+                .map_err(|message| format!("[platform]: `notify_secret_env`: {message}"))?;
         }
         Ok(PlatformSettings {
             client_certificate: self.client_certificate.map(|p| base.join(p)),

@@ -90,6 +90,8 @@ impl EngagementIndex {
             cache: Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(settings.cache_ttl)
+                // A notification forgets one patient's answers, whatever their domains.
+                .support_invalidation_closures()
                 .build(),
         }
     }
@@ -97,6 +99,16 @@ impl EngagementIndex {
     /// The time limit of one lookup.
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// Forgets every answer remembered for `patient` (in every service domain): the index told
+    /// us their engagements changed.
+    pub fn forget(&self, patient: &PersonId) {
+        let patient = patient.clone();
+        // Fails only when the cache was built without invalidation closures, which it is not.
+        let _ = self
+            .cache
+            .invalidate_entries_if(move |key, _| key.patient == patient);
     }
 
     /// Which source systems hold `patient`'s records in `service_domain`/`categorization`.

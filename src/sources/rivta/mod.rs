@@ -31,6 +31,7 @@ mod config;
 pub mod contract;
 pub mod engagement;
 pub mod map;
+pub mod notification;
 pub mod soap;
 pub mod xml;
 
