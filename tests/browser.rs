@@ -20,8 +20,9 @@ use std::time::{Duration, Instant};
 use chromium::{Browser, chromium};
 use overblick::app::Application;
 use overblick::auth::demo;
+use overblick::auth::demo::DEMO_PATIENT;
 use overblick::config::{Mode, Settings};
-use overblick_simulators::Behaviour;
+use overblick_simulators::{Behaviour, Change, Simulator};
 
 /// The page at `url` as Chromium leaves it after `budget` of virtual time (which does not run
 /// while network fetches are pending), in a fresh profile with every background service off,
@@ -123,6 +124,8 @@ async fn start_demo(sources: &[&str], adjust: impl FnOnce(&mut Settings)) -> Ser
     );
     settings.listen = "127.0.0.1:0".parse().unwrap();
     adjust(&mut settings);
+    // As the demo: every simulated FHIR source may tell the service of its changes.
+    overblick::demo::give_notify_secrets(&mut settings.catalog);
     let simulators = overblick::demo::start_simulators(&mut settings.catalog)
         .await
         .expect("the simulators start");
@@ -134,8 +137,10 @@ async fn start_demo(sources: &[&str], adjust: impl FnOnce(&mut Settings)) -> Ser
             .await
             .expect("the demo's facts are seeded");
     }
+    let addr = app.spawn();
+    simulators.notify_service(&settings.catalog, None, &format!("http://{addr}"));
     Service {
-        addr: app.spawn(),
+        addr,
         simulators,
         _dir: dir,
     }
@@ -156,6 +161,26 @@ impl Service {
             .unwrap_or_else(|| panic!("a simulator for {source}"))
             .server()
             .set_behaviour(behaviour);
+    }
+}
+
+impl Service {
+    /// Makes the simulated FHIR source with this id change the demo patient's records, and
+    /// tell the service (a rest-hook notification), as a care provider's system would.
+    async fn change(&self, source: &str, change: Change) {
+        let Some(Simulator::Fhir(handle)) = self.simulators.for_source(source) else {
+            panic!("{source} is a simulated FHIR source");
+        };
+        let person = DEMO_PATIENT.id();
+        let changed = handle
+            .change(&person.digits(), change)
+            .await
+            .unwrap_or_else(|e| panic!("{source} changes: {e}"));
+        assert_eq!(
+            changed.notified,
+            Some(true),
+            "the service took the notification"
+        );
     }
 }
 
@@ -717,4 +742,49 @@ async fn every_demo_identity_opens_the_overview_the_page_offers_it_for() {
         answers["delegate"]
     );
     assert_eq!(codes("delegate"), ["FORBIDDEN"], "{}", answers["delegate"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_reading_sent_by_a_source_appears_on_the_page_without_a_reload() {
+    let Some(chromium) = chromium() else { return };
+    let running = start_demo(&["vc-gottsunda", "akademiska-sjukhuset"], |_| {}).await;
+    let mut browser = Browser::start(&chromium).await;
+    browser
+        .navigate(&format!("http://{}/?som=patient", running.addr))
+        .await;
+    browser
+        .wait_for(
+            "the overview complete and live",
+            "document.querySelector('#status').dataset.status === 'live'",
+            WAIT,
+        )
+        .await;
+    // Marks this document: a reload would lose it.
+    browser.eval("window.sameDocument = true").await;
+    let rows =
+        "document.querySelectorAll('section[data-section=\"measurements\"] tbody tr').length";
+    let before = browser.eval(rows).await.as_u64().expect("a count");
+    running.change("vc-gottsunda", Change::Measurement).await;
+
+    // A blood pressure is two values (systolic and diastolic), each a row of the chart's table.
+    browser
+        .wait_for(
+            "the new reading on the page",
+            &format!("{rows} >= {before} + 2"),
+            WAIT,
+        )
+        .await;
+    for condition in [
+        // The chip of the source whose data changed says so; the other's does not.
+        "document.querySelector('#sources li[data-source=\"vc-gottsunda\"][data-changed]')".to_owned(),
+        "!document.querySelector('#sources li[data-source=\"akademiska-sjukhuset\"][data-changed]')".to_owned(),
+        "document.querySelector('#status').dataset.status === 'live'".to_owned(),
+        "window.sameDocument === true".to_owned(),
+    ] {
+        assert!(
+            browser.holds(&condition).await,
+            "after the change: {condition}\n{}",
+            browser.body().await
+        );
+    }
 }

@@ -127,6 +127,7 @@ mod tests {
             left_out: 0,
             fetched_at: Utc::now(),
             arrived: Instant::now(),
+            asked: Instant::now(),
         })
     }
 

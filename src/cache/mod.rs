@@ -37,6 +37,9 @@ pub struct Answer {
     pub fetched_at: DateTime<Utc>,
     /// Monotonic time the answer arrived (used for ages).
     pub arrived: Instant,
+    /// Monotonic time its call to the source began: an answer asked for before the source
+    /// said the patient's records changed may hold the records from before the change.
+    pub asked: Instant,
 }
 
 /// How a lookup was served.
@@ -50,6 +53,10 @@ pub enum Served {
     Replaced,
     /// An answer fetched before this request began, still within its TTL.
     Cached,
+    /// An answer whose call began before the source said the patient's records changed
+    /// ([`SourceCache::invalidate`]), kept by a call that was already under way: served this
+    /// once, no longer cached, and the change is still to be seen.
+    Superseded,
     /// The source failed; this is an older answer within the stale window.
     Stale,
 }
@@ -65,6 +72,9 @@ struct Inner {
     /// The same answers kept for TTL + stale window, read only when the source fails.
     stale: Cache<CacheKey, Arc<Answer>>,
     stale_limit: std::time::Duration,
+    /// When each key was last invalidated: a call under way at that moment cannot be stopped
+    /// from caching its answer, so answers asked for before it are recognised by this instead.
+    changed: Cache<CacheKey, Instant>,
 }
 
 impl SourceCache {
@@ -81,11 +91,17 @@ impl SourceCache {
             .max_capacity(settings.max_entries)
             .time_to_live(stale_limit)
             .build();
+        // An answer asked for before the change is at most one TTL old when it is looked up.
+        let changed = Cache::builder()
+            .max_capacity(settings.max_entries)
+            .time_to_live(settings.ttl)
+            .build();
         SourceCache {
             inner: Some(Inner {
                 fresh,
                 stale,
                 stale_limit,
+                changed,
             }),
         }
     }
@@ -128,7 +144,17 @@ impl SourceCache {
             .await;
         match result {
             Ok(answer) => {
-                let served = if replaced.load(Ordering::Relaxed) {
+                let served = if inner
+                    .changed
+                    .get(&key)
+                    .await
+                    .is_some_and(|changed| answer.asked < changed)
+                {
+                    // Asked for before the change, and cached by a call that was under way:
+                    // forgotten, so the next lookup asks the source again.
+                    inner.fresh.invalidate(&key).await;
+                    Served::Superseded
+                } else if replaced.load(Ordering::Relaxed) {
                     Served::Replaced
                 } else if ran_here.load(Ordering::Relaxed) || answer.arrived >= asked_at {
                     Served::Fetched
@@ -161,6 +187,7 @@ impl SourceCache {
                 source,
                 domain,
             };
+            inner.changed.insert(key.clone(), Instant::now()).await;
             inner.fresh.invalidate(&key).await;
         }
     }
@@ -202,6 +229,7 @@ mod tests {
             left_out: 0,
             fetched_at: Utc::now(),
             arrived: Instant::now(),
+            asked: Instant::now(),
         })
     }
 
@@ -279,6 +307,44 @@ mod tests {
             .await
             .unwrap_err();
         assert!(err.1.is_none());
+    }
+
+    #[tokio::test]
+    async fn an_answer_asked_for_before_a_change_is_superseded_and_the_next_lookup_asks_again() {
+        let cache = SourceCache::new(&settings(60_000, 60_000));
+        let patient = key().patient;
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let asked = Instant::now();
+        // A call under way when the source says the records changed ...
+        let under_way = cache.get_or_fetch(key(), async move {
+            let _ = released.await;
+            Ok(Arc::new(Answer {
+                items: DomainItems::empty(Domain::Medications),
+                parts: Vec::new(),
+                left_out: 0,
+                fetched_at: Utc::now(),
+                arrived: Instant::now(),
+                asked,
+            }))
+        });
+        let change = async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            cache.invalidate(&patient, 0).await;
+            let _ = release.send(());
+        };
+        let (result, ()) = tokio::join!(under_way, change);
+        // ... is served once, marked, and not kept.
+        assert_eq!(result.unwrap().1, Served::Superseded);
+        let calls = AtomicUsize::new(0);
+        let (_, served) = cache
+            .get_or_fetch(key(), async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Ok(answer())
+            })
+            .await
+            .unwrap();
+        assert_eq!(served, Served::Fetched);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]

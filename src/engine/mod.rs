@@ -719,6 +719,7 @@ impl Engine {
                 left_out: fetched.left_out,
                 fetched_at: Utc::now(),
                 arrived: Instant::now(),
+                asked: started,
             }))
         };
         let key = CacheKey {
@@ -735,12 +736,21 @@ impl Engine {
         let info = source.adapter.info().clone();
         let logical_address = source.adapter.logical_address().map(Arc::from);
         let latency = started.elapsed();
-        if let Ok((_, Served::Replaced)) = &result {
-            self.changes.publish(Change {
+        match &result {
+            Ok((_, Served::Replaced)) => self.changes.publish(Change {
                 patient: patient.clone(),
                 source: Some(source.adapter.info().id.clone()),
                 cause: Cause::Refreshed,
-            });
+            }),
+            // The answer predates a change the source announced: whoever waits for that
+            // change (a live subscription that woke and joined this call) is woken again, and
+            // its next gather asks the source anew.
+            Ok((_, Served::Superseded)) => self.changes.publish(Change {
+                patient: patient.clone(),
+                source: Some(source.adapter.info().id.clone()),
+                cause: Cause::Notified,
+            }),
+            _ => {}
         }
         let outcome = match result {
             Ok((answer, served)) => SourceOutcome {
@@ -749,7 +759,7 @@ impl Engine {
                 domain,
                 state: match served {
                     Served::Fetched | Served::Replaced => FetchState::FromSource,
-                    Served::Cached | Served::Stale => FetchState::FromCache,
+                    Served::Cached | Served::Stale | Served::Superseded => FetchState::FromCache,
                 },
                 answer: Some(answer),
                 latency,

@@ -433,7 +433,10 @@ async fn a_subscriber_that_stops_reading_is_dropped_with_slow_consumer_and_its_e
     let request = axum::http::Request::post("/graphql")
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .header(reqwest::header::ACCEPT, "text/event-stream")
-        .header(reqwest::header::AUTHORIZATION, format!("Bearer {}", token(TOLVAN)))
+        .header(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {}", token(TOLVAN)),
+        )
         .extension(ConnectInfo(std::net::SocketAddr::from((
             [127, 0, 0, 1],
             50000,
