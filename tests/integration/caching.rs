@@ -70,3 +70,45 @@ async fn with_the_cache_off_every_query_goes_to_the_sources() {
     assert_eq!(app.upstream_hits(), 2 * hits);
     assert!(states(&second).iter().all(|(_, _, s)| s == "FROM_SOURCE"));
 }
+
+/// Care plans and agreements both come from a source's CarePlan search: an overview asking for
+/// both sends it once, not once per domain, even with the cache off.
+#[tokio::test]
+async fn an_overview_of_care_plans_and_agreements_searches_each_sources_care_plans_once() {
+    let app = TestApp::builder()
+        .sources(&["vc-gottsunda", "akademiska-sjukhuset"])
+        .latency(Duration::from_millis(100))
+        .cache(CacheSettings {
+            enabled: false,
+            ..CacheSettings::default()
+        })
+        .start()
+        .await;
+    let body = app
+        .query("{ overview { carePlans { title } agreements { description } } }")
+        .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    assert!(
+        !body["data"]["overview"]["carePlans"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "{body}"
+    );
+    // Gottsunda offers both domains (its self-care agreements are activities of a CarePlan).
+    assert!(
+        !body["data"]["overview"]["agreements"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "{body}"
+    );
+    assert_eq!(app.simulator("vc-gottsunda").hits_for("Goal"), 1);
+    for source in ["vc-gottsunda", "akademiska-sjukhuset"] {
+        let sim = app.simulator(source);
+        assert_eq!(sim.hits_for("CarePlan"), 1, "{source}: {body}");
+    }
+    // The next overview is a new search: shared only while under way, never cached.
+    app.query("{ overview { carePlans { title } } }").await;
+    assert_eq!(app.simulator("vc-gottsunda").hits_for("CarePlan"), 2);
+}

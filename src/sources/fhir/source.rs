@@ -30,6 +30,14 @@ pub const MAX_PAGES: usize = 100;
 const KNOWN_PATIENTS: u64 = 100_000;
 const KNOWN_PATIENTS_TTL: Duration = Duration::from_secs(24 * 3600);
 
+/// How long a search's pages are kept for another domain's call to take: just long enough to
+/// join a search under way (the CarePlan search serves both care plans and agreements, which
+/// one overview asks for at the same moment), never long enough to stand in for a cache.
+const SHARED_SEARCH_TTL: Duration = Duration::from_millis(1);
+
+/// How many searches may be shared at once (each holds its pages until it expires).
+const SHARED_SEARCHES: u64 = 1_024;
+
 /// The searches per domain (see the FHIR conventions): the path with the parameter the patient
 /// token goes into, and the parameters after it. Every search also carries `_count=100`.
 fn searches(domain: Domain) -> &'static [(&'static str, &'static str)] {
@@ -72,6 +80,23 @@ fn searches(domain: Domain) -> &'static [(&'static str, &'static str)] {
     }
 }
 
+/// For each of `domain`'s searches, whether another domain makes the same one (and so one call
+/// can serve both when an overview asks for both at once).
+fn shared_searches(domain: Domain) -> impl Iterator<Item = bool> {
+    searches(domain).iter().map(move |search| {
+        Domain::ALL
+            .iter()
+            .filter(|other| **other != domain)
+            .any(|other| searches(*other).contains(search))
+    })
+}
+
+/// A search's pages: this call's own, or shared with another domain's call.
+enum Pages {
+    Own(Vec<Value>),
+    Shared(Arc<Vec<Value>>),
+}
+
 /// Percent-encodes everything but RFC 3986 unreserved characters.
 fn encode_component(text: &str) -> String {
     let mut out = String::with_capacity(text.len() * 3);
@@ -96,6 +121,9 @@ pub struct FhirSource {
     /// The source's Patient logical ids learnt from its answers, and whose they are: a change
     /// notification names the patient by that id (`Patient/<id>`).
     known: moka::sync::Cache<String, PersonId>,
+    /// Searches under way, by first-page URL: a second domain's call that needs the same search
+    /// waits for it instead of sending it again.
+    searching: moka::future::Cache<String, Arc<Vec<Value>>>,
 }
 
 impl FhirSource {
@@ -117,6 +145,10 @@ impl FhirSource {
             base,
             domains,
             http,
+            searching: moka::future::Cache::builder()
+                .max_capacity(SHARED_SEARCHES)
+                .time_to_live(SHARED_SEARCH_TTL)
+                .build(),
             known: moka::sync::Cache::builder()
                 .max_capacity(KNOWN_PATIENTS)
                 .time_to_live(KNOWN_PATIENTS_TTL)
@@ -263,16 +295,37 @@ impl FhirSource {
         let base = self.base.as_ref().ok_or_else(|| {
             SourceError::Connect("the source's base URL is not a valid http(s) URL".into())
         })?;
+        let shared = shared_searches(domain);
         let answers = try_join_all(
             self.search_urls(patient, domain)
                 .into_iter()
-                .map(|url| self.search(base, url)),
+                .zip(shared)
+                .map(|(url, shared)| async move {
+                    if !shared {
+                        return self.search(base, url).await.map(Pages::Own);
+                    }
+                    self.searching
+                        .try_get_with_by_ref(&url, async {
+                            self.search(base, url.clone()).await.map(Arc::new)
+                        })
+                        .await
+                        .map(Pages::Shared)
+                        .map_err(|e| SourceError::clone(&e))
+                }),
         )
         .await?;
         let mut set = ResourceSet::new();
-        for bundle in answers.into_iter().flatten() {
+        for answer in answers {
             // Every page was checked to be a Bundle, which `add` always takes.
-            let _ = set.add(bundle);
+            match answer {
+                Pages::Own(pages) => pages.into_iter().for_each(|p| {
+                    let _ = set.add(p);
+                }),
+                // Another domain's call may read the same pages: a copy each.
+                Pages::Shared(pages) => pages.iter().for_each(|p| {
+                    let _ = set.add(p.clone());
+                }),
+            }
         }
         Ok(set)
     }
