@@ -166,6 +166,58 @@ fn the_official_lab_observations_without_category_come_out_as_lab_results() {
     }
 }
 
+/// US Core sends clinical notes (consult and progress notes, discharge summaries) as
+/// DiagnosticReports with only an attached document: they are counted, and neither lab results
+/// nor lab reports; the laboratory's own reports beside them stay.
+#[test]
+fn the_clinical_notes_of_a_synthea_record_are_counted_and_not_taken_for_lab_results() {
+    let set = load(
+        &data_dir("synthea")
+            .join("inferno-elderly-multimorbid-uscore__uscore_bundle_patient_355.json"),
+    );
+    let (items, stats) = map_domain_with_stats(Domain::LabResults, &set, &info(), fetched_at());
+    let DomainItems::LabResults(lab) = items else {
+        unreachable!()
+    };
+    // 23 DiagnosticReports: 21 notes with a presentedForm only, 2 laboratory panels.
+    assert_eq!(stats.notes, 21);
+    let note_codes = [
+        "11488-4", "18842-5", "34117-2", "28570-0", "11506-3", "57133-1", "11504-8", "34746-8",
+    ];
+    let shown: Vec<String> = lab
+        .results
+        .iter()
+        .filter_map(|r| r.item.code.as_ref().and_then(|c| c.code.clone()))
+        .chain(
+            lab.reports
+                .iter()
+                .filter_map(|r| r.item.code.as_ref().and_then(|c| c.code.clone())),
+        )
+        .collect();
+    assert!(
+        shown
+            .iter()
+            .all(|code| !note_codes.contains(&code.as_str())),
+        "{shown:?}"
+    );
+    assert_eq!(
+        lab.reports.len(),
+        2,
+        "the laboratory's two panels stay reports"
+    );
+    // What remains are the laboratory's own observations.
+    assert!(
+        lab.results
+            .iter()
+            .all(|r| r.provenance.record_id.starts_with("Observation/")),
+        "{:?}",
+        lab.results
+            .iter()
+            .map(|r| &r.provenance.record_id)
+            .collect::<Vec<_>>()
+    );
+}
+
 #[test]
 fn all_hl7_examples_in_one_set_resolve_references_across_files() {
     let mut set = ResourceSet::new();

@@ -125,6 +125,7 @@ mod tests {
             items: DomainItems::empty(Domain::Medications),
             parts: Vec::new(),
             left_out: 0,
+            notes: 0,
             fetched_at: Utc::now(),
             arrived: Instant::now(),
             asked: Instant::now(),

@@ -33,6 +33,8 @@ pub struct Answer {
     pub parts: Vec<crate::sources::PartStatus>,
     /// Records the source sent that could not be read and are left out.
     pub left_out: usize,
+    /// Clinical notes among what the source sent, not shown ([`crate::sources::Fetched::notes`]).
+    pub notes: usize,
     /// Wall-clock time the answer arrived (shown to users).
     pub fetched_at: DateTime<Utc>,
     /// Monotonic time the answer arrived (used for ages).
@@ -227,6 +229,7 @@ mod tests {
             items: DomainItems::empty(Domain::Medications),
             parts: Vec::new(),
             left_out: 0,
+            notes: 0,
             fetched_at: Utc::now(),
             arrived: Instant::now(),
             asked: Instant::now(),
@@ -322,6 +325,7 @@ mod tests {
                 items: DomainItems::empty(Domain::Medications),
                 parts: Vec::new(),
                 left_out: 0,
+                notes: 0,
                 fetched_at: Utc::now(),
                 arrived: Instant::now(),
                 asked,

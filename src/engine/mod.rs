@@ -717,6 +717,7 @@ impl Engine {
                 items: fetched.items,
                 parts: fetched.parts,
                 left_out: fetched.left_out,
+                notes: fetched.notes,
                 fetched_at: Utc::now(),
                 arrived: Instant::now(),
                 asked: started,

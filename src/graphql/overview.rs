@@ -911,6 +911,13 @@ impl SourceStatus<'_> {
         self.outcome.answer.as_ref().map_or(0, |a| a.left_out)
     }
 
+    /// Clinical notes (discharge summaries, consult and progress notes) the source sent with
+    /// its lab results: they are documents, not lab results, and the overview does not show
+    /// them; 0 when none. Not an error: the source's own e-service has them.
+    async fn clinical_notes(&self) -> usize {
+        self.outcome.answer.as_ref().map_or(0, |a| a.notes)
+    }
+
     /// Why the source gave no fresh data, as the stable code its error carries
     /// (`SOURCE_TIMEOUT`, `SOURCE_ERROR`, `SOURCE_UNAVAILABLE`, `SOURCE_OVERLOADED`); null when
     /// it did. For an aggregated system: `SOURCE_ERROR` when the aggregator reports a failure.

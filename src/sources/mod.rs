@@ -230,6 +230,9 @@ pub struct Fetched {
     /// Records the source sent that could not be read (a required element missing, say) and
     /// are left out: the user is told, so that an incomplete list is not taken for complete.
     pub left_out: usize,
+    /// Clinical notes the source holds among what was asked (FHIR DiagnosticReports that are
+    /// documents): not shown, counted so that the user knows there is more than lab results.
+    pub notes: usize,
 }
 
 impl From<DomainItems> for Fetched {
@@ -238,6 +241,7 @@ impl From<DomainItems> for Fetched {
             items,
             parts: Vec::new(),
             left_out: 0,
+            notes: 0,
         }
     }
 }

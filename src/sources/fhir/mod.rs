@@ -99,7 +99,7 @@
 //! | | care_unit | performer's organisation, else the report's |
 //! | | report_id | the primary DiagnosticReport listing it (its `LabReport`) |
 //! | | comment | `note[].text` joined with "; " |
-//! | LabReport | (one per) | primary DiagnosticReport with a code; `entered-in-error` left out |
+//! | LabReport | (one per) | primary DiagnosticReport with a code; `entered-in-error` left out; a clinical note (no result, no conclusion, only `presentedForm`, not in the laboratory category) is neither a report nor a result, only counted |
 //! | | title / code | code (as for results) |
 //! | | time / status | as for results |
 //! | | laboratory | performer's organisation (name, HSA-id), else its name |

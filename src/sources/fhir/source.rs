@@ -386,6 +386,7 @@ impl SourceAdapter for FhirSource {
                 items,
                 parts: Vec::new(),
                 left_out: stats.skipped_total(),
+                notes: stats.notes,
             })
         })
     }

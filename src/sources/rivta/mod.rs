@@ -229,6 +229,7 @@ pub fn read_answer(
         items,
         parts: soap::processing_status(&doc),
         left_out: cx.stats.skipped_total(),
+        notes: 0,
     })
 }
 

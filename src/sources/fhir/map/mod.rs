@@ -23,6 +23,9 @@ use crate::sources::SourceInfo;
 pub struct MapStats {
     /// Resources left out, by resource type.
     pub skipped: BTreeMap<&'static str, usize>,
+    /// Clinical notes (DiagnosticReports that are documents, not laboratory reports) the
+    /// answer held: not lab results, and not shown.
+    pub notes: usize,
 }
 
 impl MapStats {
@@ -93,6 +96,11 @@ const MAX_REFERENCE_HOPS: usize = 3;
 impl<'a> Ctx<'a> {
     fn skip(&mut self, resource_type: &'static str) {
         *self.stats.skipped.entry(resource_type).or_default() += 1;
+    }
+
+    /// Counts a clinical note left out of the lab results.
+    fn note(&mut self) {
+        self.stats.notes += 1;
     }
 
     fn sourced<T>(

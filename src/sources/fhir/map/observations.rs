@@ -162,6 +162,9 @@ pub(super) fn lab_results(cx: &mut Ctx<'_>) -> LabItems {
                     push_or_skip(cx, &mut out, item, "Observation");
                 }
             }
+            "DiagnosticReport" if res.mode().is_primary() && is_clinical_note(res.json()) => {
+                cx.note();
+            }
             "DiagnosticReport" if res.mode().is_primary() => {
                 report_results(cx, res, &withheld, &mut out);
                 if let Some(report) = lab_report(cx, res) {
@@ -175,6 +178,20 @@ pub(super) fn lab_results(cx: &mut Ctx<'_>) -> LabItems {
         results: out,
         reports,
     }
+}
+
+/// Whether a DiagnosticReport is a clinical note (a discharge summary, a consult or progress
+/// note: US Core's DiagnosticReport for report and note exchange) rather than a laboratory
+/// report: no results, no conclusion, its content only an attached document
+/// (`presentedForm`), and not in the laboratory category. Such a report as a lab result would
+/// be an analysis with no value; a laboratory report that only attaches its PDF stays one.
+fn is_clinical_note(json: &Value) -> bool {
+    let categories = list(json, "category");
+    let laboratory = has_code(categories, None, "LAB") || has_code(categories, None, "laboratory");
+    !laboratory
+        && list(json, "result").is_empty()
+        && conclusion(json).is_none()
+        && !list(json, "presentedForm").is_empty()
 }
 
 /// A primary DiagnosticReport as a [`LabReport`]; `None` for `entered-in-error`, and for a
