@@ -21,7 +21,7 @@
 //!
 //! | domain | same record by facts when (text: trimmed, whitespace collapsed, lower-cased) |
 //! |---|---|
-//! | contacts | same role and same person HSA-id; or same role, same name and same care-unit HSA-id |
+//! | contacts | agreeing roles (the same, or one only a care-team member: the merged contact takes the more specific role, its wording and period) and the same person HSA-id; or agreeing roles, the same name and the same care-unit HSA-id |
 //! | care plans | same kind, same title, same start (present on both) |
 //! | agreements | same kind, same description, same start and same due (absent on both counts as the same), at least one of the two dates present |
 //! | medications | same drug (code system + code; name when both are uncoded), same dose (value numerically + unit when both are structured; else the dosage text, present on both), same start (present on both) |
@@ -52,7 +52,7 @@
 //! - facts that contradict ([`Mergeable::contradicts`]). Identifiers win over facts (a shared
 //!   prescription id merges a changed start date or dose) except for what the record *is*: a
 //!   different code in the same code system (medications, measurements, lab results), a
-//!   different kind (care plans, agreements), a different role or person HSA-id (contacts).
+//!   different kind (care plans, agreements), two different named roles or person HSA-ids (contacts).
 //!   Bookings have no such fact: a shared booking id wins even over a moved time.
 //!
 //! The code compared is the merged item's: when the records of a group are coded in different

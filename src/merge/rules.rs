@@ -207,10 +207,12 @@ impl Mergeable for Contact {
     const ID_PREFIX: &'static str = "con";
     type OrderKey = (u8, (bool, String));
 
-    /// Same role and the same person HSA-id; or same role, same name and the same care-unit
-    /// HSA-id.
+    /// Roles that agree (the same, or one of them only a care-team member) and the same person
+    /// HSA-id; or agreeing roles, the same name and the same care-unit HSA-id. One person
+    /// reported by one source as the named care contact and by another as a member of the care
+    /// team is one contact, in the more specific role.
     fn same_facts(&self, other: &Self) -> bool {
-        self.role == other.role
+        roles_agree(self.role, other.role)
             && (both_equal(self.hsa_id.as_ref(), other.hsa_id.as_ref())
                 || (same_text(self.name.as_deref(), other.name.as_deref())
                     && both_equal(
@@ -219,25 +221,38 @@ impl Mergeable for Contact {
                     )))
     }
 
+    /// Without the role: a person in two agreeing roles must meet in a key.
     fn match_keys(&self) -> Vec<String> {
         let mut keys = Vec::new();
         if let Some(hsa_id) = &self.hsa_id {
-            keys.push(format!("h\u{1f}{:?}\u{1f}{hsa_id}", self.role));
+            keys.push(format!("h\u{1f}{hsa_id}"));
         }
         if let Some(name) = normalised(self.name.as_deref()) {
-            keys.push(format!("n\u{1f}{:?}\u{1f}{name}", self.role));
+            keys.push(format!("n\u{1f}{name}"));
         }
         keys
     }
 
-    /// A different role, or a different person HSA-id.
+    /// Two different named roles (a named doctor is not the named care contact), or a different
+    /// person HSA-id.
     fn contradicts(&self, other: &Self) -> bool {
-        self.role != other.role
+        !roles_agree(self.role, other.role)
             || matches!((&self.hsa_id, &other.hsa_id), (Some(a), Some(b)) if a != b)
     }
 
+    /// The more specific role wins, with its wording and its period (a named care contact
+    /// since 2024 may have joined a new care team last week); everything else only fills gaps.
     fn fill_missing(&mut self, other: &Self) {
-        fill(&mut self.role_text, &other.role_text);
+        if self.role == ContactRole::CareTeamMember && other.role != ContactRole::CareTeamMember {
+            self.role = other.role;
+            self.role_text = other.role_text.clone();
+            if other.start.is_some() || other.end.is_some() {
+                self.start = other.start;
+                self.end = other.end;
+            }
+        } else if self.role == other.role {
+            fill(&mut self.role_text, &other.role_text);
+        }
         fill(&mut self.name, &other.name);
         fill(&mut self.profession, &other.profession);
         fill(&mut self.hsa_id, &other.hsa_id);
@@ -257,6 +272,12 @@ impl Mergeable for Contact {
         };
         (role, text_order(self.name.as_deref()))
     }
+}
+
+/// Whether two contact roles can be one person's: the same, or one of them only "member of the
+/// care team", which a more specific role refines.
+fn roles_agree(a: ContactRole, b: ContactRole) -> bool {
+    a == b || a == ContactRole::CareTeamMember || b == ContactRole::CareTeamMember
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1370,6 +1370,57 @@ fn contacts_match_on_person_hsa_id_or_name_and_unit_within_one_role() {
     );
 }
 
+/// The demo's Sara Nyström: Gottsunda names her the patient's care contact since 2024, the
+/// platform lists her in the care team since last week. One person, in the more specific role
+/// and that role's period; two named roles of one person stay two.
+#[test]
+fn a_person_in_the_care_team_at_one_source_and_named_contact_at_another_is_one_contact() {
+    let named = Contact {
+        role_text: text("Fast vårdkontakt"),
+        profession: text("Distriktssköterska"),
+        hsa_id: hsa("SE2321000024-P2345"),
+        start: date(2024, 3, 5),
+        ..contact(ContactRole::NamedCareContact, "Sara Nyström")
+    };
+    let member = Contact {
+        phone: text("018-611 22 22"),
+        hsa_id: hsa("SE2321000024-P2345"),
+        start: date(2026, 11, 17),
+        ..contact(ContactRole::CareTeamMember, "Sara Nyström")
+    };
+    let items = vec![
+        at("platform", "COS-VK-1", member.clone()),
+        at("gottsunda-vc", "PractitionerRole/sn", named.clone()),
+    ];
+    let merged = merge(&items);
+    assert_eq!(merged.len(), 1, "{merged:#?}");
+    let one = &merged[0].item;
+    assert_eq!(one.role, ContactRole::NamedCareContact);
+    assert_eq!(one.role_text.as_deref(), Some("Fast vårdkontakt"));
+    assert_eq!(one.start, date(2024, 3, 5), "the named role's period");
+    assert_eq!(one.phone.as_deref(), Some("018-611 22 22"), "gaps filled");
+    assert_eq!(merged[0].provenance.len(), 2);
+    assert_order_independent(&items);
+    assert_idempotent(&items);
+
+    let doctor = Contact {
+        role_text: text("Fast läkarkontakt"),
+        ..contact(ContactRole::NamedDoctor, "Sara Nyström")
+    };
+    let two_roles = vec![
+        at(
+            "akademiska",
+            "PractitionerRole/d",
+            Contact {
+                hsa_id: named.hsa_id.clone(),
+                ..doctor
+            },
+        ),
+        at("gottsunda-vc", "PractitionerRole/sn", named),
+    ];
+    assert_eq!(merge(&two_roles).len(), 2);
+}
+
 #[test]
 fn care_plans_match_on_kind_title_and_start() {
     let merged = merge(&care_plans());
