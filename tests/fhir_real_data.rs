@@ -243,3 +243,40 @@ fn all_hl7_examples_in_one_set_resolve_references_across_files() {
                 .is_some_and(|n| n.contains("Burgers"))
     }));
 }
+
+/// Two sources holding exact copies of a Synthea patient's prescriptions (real EHR exports
+/// often carry only a code, an authored time and a status: no dose, no dosage text) show each
+/// prescription once; renewals (the same drug authored on another day) stay apart.
+#[test]
+fn exact_copies_of_synthea_prescriptions_at_two_sources_show_once() {
+    for file in json_files("synthea") {
+        let set = load(&file);
+        let at = |id: &str| {
+            let info = SourceInfo {
+                id: id.into(),
+                ..info()
+            };
+            let (items, _) = map_domain_with_stats(Domain::Medications, &set, &info, fetched_at());
+            let DomainItems::Medications(list) = items else {
+                unreachable!()
+            };
+            list
+        };
+        let (a, b) = (at("source-a"), at("source-b"));
+        let alone = overblick::merge::merge(&a);
+        let both = overblick::merge::merge(a.iter().chain(b.iter()));
+        assert_eq!(
+            both.len(),
+            alone.len(),
+            "{}: {} prescriptions at one source, {} shown when a second holds the same",
+            file.display(),
+            alone.len(),
+            both.len()
+        );
+        assert!(
+            both.iter().all(|m| m.provenance.len() == 2),
+            "{}",
+            file.display()
+        );
+    }
+}

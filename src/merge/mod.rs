@@ -24,7 +24,7 @@
 //! | contacts | agreeing roles (the same, or one only a care-team member: the merged contact takes the more specific role, its wording and period) and the same person HSA-id; or agreeing roles, the same name and the same care-unit HSA-id |
 //! | care plans | same kind, same title, same start (present on both) |
 //! | agreements | same kind, same description, same start and same due (absent on both counts as the same), at least one of the two dates present |
-//! | medications | same drug (code system + code; name when both are uncoded), same dose (value numerically + unit when both are structured; else the dosage text, present on both), same start (present on both) |
+//! | medications | same drug (code system + code; name when both are uncoded), same dose (value numerically + unit when both are structured; else the dosage text, present on both; or neither dose nor text on either, with the same status and kind of record), same start (present on both) |
 //! | measurements | same code (name when both are uncoded), same time to the second, same value: quantity (numerically, same unit), text and every component (in any order) equal, and at least one of them present |
 //! | lab results | same analysis code (name when both are uncoded), same time to the second, same value (quantity numerically + unit when both have one; else the result text, present on both) |
 //! | lab reports | same time to the second, same laboratory (HSA-id, else name), same code (title when both are uncoded); see [`reports`] |

@@ -393,11 +393,18 @@ impl Mergeable for Medication {
     type OrderKey = (u8, Reverse<Option<NaiveDate>>, String);
 
     /// Same drug (code, or name when both are uncoded), same dose (structured dose when both
-    /// have one, else the dosage text, present on both) and the same start (present on both).
+    /// have one, else the dosage text, present on both; or neither dose nor text on either, as
+    /// in many EHR exports, when status and kind of record agree too) and the same start
+    /// (present on both: a renewal, the same drug prescribed on another day, stays apart).
     fn same_facts(&self, other: &Self) -> bool {
         let same_dose = match (&self.dose, &other.dose) {
             (Some(a), Some(b)) => same_quantity(a, b),
-            (None, None) => same_text(self.dosage.as_deref(), other.dosage.as_deref()),
+            (None, None) => match (&self.dosage, &other.dosage) {
+                (None, None) => {
+                    self.status == other.status && self.record_kind == other.record_kind
+                }
+                _ => same_text(self.dosage.as_deref(), other.dosage.as_deref()),
+            },
             _ => false,
         };
         Concept::of(self.code.as_ref(), &self.name)

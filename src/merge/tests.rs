@@ -1370,6 +1370,46 @@ fn contacts_match_on_person_hsa_id_or_name_and_unit_within_one_role() {
     );
 }
 
+/// Exports that carry only a code, an authored day and a status: exact copies merge, a renewal
+/// (another day) and a copy that says otherwise (ended, or a dose) stay apart.
+#[test]
+fn prescriptions_with_neither_dose_nor_dosage_text_merge_only_when_every_fact_agrees() {
+    let bare = medication(
+        "Metformin 500 mg tablett",
+        Some("A10BA02"),
+        date(2025, 1, 10),
+    );
+    let copy = vec![
+        at("a", "MedicationRequest/1", bare.clone()),
+        at("b", "MedicationRequest/9", bare.clone()),
+    ];
+    assert_eq!(merge(&copy).len(), 1);
+    assert_order_independent(&copy);
+    assert_idempotent(&copy);
+    for other in [
+        // A renewal.
+        medication(
+            "Metformin 500 mg tablett",
+            Some("A10BA02"),
+            date(2025, 7, 10),
+        ),
+        Medication {
+            status: MedicationStatus::Ended,
+            ..bare.clone()
+        },
+        Medication {
+            dosage: text("1 tablett 2 gånger dagligen"),
+            ..bare.clone()
+        },
+    ] {
+        let two = vec![
+            at("a", "MedicationRequest/1", bare.clone()),
+            at("b", "MedicationRequest/9", other.clone()),
+        ];
+        assert_eq!(merge(&two).len(), 2, "{other:?}");
+    }
+}
+
 /// The demo's Sara Nyström: Gottsunda names her the patient's care contact since 2024, the
 /// platform lists her in the care team since last week. One person, in the more specific role
 /// and that role's period; two named roles of one person stay two.
