@@ -52,8 +52,9 @@ enum Command {
     ///
     /// Each role signs in as one of the demo's people: patient Tolvan Tolvansson, guardian Lena
     /// Tolvansson, delegate Margareta Tolvansson, staff Karin Lindqvist (Läkare, Gottsunda
-    /// vårdcentral, Region Uppsala). The token says who someone is; what they may see as
-    /// guardian or delegate is decided by the service.
+    /// vårdcentral, Region Uppsala), staff-with-consent Sara Holm (Läkare, Hjärtkliniken Fyris,
+    /// another care provider, whom Tolvan has given his consent). The token says who someone
+    /// is; what they may see as guardian, delegate or staff is decided by the service.
     Token {
         #[command(flatten)]
         who: TokenRequest,
@@ -67,6 +68,8 @@ enum Command {
 enum Role {
     Patient,
     Staff,
+    /// Staff at another care provider, with the patient's consent (Sara Holm).
+    StaffWithConsent,
     Guardian,
     Delegate,
 }
@@ -115,14 +118,18 @@ fn demo_token(r: TokenRequest, valid_for: Duration) -> Result<String, String> {
         ("--profession", &r.profession),
     ];
     let demo_person = match r.role {
-        Role::Staff => {
+        Role::Staff | Role::StaffWithConsent => {
             if r.person.is_some() {
                 return Err(
                     "--person: staff sign in with their HSA-id (--hsa-id), not a personnummer"
                         .into(),
                 );
             }
-            let mut staff = demo::DEMO_STAFF.identity();
+            let mut staff = if r.role == Role::StaffWithConsent {
+                demo::DEMO_STAFF_WITH_CONSENT.identity()
+            } else {
+                demo::DEMO_STAFF.identity()
+            };
             let id = |flag: &str, value: &Option<String>, into: &mut HsaId| {
                 if let Some(v) = value {
                     *into = HsaId::parse(v).map_err(|e| format!("{flag}: {e}"))?;
@@ -231,7 +238,7 @@ async fn serve(
         println!("  GraphiQL:  http://{addr}/graphql  (signed in as Tolvan Tolvansson, {person})");
         println!("  The overview page:  http://{addr}/  (sign in as any of the demo's people)");
         println!(
-            "  A token for scripts:  cargo run --release -- token [--role patient|staff|guardian|delegate]"
+            "  A token for scripts:  cargo run --release -- token [--role patient|staff|staff-with-consent|guardian|delegate]"
         );
         println!("  Try:  TOKEN=$(cargo run -q --release -- token --person {person})");
         println!(
@@ -561,6 +568,12 @@ mod tests {
         assert_eq!(p.name(), None);
         let p = signed_in(&["--person", "198804122383", "--name", "Lena"]).await;
         assert_eq!(p.name(), Some("Lena"));
+    }
+
+    #[tokio::test]
+    async fn staff_with_consent_is_sara_holm_at_hjartkliniken_fyris() {
+        let p = signed_in(&["--role", "staff-with-consent"]).await;
+        assert_eq!(p.staff(), Some(&demo::DEMO_STAFF_WITH_CONSENT.identity()));
     }
 
     #[tokio::test]
