@@ -225,6 +225,11 @@ mod tests {
     }
 
     fn answer() -> Arc<Answer> {
+        asked_at(Instant::now())
+    }
+
+    /// An answer whose call to the source began at `asked`.
+    fn asked_at(asked: Instant) -> Arc<Answer> {
         Arc::new(Answer {
             items: DomainItems::empty(Domain::Medications),
             parts: Vec::new(),
@@ -232,7 +237,7 @@ mod tests {
             notes: 0,
             fetched_at: Utc::now(),
             arrived: Instant::now(),
-            asked: Instant::now(),
+            asked,
         })
     }
 
@@ -321,15 +326,7 @@ mod tests {
         // A call under way when the source says the records changed ...
         let under_way = cache.get_or_fetch(key(), async move {
             let _ = released.await;
-            Ok(Arc::new(Answer {
-                items: DomainItems::empty(Domain::Medications),
-                parts: Vec::new(),
-                left_out: 0,
-                notes: 0,
-                fetched_at: Utc::now(),
-                arrived: Instant::now(),
-                asked,
-            }))
+            Ok(asked_at(asked))
         });
         let change = async {
             tokio::time::sleep(Duration::from_millis(20)).await;

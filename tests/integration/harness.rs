@@ -696,3 +696,85 @@ impl EventStream {
         }
     }
 }
+
+/// One graphql-transport-ws connection, signed in.
+pub struct Socket {
+    socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+impl Socket {
+    pub async fn open(app: &TestApp, bearer: &str) -> Socket {
+        let url = format!("{}/graphql", app.url.replacen("http", "ws", 1));
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = url.as_str().into_client_request().unwrap();
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            "graphql-transport-ws".parse().unwrap(),
+        );
+        let (socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        let mut socket = Socket { socket };
+        socket
+            .send(json!({
+                "type": "connection_init",
+                "payload": { "Authorization": format!("Bearer {bearer}") }
+            }))
+            .await;
+        let ack = socket.receive().await;
+        assert_eq!(ack["type"], "connection_ack", "{ack}");
+        socket
+    }
+
+    pub async fn send(&mut self, message: Value) {
+        use futures::SinkExt;
+        self.socket
+            .send(tokio_tungstenite::tungstenite::Message::Text(
+                message.to_string().into(),
+            ))
+            .await
+            .unwrap();
+    }
+
+    pub async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
+        self.send(json!({
+            "id": id,
+            "type": "subscribe",
+            "payload": { "query": query, "variables": variables }
+        }))
+        .await;
+    }
+
+    /// The next message that is not a ping (pings are answered).
+    pub async fn receive(&mut self) -> Value {
+        use futures::StreamExt;
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(20), self.socket.next())
+                .await
+                .expect("a message within 20 s")
+                .expect("the socket is open")
+                .unwrap();
+            let tokio_tungstenite::tungstenite::Message::Text(text) = message else {
+                continue;
+            };
+            let value: Value = serde_json::from_str(&text).unwrap();
+            if value["type"] == "ping" {
+                self.send(json!({ "type": "pong" })).await;
+                continue;
+            }
+            return value;
+        }
+    }
+
+    /// The payload of the next `next` message (acknowledgements skipped).
+    pub async fn next_payload(&mut self) -> Value {
+        loop {
+            let message = self.receive().await;
+            match message["type"].as_str() {
+                Some("next") => return message["payload"].clone(),
+                Some("connection_ack" | "pong") => continue,
+                other => panic!("unexpected {other:?}: {message}"),
+            }
+        }
+    }
+}

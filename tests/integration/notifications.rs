@@ -5,19 +5,14 @@
 //! nothing; the engagement index's ProcessNotification sends the next overview back to the
 //! index; and a simulated source's own change and notification reaches a WebSocket subscriber.
 
-use std::time::Duration;
-
-use futures::{SinkExt, StreamExt};
 use overblick::domain::{Domain, PersonId};
 use overblick::engine::FetchState;
 use overblick::sources::rivta::notification::{EngagementChange, request};
 use overblick_simulators::{Change, Contract};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::harness::{ELIAS, EventStream, TOLVAN, TestApp, states, token};
+use crate::harness::{ELIAS, EventStream, Socket, TOLVAN, TestApp, states, token};
 
 const MEASUREMENTS: &str = "subscription { overview(live: true) { complete measurements { nodes { name time components { name value { value } } provenance { sourceId } } } sources { source domain state changed } } }";
 
@@ -408,50 +403,11 @@ async fn a_process_notification_makes_the_next_overview_ask_the_index_again_and_
 async fn a_simulated_source_moving_a_booking_notifies_the_service_and_a_websocket_subscriber_sees_it_moved()
  {
     let app = TestApp::builder().sources(&["vc-gottsunda"]).start().await;
-    let url = format!("{}/graphql", app.url.replacen("http", "ws", 1));
-    let mut request = url.as_str().into_client_request().unwrap();
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("the upgrade is accepted");
-    let send = |v: Value| Message::Text(v.to_string().into());
-    socket
-        .send(send(json!({
-            "type": "connection_init",
-            "payload": { "Authorization": format!("Bearer {}", token(TOLVAN)) }
-        })))
-        .await
-        .unwrap();
-    socket
-        .send(send(
-            json!({ "id": "1", "type": "subscribe", "payload": { "query": BOOKINGS } }),
-        ))
-        .await
-        .unwrap();
-    let mut next = async || -> Value {
-        loop {
-            let message = tokio::time::timeout(Duration::from_secs(20), socket.next())
-                .await
-                .expect("a message within 20 s")
-                .expect("the socket is open")
-                .unwrap();
-            let Message::Text(text) = message else {
-                continue;
-            };
-            let value: Value = serde_json::from_str(&text).unwrap();
-            match value["type"].as_str() {
-                Some("next") => return value["payload"].clone(),
-                Some("connection_ack" | "ping" | "pong") => continue,
-                other => panic!("unexpected {other:?}: {value}"),
-            }
-        }
-    };
-    let mut before = next().await;
+    let mut socket = Socket::open(&app, &token(TOLVAN)).await;
+    socket.subscribe("1", BOOKINGS, json!({})).await;
+    let mut before = socket.next_payload().await;
     while before["data"]["overview"]["complete"] != true {
-        before = next().await;
+        before = socket.next_payload().await;
     }
 
     let made = app
@@ -465,7 +421,7 @@ async fn a_simulated_source_moving_a_booking_notifies_the_service_and_a_websocke
         "the service took the notification"
     );
 
-    let event = next().await;
+    let event = socket.next_payload().await;
     assert!(changed(&event, "vc-gottsunda", "BOOKINGS"), "{event}");
     let starts = |e: &Value| -> Vec<chrono::DateTime<chrono::Utc>> {
         e["data"]["overview"]["bookings"]

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::harness::{EventStream, MARGARETA, TOLVAN, TestApp, token};
+use crate::harness::{EventStream, MARGARETA, Socket, TOLVAN, TestApp, token};
 
 const MEDICATIONS: &str = "subscription($live: Boolean) { overview(live: $live) { complete medications { name provenance { sourceId } } sources { source domain state changed } } }";
 
@@ -46,6 +46,39 @@ fn medication_sources(event: &Value) -> Vec<String> {
 
 fn codes(event: &Value) -> Vec<String> {
     crate::harness::error_codes(event)
+}
+
+/// Tolvan delegates his medications to Margareta for a year; the delegation's id.
+async fn delegate_medications_to_margareta(app: &TestApp) -> String {
+    let grant = app
+        .post_as(
+            &token(TOLVAN),
+            "mutation($d: PersonId!, $u: Date!) { grantDelegation(delegate: $d, domains: [MEDICATIONS], validUntil: $u) { id } }",
+            json!({
+                "d": MARGARETA,
+                "u": (chrono::Utc::now().date_naive() + chrono::Days::new(365)).to_string(),
+            }),
+        )
+        .await;
+    grant["data"]["grantDelegation"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{grant}"))
+        .to_owned()
+}
+
+/// Tolvan revokes the delegation `id`.
+async fn revoke(app: &TestApp, id: &str) {
+    let revoked = app
+        .post_as(
+            &token(TOLVAN),
+            "mutation($id: ID!) { revokeDelegation(id: $id) { active } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(
+        revoked["data"]["revokeDelegation"]["active"], false,
+        "{revoked}"
+    );
 }
 
 fn with_subscriptions(settings: SubscriptionSettings) -> GraphqlSettings {
@@ -191,20 +224,7 @@ async fn a_live_subscription_sends_the_overview_again_when_a_source_changes_and_
 #[tokio::test(flavor = "multi_thread")]
 async fn a_revoked_delegation_ends_the_delegates_live_stream_with_forbidden() {
     let app = TestApp::builder().sources(&["vc-gottsunda"]).start().await;
-    let grant = app
-        .post_as(
-            &token(TOLVAN),
-            "mutation($d: PersonId!, $u: Date!) { grantDelegation(delegate: $d, domains: [MEDICATIONS], validUntil: $u) { id } }",
-            json!({
-                "d": MARGARETA,
-                "u": (chrono::Utc::now().date_naive() + chrono::Days::new(365)).to_string(),
-            }),
-        )
-        .await;
-    let id = grant["data"]["grantDelegation"]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{grant}"))
-        .to_owned();
+    let id = delegate_medications_to_margareta(&app).await;
     let query = "subscription($p: PersonId) { overview(patient: $p, live: true) { complete medications { name } } }";
     let mut stream =
         EventStream::open(&app, &token(MARGARETA), query, json!({ "p": TOLVAN })).await;
@@ -214,17 +234,7 @@ async fn a_revoked_delegation_ends_the_delegates_live_stream_with_forbidden() {
         "{first}"
     );
 
-    let revoked = app
-        .post_as(
-            &token(TOLVAN),
-            "mutation($id: ID!) { revokeDelegation(id: $id) { active } }",
-            json!({ "id": id }),
-        )
-        .await;
-    assert_eq!(
-        revoked["data"]["revokeDelegation"]["active"], false,
-        "{revoked}"
-    );
+    revoke(&app, &id).await;
 
     let last = stream.next_event().await;
     assert_eq!(codes(&last), ["FORBIDDEN"], "{last}");
@@ -525,71 +535,6 @@ async fn a_subscriber_that_stops_reading_is_dropped_with_slow_consumer_and_its_e
     );
 }
 
-/// One graphql-transport-ws connection, signed in.
-struct Socket {
-    socket: tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
-}
-
-impl Socket {
-    async fn open(app: &TestApp, bearer: &str) -> Socket {
-        let url = format!("{}/graphql", app.url.replacen("http", "ws", 1));
-        let mut request = url.as_str().into_client_request().unwrap();
-        request.headers_mut().insert(
-            "Sec-WebSocket-Protocol",
-            "graphql-transport-ws".parse().unwrap(),
-        );
-        let (socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-        let mut socket = Socket { socket };
-        socket
-            .send(json!({
-                "type": "connection_init",
-                "payload": { "Authorization": format!("Bearer {bearer}") }
-            }))
-            .await;
-        let ack = socket.receive().await;
-        assert_eq!(ack["type"], "connection_ack", "{ack}");
-        socket
-    }
-
-    async fn send(&mut self, message: Value) {
-        self.socket
-            .send(Message::Text(message.to_string().into()))
-            .await
-            .unwrap();
-    }
-
-    async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
-        self.send(json!({
-            "id": id,
-            "type": "subscribe",
-            "payload": { "query": query, "variables": variables }
-        }))
-        .await;
-    }
-
-    /// The next message that is not a ping (pings are answered).
-    async fn receive(&mut self) -> Value {
-        loop {
-            let message = tokio::time::timeout(Duration::from_secs(20), self.socket.next())
-                .await
-                .expect("a message within 20 s")
-                .expect("the socket is open")
-                .unwrap();
-            let Message::Text(text) = message else {
-                continue;
-            };
-            let value: Value = serde_json::from_str(&text).unwrap();
-            if value["type"] == "ping" {
-                self.send(json!({ "type": "pong" })).await;
-                continue;
-            }
-            return value;
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn over_websocket_a_revoked_delegation_ends_the_stream_with_forbidden_and_the_users_limit_holds()
  {
@@ -601,20 +546,7 @@ async fn over_websocket_a_revoked_delegation_ends_the_stream_with_forbidden_and_
         }))
         .start()
         .await;
-    let grant = app
-        .post_as(
-            &token(TOLVAN),
-            "mutation($d: PersonId!, $u: Date!) { grantDelegation(delegate: $d, domains: [MEDICATIONS], validUntil: $u) { id } }",
-            json!({
-                "d": MARGARETA,
-                "u": (chrono::Utc::now().date_naive() + chrono::Days::new(365)).to_string(),
-            }),
-        )
-        .await;
-    let id = grant["data"]["grantDelegation"]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{grant}"))
-        .to_owned();
+    let id = delegate_medications_to_margareta(&app).await;
     let query = "subscription($p: PersonId) { overview(patient: $p, live: true) { complete medications { name } } }";
     let mut socket = Socket::open(&app, &token(MARGARETA)).await;
     socket.subscribe("1", query, json!({ "p": TOLVAN })).await;
@@ -637,14 +569,7 @@ async fn over_websocket_a_revoked_delegation_ends_the_stream_with_forbidden_and_
     };
     assert_eq!(codes(&refused), ["TOO_MANY_SUBSCRIPTIONS"], "{refused}");
 
-    let revoked = app
-        .post_as(
-            &token(TOLVAN),
-            "mutation($id: ID!) { revokeDelegation(id: $id) { active } }",
-            json!({ "id": id }),
-        )
-        .await;
-    assert_eq!(revoked["data"]["revokeDelegation"]["active"], false);
+    revoke(&app, &id).await;
     let mut ending = Vec::new();
     loop {
         let message = socket.receive().await;
