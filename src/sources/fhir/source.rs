@@ -159,6 +159,12 @@ impl FhirSource {
     /// Remembers the Patient ids `set` (an answer to searches by `patient`'s identifier) shows
     /// to be `patient`'s: every matched resource is theirs, so is the Patient it references.
     fn learn(&self, patient: &PersonId, set: &ResourceSet) {
+        // Every answer names the same few ids again: a lookup is much cheaper than a write.
+        let remember = |id: &str| {
+            if self.known.get(id).as_ref() != Some(patient) {
+                self.known.insert(id.to_owned(), patient.clone());
+            }
+        };
         let mut about = BTreeSet::new();
         for resource in set.resources().filter(|r| r.mode().is_primary()) {
             if resource.resource_type() == "Patient" {
@@ -170,7 +176,7 @@ impl FhirSource {
                             .any(|i| person_identifier(i).as_ref() == Some(patient))
                     });
                 if carries && let Some(id) = resource.id() {
-                    self.known.insert(id.to_owned(), patient.clone());
+                    remember(id);
                 }
                 continue;
             }
@@ -180,7 +186,7 @@ impl FhirSource {
             About::Reference(key) => key.strip_prefix("Patient/"),
             About::Person(_) => None,
         }) {
-            self.known.insert(key.to_owned(), patient.clone());
+            remember(key);
         }
     }
 
